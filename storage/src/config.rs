@@ -1,0 +1,42 @@
+//! Per-partition log settings (the storage half of Kafka's topic configs).
+
+use crate::limits;
+
+/// How a log is configured; the broker fills it from topic configs and broker defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll the active segment when it would exceed this many bytes (`segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll the active segment when it is older than this (`segment.ms`).
+    pub segment_ms: i64,
+    /// Delete sealed segments whose newest record is older than this; -1 keeps forever
+    /// (`retention.ms`).
+    pub retention_ms: i64,
+    /// Delete the oldest sealed segments while the log is larger than this; -1 keeps all
+    /// (`retention.bytes`).
+    pub retention_bytes: i64,
+    /// Largest batch accepted (`max.message.bytes`).
+    pub max_message_bytes: u32,
+    /// Stamp batches with the broker's clock (`message.timestamp.type=LogAppendTime`).
+    pub log_append_time: bool,
+    /// `fdatasync` after this many appended messages; 1 makes every acknowledged write
+    /// durable before it is acknowledged (`flush.messages`).
+    pub flush_messages: u64,
+    /// Bytes of recent batches kept in memory for tailing readers.
+    pub cache_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: limits::MESSAGE_BYTES_DEFAULT,
+            log_append_time: false,
+            flush_messages: 1,
+            cache_bytes: limits::CACHE_BYTES_DEFAULT,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The storage engine's one error type.
+
+use std::io;
+
+/// Everything that can go wrong in the partition log.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The operating system refused an I/O operation.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The bytes are not a valid record batch (length, magic or CRC).
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(&'static str),
+    /// A batch is larger than the topic allows.
+    #[error("record batch of {size} bytes exceeds the limit of {limit}")]
+    BatchTooLarge {
+        /// Size of the offending batch.
+        size: usize,
+        /// The configured limit.
+        limit: u32,
+    },
+    /// A read asked for an offset outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// Log start offset.
+        start: i64,
+        /// Log end offset.
+        end: i64,
+    },
+    /// The log was taken offline after an I/O error and refuses further writes.
+    #[error("log is offline after an earlier i/o error")]
+    Offline,
+    /// An index or metadata file could not be decoded.
+    #[error("bad metadata file: {0}")]
+    BadMetadata(String),
+}
+
+impl From<glommio::GlommioError<()>> for StorageError {
+    fn from(e: glommio::GlommioError<()>) -> Self {
+        StorageError::Io(e.into())
+    }
+}
+
+/// Short alias used across the crate.
+pub type Result<T> = std::result::Result<T, StorageError>;

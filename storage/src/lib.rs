@@ -1,0 +1,16 @@
+//! The partition log of Myelin: segments of Kafka v2 record batches written with O_DIRECT,
+//! rkyv-archived batch indexes, recovery that cuts torn tails, and retention.
+//!
+//! Every `Log` belongs to one shard; nothing here is `Send`, and nothing needs to be.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod index;
+pub mod limits;
+pub mod log;
+pub mod segment;
+
+pub use config::LogConfig;
+pub use error::{Result, StorageError};
+pub use log::{now_ms, AppendInfo, Log, Offsets, ReadOutcome};

@@ -1,0 +1,35 @@
+//! Every bound the storage engine enforces, with the reason for its size.
+
+/// O_DIRECT transfers must be aligned to the logical block size; 4 KiB covers NVMe and
+/// virtual disks alike.
+pub const DMA_ALIGNMENT: u64 = 4096;
+
+/// Default segment size: bounds the time a recovery scan of one active segment can take.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+
+/// Smallest segment a topic may configure; smaller segments would make file handles the
+/// bottleneck.
+pub const SEGMENT_BYTES_MIN: u64 = 1 << 14;
+const _: () = assert!(SEGMENT_BYTES_MIN % DMA_ALIGNMENT == 0);
+
+/// Active segments grow in steps of this size so the file system allocates extents once,
+/// not per write, and `fdatasync` does not have to persist a new file size each time.
+pub const PREALLOCATE_BYTES: u64 = 16 << 20;
+const _: () = assert!(PREALLOCATE_BYTES % DMA_ALIGNMENT == 0);
+
+/// Largest record batch accepted from a producer or read back from disk: Kafka's default
+/// `message.max.bytes` plus headroom for a topic that raises `max.message.bytes`.
+pub const BATCH_BYTES_MAX: u32 = 64 << 20;
+
+/// Default `max.message.bytes`, Kafka's default (1 MiB plus record overhead).
+pub const MESSAGE_BYTES_DEFAULT: u32 = 1_048_588;
+
+/// Recent batches kept in memory per partition for tailing consumers.
+pub const CACHE_BYTES_DEFAULT: usize = 8 << 20;
+
+/// Pending (appended, not yet written) bytes after which a writer is started at once rather
+/// than waiting for an acknowledgement to need one; bounds memory held by `acks=0` floods.
+pub const PENDING_BYTES_MAX: usize = 4 << 20;
+
+/// Fetch waiters one partition keeps before cancelled ones are swept.
+pub const WAITERS_SWEEP_AT: usize = 1024;

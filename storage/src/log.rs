@@ -1,0 +1,724 @@
+//! A partition log: segments, the append path with group commit, reads, retention and
+//! recovery.
+//!
+//! A `Log` is owned by exactly one shard and shared between that shard's tasks through `Rc`.
+//! Invariants, checked with assertions that stay on in release:
+//! `log_start_offset <= high_watermark <= log_end_offset`, segments are in offset order, and
+//! batches become visible to readers (below the high watermark) only once they are written —
+//! and synced, when the flush policy asks for it.
+
+use crate::batch::{self, BatchHeader};
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::index::{self, IndexEntry, SegmentIndex};
+use crate::segment::{self, Segment};
+use bytes::Bytes;
+use futures::channel::oneshot;
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// A batch appended but not yet written to its segment file.
+struct Pending {
+    segment_base: i64,
+    last_offset: i64,
+    bytes: Bytes,
+}
+
+/// A recent batch kept in memory.
+struct Cached {
+    base_offset: i64,
+    last_offset: i64,
+    bytes: Bytes,
+}
+
+struct State {
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    pending: VecDeque<Pending>,
+    pending_bytes: usize,
+    cache: VecDeque<Cached>,
+    cache_bytes: usize,
+    unsynced_messages: u64,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The broker's timestamp for `LogAppendTime` topics, otherwise -1.
+    pub log_append_time_ms: i64,
+    /// Log start offset at the time of the append.
+    pub log_start_offset: i64,
+}
+
+/// What a read returns.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    /// Whole batches, in offset order; the first one contains the requested offset.
+    pub batches: Vec<Bytes>,
+    /// High watermark when the read was served.
+    pub high_watermark: i64,
+    /// Log start offset when the read was served.
+    pub log_start_offset: i64,
+}
+
+/// Offsets a reader may ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    /// First offset still in the log.
+    pub log_start_offset: i64,
+    /// Offsets below this are durable and visible.
+    pub high_watermark: i64,
+    /// Next offset to be assigned.
+    pub log_end_offset: i64,
+}
+
+/// One partition's log.
+pub struct Log {
+    dir: PathBuf,
+    config: RefCell<LogConfig>,
+    state: RefCell<State>,
+    writer: Semaphore,
+    offline: Cell<bool>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating the directory if needed, and recovers it: sealed
+    /// segments load their index, the last segment is scanned and cut after its last intact
+    /// batch.
+    pub async fn open(dir: PathBuf, config: LogConfig) -> Result<Log> {
+        let listing = {
+            let dir = dir.clone();
+            glommio::executor()
+                .spawn_blocking(move || -> std::io::Result<Vec<i64>> {
+                    std::fs::create_dir_all(&dir)?;
+                    let mut bases = Vec::new();
+                    for entry in std::fs::read_dir(&dir)? {
+                        let name = entry?.file_name();
+                        let name = name.to_string_lossy();
+                        if let Some(stem) = name.strip_suffix(".log") {
+                            if let Ok(base) = stem.parse::<i64>() {
+                                bases.push(base);
+                            }
+                        }
+                    }
+                    bases.sort_unstable();
+                    Ok(bases)
+                })
+                .await?
+        };
+        // The probe's answer is cached per device for the whole process: once is enough.
+        static PROBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !PROBED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            segment::probe_device(&dir).await?;
+        }
+        let now = now_ms();
+        let mut segments = Vec::with_capacity(listing.len());
+        let count = listing.len();
+        for (i, base) in listing.into_iter().enumerate() {
+            let last = i + 1 == count;
+            segments.push(recover_segment(&dir, base, last, &config, now).await?);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::new(0, now));
+        }
+        let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
+        let log_end_offset = segments.last().map_or(0, |s| s.next_offset());
+        let state = State {
+            segments,
+            log_start_offset,
+            log_end_offset,
+            high_watermark: log_end_offset,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            cache: VecDeque::new(),
+            cache_bytes: 0,
+            unsynced_messages: 0,
+            waiters: Vec::new(),
+        };
+        Ok(Log {
+            dir,
+            config: RefCell::new(config),
+            state: RefCell::new(state),
+            writer: Semaphore::new(1),
+            offline: Cell::new(false),
+        })
+    }
+
+    /// The directory holding this log's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Replaces the configuration (topic config changes).
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.borrow_mut() = config;
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.config.borrow().clone()
+    }
+
+    /// Current log start offset, high watermark and log end offset.
+    pub fn offsets(&self) -> Offsets {
+        let st = self.state.borrow();
+        Offsets {
+            log_start_offset: st.log_start_offset,
+            high_watermark: st.high_watermark,
+            log_end_offset: st.log_end_offset,
+        }
+    }
+
+    /// Total bytes of the log's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Appends validated batches in order, assigning offsets. The batches are readable once
+    /// [`Log::commit`] for the returned last offset has returned.
+    pub fn append(
+        &self,
+        batches: &[(BatchHeader, Bytes)],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo> {
+        if self.offline.get() {
+            return Err(StorageError::Offline);
+        }
+        let config = self.config.borrow();
+        let now = now_ms();
+        let append_time = config.log_append_time.then_some(now);
+        let mut st = self.state.borrow_mut();
+        let base_offset = st.log_end_offset;
+        for (header, bytes) in batches {
+            let size = bytes.len() as u64;
+            let roll = st.segments.last().is_some_and(|s| {
+                !s.entries.is_empty()
+                    && (s.bytes + size > config.segment_bytes
+                        || now - s.created_ms >= config.segment_ms)
+            });
+            if roll {
+                let leo = st.log_end_offset;
+                if let Some(active) = st.segments.last_mut() {
+                    active.sealed = true;
+                }
+                st.segments.push(Segment::new(leo, now));
+            }
+            let offset = st.log_end_offset;
+            let stamped = batch::stamp(bytes, offset, leader_epoch, append_time);
+            let last_offset = offset + header.last_offset_delta as i64;
+            let max_timestamp = append_time.unwrap_or(header.max_timestamp);
+            let Some(active) = st.segments.last_mut() else {
+                return Err(StorageError::Offline);
+            };
+            let entry = IndexEntry {
+                base_offset: offset,
+                last_offset,
+                position: active.bytes,
+                size: size as u32,
+                max_timestamp,
+            };
+            active.entries.push(entry);
+            active.bytes += size;
+            let segment_base = active.base_offset;
+            st.log_end_offset = last_offset + 1;
+            st.unsynced_messages += header.records_count.max(1) as u64;
+            st.pending_bytes += stamped.len();
+            st.pending.push_back(Pending {
+                segment_base,
+                last_offset,
+                bytes: stamped.clone(),
+            });
+            st.cache_bytes += stamped.len();
+            st.cache.push_back(Cached {
+                base_offset: offset,
+                last_offset,
+                bytes: stamped,
+            });
+        }
+        assert!(st.high_watermark <= st.log_end_offset);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: st.log_end_offset - 1,
+            log_append_time_ms: append_time.unwrap_or(-1),
+            log_start_offset: st.log_start_offset,
+        })
+    }
+
+    /// True when so much is pending that a writer should start without waiting for an ack.
+    pub fn wants_flush(&self) -> bool {
+        self.state.borrow().pending_bytes >= crate::limits::PENDING_BYTES_MAX
+    }
+
+    /// Waits until `last_offset` is below the high watermark: written, and synced if the
+    /// flush policy asks for it. Concurrent callers share one write and one `fdatasync`
+    /// (group commit): whoever holds the writer flushes everything pending at that moment.
+    pub async fn commit(&self, last_offset: i64) -> Result<()> {
+        loop {
+            if self.state.borrow().high_watermark > last_offset {
+                return Ok(());
+            }
+            if self.offline.get() {
+                return Err(StorageError::Offline);
+            }
+            let _permit = self.writer.acquire_permit(1).await?;
+            if self.state.borrow().high_watermark > last_offset {
+                return Ok(());
+            }
+            if let Err(e) = self.write_pending(false).await {
+                tracing::error!(dir = %self.dir.display(), "log write failed, taking it offline: {e}");
+                self.offline.set(true);
+                return Err(e);
+            }
+        }
+    }
+
+    /// Writes everything pending, syncing when the policy (or `force_sync`) says so, then
+    /// advances the high watermark and wakes waiting readers. Called with the writer held.
+    async fn write_pending(&self, force_sync: bool) -> Result<()> {
+        let (batch, flush_messages) = {
+            let mut st = self.state.borrow_mut();
+            st.pending_bytes = 0;
+            (
+                std::mem::take(&mut st.pending),
+                self.config.borrow().flush_messages,
+            )
+        };
+        let Some(last) = batch.back().map(|p| p.last_offset) else {
+            return self.finish_sealed().await;
+        };
+        // Write each segment's share in one aligned write.
+        let mut i = 0;
+        let items: Vec<Pending> = batch.into_iter().collect();
+        while let Some(first) = items.get(i) {
+            let base = first.segment_base;
+            let run = items.get(i..).map_or(0, |r| {
+                r.iter().take_while(|p| p.segment_base == base).count()
+            });
+            let slices: Vec<&[u8]> = items
+                .get(i..i + run)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.bytes.as_ref())
+                .collect();
+            let mut disk = self.segment_file(base)?;
+            let res = disk.write(&self.dir, base, &slices).await;
+            self.put_segment_file(base, disk, false);
+            res?;
+            i += run;
+        }
+        let sync = force_sync || {
+            let st = self.state.borrow();
+            st.unsynced_messages >= flush_messages
+        };
+        if sync {
+            let file = self
+                .state
+                .borrow()
+                .segments
+                .last()
+                .and_then(|s| s.disk.file.clone());
+            if let Some(f) = file {
+                f.fdatasync().await?;
+            }
+            self.state.borrow_mut().unsynced_messages = 0;
+        }
+        self.finish_sealed().await?;
+        let mut st = self.state.borrow_mut();
+        if last + 1 > st.high_watermark {
+            st.high_watermark = last + 1;
+        }
+        assert!(st.log_start_offset <= st.high_watermark);
+        assert!(st.high_watermark <= st.log_end_offset);
+        for w in st.waiters.drain(..) {
+            let _ = w.send(());
+        }
+        Self::evict_cache(&mut st, self.config.borrow().cache_bytes);
+        Ok(())
+    }
+
+    /// A copy of a segment's file state for the writer to work on across awaits.
+    fn segment_file(&self, base: i64) -> Result<segment::SegmentFile> {
+        let st = self.state.borrow();
+        match st.segments.iter().find(|s| s.base_offset == base) {
+            Some(seg) => Ok(seg.disk.clone()),
+            None => Err(StorageError::Offline),
+        }
+    }
+
+    /// Puts the writer's file state back (the segment may have been deleted meanwhile).
+    fn put_segment_file(&self, base: i64, disk: segment::SegmentFile, finished: bool) {
+        let mut st = self.state.borrow_mut();
+        if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) {
+            seg.disk = disk;
+            seg.finished |= finished;
+        }
+    }
+
+    /// Sync, trim and index every sealed segment that is fully written.
+    async fn finish_sealed(&self) -> Result<()> {
+        loop {
+            let base = {
+                let st = self.state.borrow();
+                st.segments
+                    .iter()
+                    .find(|s| s.sealed && !s.finished && s.disk.written == s.bytes)
+                    .map(|s| (s.base_offset, s.entries.clone()))
+            };
+            let Some((base, entries)) = base else {
+                return Ok(());
+            };
+            let mut disk = self.segment_file(base)?;
+            let res = disk.finish(&self.dir, base, entries).await;
+            self.put_segment_file(base, disk, res.is_ok());
+            res?;
+        }
+    }
+
+    fn evict_cache(st: &mut State, budget: usize) {
+        while st.cache_bytes > budget {
+            match st.cache.front() {
+                Some(c) if c.last_offset < st.high_watermark => {
+                    st.cache_bytes -= c.bytes.len();
+                    st.cache.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
+    /// (the first batch is returned even when larger) and never past the high watermark.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome> {
+        let (plan, hw, lso) = {
+            let st = self.state.borrow();
+            if offset < st.log_start_offset || offset > st.log_end_offset {
+                return Err(StorageError::OffsetOutOfRange {
+                    offset,
+                    start: st.log_start_offset,
+                    end: st.log_end_offset,
+                });
+            }
+            (
+                Self::plan_read(&st, offset, max_bytes),
+                st.high_watermark,
+                st.log_start_offset,
+            )
+        };
+        let mut out = ReadOutcome {
+            batches: Vec::new(),
+            high_watermark: hw,
+            log_start_offset: lso,
+        };
+        for step in plan {
+            match step {
+                ReadStep::Cached(b) => out.batches.push(b),
+                ReadStep::Disk {
+                    base,
+                    position,
+                    len,
+                } => {
+                    let data = self.read_disk(base, position, len).await?;
+                    out.batches.extend(data);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn plan_read(st: &State, offset: i64, max_bytes: usize) -> Vec<ReadStep> {
+        let mut plan: Vec<ReadStep> = Vec::new();
+        let mut total = 0usize;
+        let seg_idx = st
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        let cache_first = st.cache.front().map_or(i64::MAX, |c| c.base_offset);
+        'segments: for seg in st.segments.iter().skip(seg_idx) {
+            let start = index::entry_at_or_after(&seg.entries, offset);
+            for e in seg.entries.iter().skip(start) {
+                if e.base_offset >= st.high_watermark {
+                    break 'segments;
+                }
+                if total > 0 && total + e.size as usize > max_bytes {
+                    break 'segments;
+                }
+                total += e.size as usize;
+                if e.base_offset >= cache_first {
+                    let i = st.cache.partition_point(|c| c.base_offset < e.base_offset);
+                    if let Some(c) = st.cache.get(i).filter(|c| c.base_offset == e.base_offset) {
+                        plan.push(ReadStep::Cached(c.bytes.clone()));
+                        continue;
+                    }
+                }
+                match plan.last_mut() {
+                    Some(ReadStep::Disk {
+                        base,
+                        position,
+                        len,
+                    }) if *base == seg.base_offset && *position + *len as u64 == e.position => {
+                        *len += e.size as usize;
+                    }
+                    _ => plan.push(ReadStep::Disk {
+                        base: seg.base_offset,
+                        position: e.position,
+                        len: e.size as usize,
+                    }),
+                }
+            }
+        }
+        plan
+    }
+
+    /// Reads a run of batches from a segment file and checks every one before serving it.
+    async fn read_disk(&self, base: i64, position: u64, len: usize) -> Result<Vec<Bytes>> {
+        let file = {
+            let st = self.state.borrow();
+            st.segments
+                .iter()
+                .find(|s| s.base_offset == base)
+                .and_then(|s| s.disk.file.clone())
+        };
+        let Some(file) = file else {
+            return Err(std::io::Error::other("segment file missing").into());
+        };
+        let r = file.read_at(position, len).await?;
+        if r.len() < len {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into(),
+            );
+        }
+        let mut data = Bytes::copy_from_slice(&r);
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let h = batch::validate(&data, crate::limits::BATCH_BYTES_MAX).inspect_err(|e| {
+                tracing::error!(dir = %self.dir.display(), position, "corrupt batch on disk: {e}");
+            })?;
+            out.push(data.split_to(h.total_bytes()));
+        }
+        Ok(out)
+    }
+
+    /// A receiver that fires when the high watermark next moves.
+    pub fn watch(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.state.borrow_mut();
+        if st.waiters.len() >= crate::limits::WAITERS_SWEEP_AT {
+            st.waiters.retain(|w| !w.is_canceled());
+        }
+        st.waiters.push(tx);
+        rx
+    }
+
+    /// The first batch (below the high watermark) whose max timestamp is at or after
+    /// `timestamp`, for ListOffsets; the caller finds the record inside it.
+    pub async fn batch_for_timestamp(&self, timestamp: i64) -> Result<Option<Bytes>> {
+        let found = {
+            let st = self.state.borrow();
+            let hw = st.high_watermark;
+            st.segments
+                .iter()
+                .flat_map(|s| s.entries.iter())
+                .find(|e| e.base_offset < hw && e.max_timestamp >= timestamp)
+                .map(|e| e.base_offset)
+        };
+        self.first_batch_at(found).await
+    }
+
+    /// The batch holding the largest timestamp (the first such one), for ListOffsets -3.
+    pub async fn batch_with_max_timestamp(&self) -> Result<Option<Bytes>> {
+        let found = {
+            let st = self.state.borrow();
+            let hw = st.high_watermark;
+            let mut best: Option<&IndexEntry> = None;
+            for e in st.segments.iter().flat_map(|s| s.entries.iter()) {
+                if e.base_offset < hw && best.is_none_or(|b| e.max_timestamp > b.max_timestamp) {
+                    best = Some(e);
+                }
+            }
+            best.map(|e| e.base_offset)
+        };
+        self.first_batch_at(found).await
+    }
+
+    async fn first_batch_at(&self, offset: Option<i64>) -> Result<Option<Bytes>> {
+        let Some(offset) = offset else {
+            return Ok(None);
+        };
+        Ok(self.read(offset, 1).await?.batches.into_iter().next())
+    }
+
+    /// Deletes sealed, fully written segments that retention by time or size no longer
+    /// keeps. Returns the number of segments deleted.
+    pub async fn enforce_retention(&self, now: i64) -> Result<usize> {
+        let doomed: Vec<Segment> = {
+            let config = self.config.borrow();
+            let mut st = self.state.borrow_mut();
+            let mut total: u64 = st.segments.iter().map(|s| s.bytes).sum();
+            let mut n = 0;
+            for s in st.segments.iter() {
+                let deletable = s.sealed && s.finished && s.next_offset() <= st.high_watermark;
+                let too_old =
+                    config.retention_ms >= 0 && s.max_timestamp() < now - config.retention_ms;
+                let too_big = config.retention_bytes >= 0 && total > config.retention_bytes as u64;
+                if !(deletable && (too_old || too_big)) {
+                    break;
+                }
+                total -= s.bytes;
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(0);
+            }
+            let doomed: Vec<Segment> = st.segments.drain(..n).collect();
+            st.log_start_offset = st
+                .segments
+                .first()
+                .map_or(st.log_end_offset, |s| s.base_offset);
+            while st
+                .cache
+                .front()
+                .is_some_and(|c| c.base_offset < st.log_start_offset)
+            {
+                if let Some(c) = st.cache.pop_front() {
+                    st.cache_bytes -= c.bytes.len();
+                }
+            }
+            doomed
+        };
+        let n = doomed.len();
+        for seg in doomed {
+            let log = self.dir.join(segment::log_file_name(seg.base_offset));
+            let idx = self.dir.join(segment::index_file_name(seg.base_offset));
+            drop(seg);
+            glommio::executor()
+                .spawn_blocking(move || {
+                    let _ = std::fs::remove_file(idx);
+                    std::fs::remove_file(log)
+                })
+                .await?;
+        }
+        Ok(n)
+    }
+
+    /// Writes and syncs everything pending, finishes sealed segments and closes the files.
+    pub async fn close(&self) -> Result<()> {
+        let _permit = self.writer.acquire_permit(1).await?;
+        if !self.offline.get() {
+            self.write_pending(true).await?;
+        }
+        let files: Vec<_> = {
+            let mut st = self.state.borrow_mut();
+            st.segments
+                .iter_mut()
+                .filter_map(|s| s.disk.file.take())
+                .collect()
+        };
+        for f in files {
+            if let Ok(f) = std::rc::Rc::try_unwrap(f) {
+                f.close().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum ReadStep {
+    Cached(Bytes),
+    Disk {
+        base: i64,
+        position: u64,
+        len: usize,
+    },
+}
+
+/// Opens one segment found on disk. A sealed segment with a valid index is trusted; anything
+/// else is scanned, and the last segment is cut after its last intact batch.
+async fn recover_segment(
+    dir: &Path,
+    base: i64,
+    last: bool,
+    config: &LogConfig,
+    now: i64,
+) -> Result<Segment> {
+    let file = std::rc::Rc::new(segment::open_rw(&dir.join(segment::log_file_name(base))).await?);
+    let mut seg = Segment::new(base, now);
+    if !last {
+        if let Some(index) = read_index(dir, base).await {
+            seg.bytes = index.logical_bytes;
+            seg.disk.written = index.logical_bytes;
+            seg.disk.allocated = segment::align_up(index.logical_bytes);
+            seg.entries = index.entries;
+            seg.disk.file = Some(file);
+            seg.sealed = true;
+            seg.finished = true;
+            return Ok(seg);
+        }
+    }
+    let limit = crate::limits::BATCH_BYTES_MAX.max(config.max_message_bytes);
+    let scanned = segment::scan(&file, base, limit).await?;
+    if scanned.torn {
+        tracing::warn!(dir = %dir.display(), base, at = scanned.logical_bytes, "cut torn segment tail");
+    }
+    let end = scanned.logical_bytes;
+    // Drop everything after the last intact batch so stale bytes can never be mistaken for
+    // batches by a later scan; the tail block is rewritten from memory on the next write.
+    file.truncate(segment::align_up(end)).await?;
+    let tail_start = segment::align_down(end);
+    if end > tail_start {
+        let r = file
+            .read_at(tail_start, (end - tail_start) as usize)
+            .await?;
+        seg.disk.tail = r.to_vec();
+    }
+    if end % crate::limits::DMA_ALIGNMENT != 0 || scanned.torn {
+        // Zero the rest of the tail block on disk too.
+        let mut buf = file.alloc_dma_buffer(crate::limits::DMA_ALIGNMENT as usize);
+        let out = buf.as_bytes_mut();
+        out.fill(0);
+        if let Some(dst) = out.get_mut(..seg.disk.tail.len()) {
+            dst.copy_from_slice(&seg.disk.tail);
+        }
+        file.write_at(buf, tail_start).await?;
+        file.fdatasync().await?;
+    }
+    seg.bytes = end;
+    seg.disk.written = end;
+    seg.disk.allocated = segment::align_up(end);
+    seg.entries = scanned.entries;
+    seg.disk.file = Some(file);
+    seg.created_ms = now;
+    seg.sealed = !last;
+    if !last {
+        seg.disk.finish(dir, base, seg.entries.clone()).await?;
+        seg.finished = true;
+    }
+    Ok(seg)
+}
+
+async fn read_index(dir: &Path, base: i64) -> Option<SegmentIndex> {
+    let path = dir.join(segment::index_file_name(base));
+    let bytes = glommio::executor()
+        .spawn_blocking(move || std::fs::read(path))
+        .await
+        .ok()?;
+    match SegmentIndex::from_bytes(&bytes) {
+        Ok(i) if i.base_offset == base => Some(i),
+        _ => None,
+    }
+}

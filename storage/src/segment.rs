@@ -1,0 +1,332 @@
+//! One segment of a partition log: a `.log` file of record batches opened with O_DIRECT, its
+//! batch index, and (for the active segment) the partially filled last block kept in memory.
+
+use crate::batch;
+use crate::error::Result;
+use crate::index::{IndexEntry, SegmentIndex};
+use crate::limits::{DMA_ALIGNMENT, PREALLOCATE_BYTES};
+use glommio::io::{DmaFile, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// File name of the segment starting at `base_offset`, as Kafka names them.
+pub fn log_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+/// File name of a sealed segment's index.
+pub fn index_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.index")
+}
+
+/// Rounds `v` up to the DMA alignment.
+pub fn align_up(v: u64) -> u64 {
+    v.div_ceil(DMA_ALIGNMENT) * DMA_ALIGNMENT
+}
+
+/// Rounds `v` down to the DMA alignment.
+pub fn align_down(v: u64) -> u64 {
+    v / DMA_ALIGNMENT * DMA_ALIGNMENT
+}
+
+/// What the writer knows about a segment's file. Only the task holding the log's writer
+/// changes it: it copies it out, does its I/O, and puts it back, so appends can go on
+/// meanwhile.
+#[derive(Clone, Default)]
+pub struct SegmentFile {
+    /// The open file; `None` until the writer creates it (a freshly rolled segment).
+    pub file: Option<Rc<DmaFile>>,
+    /// Bytes on disk.
+    pub written: u64,
+    /// Bytes the file has been extended to.
+    pub allocated: u64,
+    /// Contents of the last, partially filled block (`written % DMA_ALIGNMENT` bytes).
+    pub tail: Vec<u8>,
+}
+
+/// A segment: its batches and its file.
+pub struct Segment {
+    /// Offset of the first batch the segment may hold.
+    pub base_offset: i64,
+    /// Logical bytes assigned to the segment, including batches not yet written.
+    pub bytes: u64,
+    /// The file, as the writer left it.
+    pub disk: SegmentFile,
+    /// One entry per batch.
+    pub entries: Vec<IndexEntry>,
+    /// Wall-clock time the segment was created, for `segment.ms`.
+    pub created_ms: i64,
+    /// No more batches go to this segment.
+    pub sealed: bool,
+    /// The index file is on disk and the file trimmed: nothing left for the writer to do.
+    pub finished: bool,
+}
+
+impl Segment {
+    /// A new, empty segment whose file the writer will create.
+    pub fn new(base_offset: i64, now_ms: i64) -> Segment {
+        Segment {
+            base_offset,
+            bytes: 0,
+            disk: SegmentFile::default(),
+            entries: Vec::new(),
+            created_ms: now_ms,
+            sealed: false,
+            finished: false,
+        }
+    }
+
+    /// Offset after the last batch of the segment.
+    pub fn next_offset(&self) -> i64 {
+        self.entries
+            .last()
+            .map_or(self.base_offset, |e| e.last_offset + 1)
+    }
+
+    /// Largest timestamp in the segment, or -1 when empty.
+    pub fn max_timestamp(&self) -> i64 {
+        self.entries
+            .iter()
+            .map(|e| e.max_timestamp)
+            .max()
+            .unwrap_or(-1)
+    }
+}
+
+impl SegmentFile {
+    /// Writes `data` (whole batches, in order) after what is on disk. The tail block is
+    /// rewritten together with the new bytes, so every write is block-aligned.
+    pub async fn write(&mut self, dir: &Path, base_offset: i64, data: &[&[u8]]) -> Result<()> {
+        let file = match &self.file {
+            Some(f) => f.clone(),
+            None => {
+                let f = Rc::new(create_segment_file(&dir.join(log_file_name(base_offset))).await?);
+                self.file = Some(f.clone());
+                f
+            }
+        };
+        let new_bytes: usize = data.iter().map(|d| d.len()).sum();
+        let start = align_down(self.written);
+        let used = self.tail.len() + new_bytes;
+        let len = align_up(used as u64);
+        if start + len > self.allocated {
+            let target = align_up(start + len).max(self.allocated + PREALLOCATE_BYTES);
+            // Extents allocated up front keep later fdatasyncs from persisting a new size.
+            // A file system without fallocate still works, only slower.
+            if let Err(e) = file.pre_allocate(target, false).await {
+                tracing::debug!("fallocate failed, writing without preallocation: {e}");
+            }
+            self.allocated = target;
+        }
+        let mut buf = file.alloc_dma_buffer(len as usize);
+        let out = buf.as_bytes_mut();
+        let mut at = 0;
+        for piece in std::iter::once(self.tail.as_slice()).chain(data.iter().copied()) {
+            if let Some(dst) = out.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            at += piece.len();
+        }
+        if let Some(rest) = out.get_mut(used..) {
+            rest.fill(0);
+        }
+        let tail_start = align_down(used as u64) as usize;
+        let new_tail = out
+            .get(tail_start..used)
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        let n = file.write_at(buf, start).await?;
+        if (n as u64) < len {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::WriteZero, "short dma write").into(),
+            );
+        }
+        self.written += new_bytes as u64;
+        self.tail = new_tail;
+        Ok(())
+    }
+
+    /// Makes what was written durable.
+    pub async fn sync(&self) -> Result<()> {
+        if let Some(f) = &self.file {
+            f.fdatasync().await?;
+        }
+        Ok(())
+    }
+
+    /// Trims the preallocated tail, syncs, and writes the index of a sealed, fully written
+    /// segment.
+    pub async fn finish(
+        &mut self,
+        dir: &Path,
+        base_offset: i64,
+        entries: Vec<IndexEntry>,
+    ) -> Result<()> {
+        if let Some(f) = &self.file {
+            f.truncate(align_up(self.written)).await?;
+            f.fdatasync().await?;
+        }
+        let index = SegmentIndex {
+            base_offset,
+            logical_bytes: self.written,
+            entries,
+        };
+        write_file_atomic(dir, &index_file_name(base_offset), index.to_bytes()?).await?;
+        self.tail = Vec::new();
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `position` from disk.
+    pub async fn read(&self, position: u64, len: usize) -> Result<Vec<u8>> {
+        let Some(file) = &self.file else {
+            return Err(std::io::Error::other("segment has no file").into());
+        };
+        let r = file.read_at(position, len).await?;
+        if r.len() < len {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into(),
+            );
+        }
+        Ok(r.to_vec())
+    }
+}
+
+/// Opens (creating if needed) a segment file for O_DIRECT reads and writes.
+pub async fn open_rw(path: &Path) -> Result<DmaFile> {
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .dma_open(path)
+        .await?)
+}
+
+/// Creates a segment file holding one zeroed block, then opens it for O_DIRECT.
+///
+/// glommio decides once per device whether the polled io_uring ring works by reading the
+/// first block of the first file it opens there; on an empty file that read succeeds without
+/// reaching the device and every later read fails with EOPNOTSUPP. A file with a real block
+/// makes the probe honest. Zeroes read as "end of log" to the recovery scan.
+pub async fn create_segment_file(path: &Path) -> Result<DmaFile> {
+    let p = path.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)?;
+            if f.metadata()?.len() == 0 {
+                f.write_all(&[0u8; DMA_ALIGNMENT as usize])?;
+                f.sync_all()?;
+            }
+            Ok(())
+        })
+        .await?;
+    open_rw(path).await
+}
+
+/// Runs glommio's per-device I/O polling probe against a file with real data in `dir`, so
+/// that the probe's answer, which is cached for the whole process, is right. Call it before
+/// opening any log on that device.
+pub async fn probe_device(dir: &Path) -> Result<()> {
+    let path = dir.join(".myelin-dma-probe");
+    let file = create_segment_file(&path).await?;
+    file.close().await?;
+    glommio::io::remove(&path).await?;
+    Ok(())
+}
+
+/// Writes a small metadata file durably: a temporary file, fsync, rename, directory fsync.
+pub async fn write_file_atomic(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
+    let dir: PathBuf = dir.to_path_buf();
+    let name = name.to_string();
+    glommio::executor()
+        .spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let tmp = dir.join(format!("{name}.tmp"));
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, dir.join(&name))?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await?;
+    Ok(())
+}
+
+/// What a recovery scan found in one segment file.
+pub struct Scanned {
+    /// Entries of the intact batches, in order.
+    pub entries: Vec<IndexEntry>,
+    /// Logical end: the position after the last intact batch.
+    pub logical_bytes: u64,
+    /// The scan stopped at something that was not an intact batch or zero padding.
+    pub torn: bool,
+}
+
+/// Bytes read per step of a recovery scan.
+const SCAN_CHUNK_BYTES: usize = 4 << 20;
+
+/// Scans a segment from the start, keeping batches while length, magic, CRC and offset order
+/// check out, and stopping at the first that does not.
+pub async fn scan(file: &DmaFile, base_offset: i64, batch_limit: u32) -> Result<Scanned> {
+    let size = file.file_size().await?;
+    let mut entries = Vec::new();
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut chunk_start = 0u64; // file position of chunk[0]
+    let mut position = 0u64;
+    let mut next_offset = base_offset;
+    let mut torn = false;
+    loop {
+        let rel = (position - chunk_start) as usize;
+        let have = chunk.len().saturating_sub(rel);
+        let need = match chunk
+            .get(rel..)
+            .and_then(|b| batch::BatchHeader::parse(b).ok())
+        {
+            Some(h) => h.total_bytes(),
+            None => batch::HEADER_BYTES,
+        };
+        if have < need {
+            if position >= size {
+                break;
+            }
+            let want = need.max(SCAN_CHUNK_BYTES).min((size - position) as usize);
+            let r = file.read_at(position, want).await?;
+            chunk = r.to_vec();
+            chunk_start = position;
+            if chunk.len() < need {
+                torn = chunk.iter().any(|&b| b != 0);
+                break;
+            }
+            continue;
+        }
+        let Some(bytes) = chunk.get(rel..) else { break };
+        match batch::validate(bytes, batch_limit) {
+            Ok(h) if h.base_offset >= next_offset => {
+                let size = h.total_bytes();
+                entries.push(IndexEntry {
+                    base_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    position,
+                    size: size as u32,
+                    max_timestamp: h.max_timestamp,
+                });
+                next_offset = h.last_offset() + 1;
+                position += size as u64;
+            }
+            _ => {
+                let end = bytes.len().min(batch::HEADER_BYTES);
+                torn = bytes.get(..end).is_some_and(|b| b.iter().any(|&x| x != 0));
+                break;
+            }
+        }
+    }
+    Ok(Scanned {
+        entries,
+        logical_bytes: position,
+        torn,
+    })
+}
