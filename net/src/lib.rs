@@ -1,1 +1,9 @@
-//! placeholder
+//! The Kafka endpoint of Myelin: listeners, framing, and one handler per API key.
+
+pub mod api;
+pub mod codes;
+pub mod limits;
+pub mod server;
+mod topics;
+
+pub use server::{serve, Ctx, ServerConfig};

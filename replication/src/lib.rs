@@ -1,1 +1,9 @@
-//! placeholder
+//! Cluster metadata and (later) partition replication for Myelin.
+//!
+//! Today a node is its own controller: the [`metadata::Catalog`] of topics is a plain state
+//! machine that shard 0 owns, persists and hands to every other shard as an immutable,
+//! versioned snapshot.
+
+pub mod metadata;
+
+pub use metadata::{Catalog, MetadataError, TopicMeta};

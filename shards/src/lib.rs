@@ -1,1 +1,15 @@
-//! placeholder
+//! The thread-per-core runtime of Myelin: pinned glommio executors (shards), the shard table
+//! that says which shard owns a partition, the channel mesh between shards, and the catalog
+//! changes the controller shard carries out.
+
+pub mod error;
+pub mod limits;
+pub mod runtime;
+pub mod shard;
+pub mod table;
+pub mod topic_config;
+
+pub use error::ShardError;
+pub use runtime::{run, RuntimeConfig, StopHandle};
+pub use shard::{CatalogChange, NodeConfig, Shard};
+pub use table::ShardId;

@@ -1,0 +1,69 @@
+//! DeleteTopics (key 20): by name (all versions) or by id (v6+); the data goes with them.
+
+use crate::codes;
+use crate::server::Ctx;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use myelin_shards::CatalogChange;
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::DeleteTopics;
+/// Versions implemented.
+pub const VERSIONS: RangeInclusive<i16> = 1..=6;
+
+/// Handles a DeleteTopics request.
+pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
+    };
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let catalog = ctx.shard.catalog();
+        let meta = match &name {
+            Some(n) => catalog.topic(&n.0).cloned(),
+            None => catalog.topic_by_id(id.as_bytes()).cloned(),
+        };
+        let Some(meta) = meta else {
+            let code = if name.is_none() {
+                codes::UNKNOWN_TOPIC_ID
+            } else {
+                codes::UNKNOWN_TOPIC_OR_PARTITION
+            };
+            responses.push(
+                DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(code),
+            );
+            continue;
+        };
+        let result = DeletableTopicResult::default()
+            .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
+            .with_topic_id(if version >= 6 {
+                uuid::Uuid::from_bytes(meta.id)
+            } else {
+                uuid::Uuid::nil()
+            });
+        match ctx
+            .shard
+            .change_catalog(CatalogChange::DeleteTopic {
+                name: meta.name.clone(),
+            })
+            .await
+        {
+            Ok(_) => responses.push(result),
+            Err(e) => responses.push(result.with_error_code(codes::shard(&e))),
+        }
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,161 @@
+//! DescribeConfigs (key 32): the topic configs Myelin supports, for topics and for the broker
+//! (whose values are the topic defaults, under Kafka's broker names).
+
+use crate::codes;
+use crate::server::Ctx;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use myelin_shards::topic_config::{self, TOPIC_CONFIGS};
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::DescribeConfigs;
+/// Versions implemented.
+pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+
+/// Resource type codes.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Config sources.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+/// Kafka's broker-level name for each topic config.
+fn broker_name(topic_name: &str) -> &'static str {
+    match topic_name {
+        "cleanup.policy" => "log.cleanup.policy",
+        "retention.ms" => "log.retention.ms",
+        "retention.bytes" => "log.retention.bytes",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.ms" => "log.roll.ms",
+        "max.message.bytes" => "message.max.bytes",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        _ => "log.flush.interval.messages",
+    }
+}
+
+fn entry(
+    name: &str,
+    value: Option<String>,
+    source: i8,
+    kind: i8,
+    doc: &str,
+    v: i16,
+) -> DescribeConfigsResourceResult {
+    let mut r = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(value.map(StrBytes::from_string))
+        .with_config_source(source);
+    if v >= 3 {
+        r = r
+            .with_config_type(kind)
+            .with_documentation(Some(StrBytes::from_string(doc.to_string())));
+    }
+    r
+}
+
+/// Handles a DescribeConfigs request.
+pub async fn handle(
+    ctx: &Ctx,
+    version: i16,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let catalog = ctx.shard.catalog();
+    let defaults = &ctx.shard.node.log_defaults;
+    let mut results = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let keep = |name: &str| {
+            r.configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+        };
+        let base = DescribeConfigsResult::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        match r.resource_type {
+            RESOURCE_TOPIC => {
+                let Some(meta) = catalog.topic(&r.resource_name) else {
+                    results.push(base.with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION));
+                    continue;
+                };
+                let Ok(log) = ctx.shard.topic_log_config(meta) else {
+                    results.push(base.with_error_code(codes::INVALID_CONFIG));
+                    continue;
+                };
+                let configs = TOPIC_CONFIGS
+                    .iter()
+                    .filter(|d| keep(d.name))
+                    .map(|d| {
+                        let source = if meta.configs.contains_key(d.name) {
+                            SOURCE_TOPIC
+                        } else {
+                            SOURCE_DEFAULT
+                        };
+                        entry(
+                            d.name,
+                            topic_config::value_of(&log, d.name),
+                            source,
+                            d.kind,
+                            d.doc,
+                            version,
+                        )
+                    })
+                    .collect();
+                results.push(base.with_configs(configs));
+            }
+            RESOURCE_BROKER => {
+                let mut configs: Vec<_> = TOPIC_CONFIGS
+                    .iter()
+                    .filter(|d| keep(broker_name(d.name)))
+                    .map(|d| {
+                        entry(
+                            broker_name(d.name),
+                            topic_config::value_of(defaults, d.name),
+                            SOURCE_STATIC_BROKER,
+                            d.kind,
+                            d.doc,
+                            version,
+                        )
+                    })
+                    .collect();
+                let node = &ctx.shard.node;
+                for (name, value, doc) in [
+                    (
+                        "num.partitions",
+                        node.default_partitions.to_string(),
+                        "partitions of an automatically created topic",
+                    ),
+                    (
+                        "auto.create.topics.enable",
+                        node.auto_create_topics.to_string(),
+                        "create unknown topics on first use",
+                    ),
+                ] {
+                    if keep(name) {
+                        configs.push(entry(
+                            name,
+                            Some(value),
+                            SOURCE_STATIC_BROKER,
+                            2,
+                            doc,
+                            version,
+                        ));
+                    }
+                }
+                results.push(base.with_configs(configs));
+            }
+            _ => results.push(
+                base.with_error_code(codes::INVALID_REQUEST)
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "only topic and broker resources are described",
+                    ))),
+            ),
+        }
+    }
+    DescribeConfigsResponse::default().with_results(results)
+}

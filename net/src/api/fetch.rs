@@ -1,0 +1,200 @@
+//! Fetch (key 1): whole batches from each partition's owner, long-polling until `min_bytes`
+//! have arrived or `max_wait_ms` has passed. Fetch sessions (KIP-227) are declined by
+//! answering session id 0, so every fetch is a full one.
+
+use crate::codes;
+use crate::limits;
+use crate::server::Ctx;
+use crate::topics;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::Fetch;
+/// Versions implemented (v13+ address topics by id).
+pub const VERSIONS: RangeInclusive<i16> = 4..=16;
+
+struct Wanted {
+    name: TopicName,
+    id: uuid::Uuid,
+    topic: Option<String>,
+    partitions: Vec<FetchPartition>,
+}
+
+fn concat(batches: Vec<Bytes>) -> Bytes {
+    match batches.len() {
+        0 => Bytes::new(),
+        1 => batches.into_iter().next().unwrap_or_default(),
+        _ => {
+            let mut out = BytesMut::with_capacity(batches.iter().map(|b| b.len()).sum());
+            for b in batches {
+                out.extend_from_slice(&b);
+            }
+            out.freeze()
+        }
+    }
+}
+
+/// Reads every wanted partition once; returns the response topics and the bytes gathered.
+/// Sets a partition's offsets, each only at the versions that carry it.
+fn with_offsets(
+    d: PartitionData,
+    high_watermark: i64,
+    log_start_offset: i64,
+    version: i16,
+) -> PartitionData {
+    let d = d
+        .with_high_watermark(high_watermark)
+        .with_last_stable_offset(high_watermark);
+    if version >= 5 {
+        d.with_log_start_offset(log_start_offset)
+    } else {
+        d
+    }
+}
+
+/// One pass over the wanted partitions.
+struct Pass {
+    topics: Vec<FetchableTopicResponse>,
+    total: usize,
+    failed: bool,
+    /// Partitions to watch, with the high watermark seen: a wait ends when it moves.
+    watch: Vec<(String, i32, i64)>,
+}
+
+async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16) -> Pass {
+    let mut watch = Vec::new();
+    let mut total = 0usize;
+    let mut failed = false;
+    let mut topics = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let futs = w.partitions.iter().map(|p| async move {
+            let base = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica((-1).into());
+            let Some(topic) = &w.topic else {
+                let code = if version >= 13 {
+                    codes::UNKNOWN_TOPIC_ID
+                } else {
+                    codes::UNKNOWN_TOPIC_OR_PARTITION
+                };
+                return (base.with_error_code(code), Vec::new());
+            };
+            let cap = (p.partition_max_bytes.max(0) as usize).min(max_bytes);
+            match topics::read(ctx, topic, p.partition, p.fetch_offset, cap).await {
+                Ok(out) => (
+                    with_offsets(base, out.high_watermark, out.log_start_offset, version),
+                    out.batches,
+                ),
+                Err(e) => {
+                    let mut d = base.with_error_code(e.code);
+                    if let Some(o) = e.offsets {
+                        d = with_offsets(d, o.high_watermark, o.log_start_offset, version);
+                    }
+                    (d, Vec::new())
+                }
+            }
+        });
+        let results = futures::future::join_all(futs).await;
+        let mut partitions = Vec::with_capacity(results.len());
+        for (data, batches) in results {
+            failed |= data.error_code != codes::NONE;
+            if let Some(t) = &w.topic {
+                watch.push((t.clone(), data.partition_index, data.high_watermark));
+            }
+            let size: usize = batches.iter().map(|b| b.len()).sum();
+            // The response-wide limit: the first data always goes, later partitions only
+            // while they fit; what is left out is fetched next time.
+            let records = if total > 0 && total + size > max_bytes {
+                Bytes::new()
+            } else {
+                total += size;
+                concat(batches)
+            };
+            partitions.push(data.with_records(Some(records)));
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(w.name.clone())
+                .with_topic_id(w.id)
+                .with_partitions(partitions),
+        );
+    }
+    Pass {
+        topics,
+        total,
+        failed,
+        watch,
+    }
+}
+
+/// Handles a fetch request.
+pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse {
+    let catalog = ctx.shard.catalog();
+    let wanted: Vec<Wanted> = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = if version >= 13 {
+                catalog
+                    .topic_by_id(t.topic_id.as_bytes())
+                    .map(|m| m.name.clone())
+            } else {
+                catalog.topic(&t.topic).map(|m| m.name.clone())
+            };
+            let id = topic
+                .as_deref()
+                .and_then(|n| catalog.topic(n))
+                .map_or(t.topic_id, |m| uuid::Uuid::from_bytes(m.id));
+            let name = topic
+                .clone()
+                .map_or(t.topic, |n| TopicName(StrBytes::from_string(n)));
+            Wanted {
+                name,
+                id,
+                topic,
+                partitions: t.partitions,
+            }
+        })
+        .collect();
+    let max_bytes = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let wait = Duration::from_millis(req.max_wait_ms.clamp(0, limits::FETCH_WAIT_MS_MAX) as u64);
+    let deadline = Instant::now() + wait;
+    let min_bytes = req.min_bytes.max(0) as usize;
+    loop {
+        let pass = read_once(ctx, &wanted, max_bytes, version).await;
+        let now = Instant::now();
+        if pass.total >= min_bytes.max(1)
+            || pass.failed
+            || now >= deadline
+            || ctx.shard.is_stopping()
+        {
+            return FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(pass.topics);
+        }
+        let remaining = deadline - now;
+        let waits: Vec<_> = pass
+            .watch
+            .iter()
+            .map(|(t, p, hw)| Box::pin(topics::wait_for_data(ctx, t, *p, *hw, remaining)))
+            .collect();
+        if waits.is_empty() {
+            glommio::timer::sleep(remaining).await;
+        } else {
+            futures::future::select_all(waits).await;
+        }
+    }
+}

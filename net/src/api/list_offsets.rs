@@ -1,0 +1,112 @@
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3, KIP-734), or the first
+//! record at or after a timestamp.
+
+use crate::codes;
+use crate::server::Ctx;
+use crate::topics;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::records::RecordBatchDecoder;
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::ListOffsets;
+/// Versions implemented.
+pub const VERSIONS: RangeInclusive<i16> = 1..=8;
+
+/// Kafka's special timestamps.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+/// The (offset, timestamp) of the record in `batch` that a timestamp query selects: the
+/// first at or after `target`, or with `None` the one with the largest timestamp.
+fn pick_record(batch: bytes::Bytes, target: Option<i64>) -> Result<(i64, i64), i16> {
+    let mut buf = batch;
+    let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| codes::CORRUPT_MESSAGE)?;
+    let mut best: Option<(i64, i64)> = None;
+    for r in set.records {
+        match target {
+            Some(t) if r.timestamp >= t => return Ok((r.offset, r.timestamp)),
+            Some(_) => {}
+            None => {
+                if best.is_none_or(|(_, ts)| r.timestamp > ts) {
+                    best = Some((r.offset, r.timestamp));
+                }
+            }
+        }
+    }
+    best.ok_or(codes::CORRUPT_MESSAGE)
+}
+
+async fn lookup(ctx: &Ctx, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64), i16> {
+    topics::with_log(ctx, topic, partition, move |log| async move {
+        let o = log.offsets();
+        match timestamp {
+            LATEST => Ok((o.high_watermark, -1)),
+            EARLIEST => Ok((o.log_start_offset, -1)),
+            MAX_TIMESTAMP => match log
+                .batch_with_max_timestamp()
+                .await
+                .map_err(|e| codes::storage(&e))?
+            {
+                Some(b) => pick_record(b, None),
+                None => Ok((-1, -1)),
+            },
+            t if t >= 0 => match log
+                .batch_for_timestamp(t)
+                .await
+                .map_err(|e| codes::storage(&e))?
+            {
+                Some(b) => pick_record(b, Some(t)),
+                None => Ok((-1, -1)),
+            },
+            _ => Err(codes::INVALID_REQUEST),
+        }
+    })
+    .await
+}
+
+/// Handles a ListOffsets request.
+pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let catalog = ctx.shard.catalog();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let known = catalog.topic(&name).map(|m| m.partitions);
+        let futs = t.partitions.iter().map(|p| {
+            let name = name.as_str();
+            async move {
+                let base =
+                    ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
+                    return base
+                        .with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION)
+                        .with_offset(-1)
+                        .with_timestamp(-1);
+                }
+                match lookup(ctx, name, p.partition_index, p.timestamp).await {
+                    Ok((offset, ts)) => {
+                        let epoch = if version >= 4 { 0 } else { -1 };
+                        base.with_offset(offset)
+                            .with_timestamp(ts)
+                            .with_leader_epoch(epoch)
+                    }
+                    Err(code) => base
+                        .with_error_code(code)
+                        .with_offset(-1)
+                        .with_timestamp(-1),
+                }
+            }
+        });
+        let partitions = futures::future::join_all(futs).await;
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,206 @@
+//! The Kafka APIs Myelin serves: one module per API key, each declaring its key and the
+//! versions it implements. [`APIS`] is the one table ApiVersions is generated from, so the
+//! broker can never advertise a handler that does not exist.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use crate::server::Ctx;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use std::ops::RangeInclusive;
+
+/// One implemented API and the versions implemented.
+pub struct Api {
+    /// The API key.
+    pub key: ApiKey,
+    /// Versions implemented, all of them end to end.
+    pub versions: RangeInclusive<i16>,
+}
+
+/// Every API the broker implements.
+pub const APIS: &[Api] = &[
+    Api {
+        key: produce::API_KEY,
+        versions: produce::VERSIONS,
+    },
+    Api {
+        key: fetch::API_KEY,
+        versions: fetch::VERSIONS,
+    },
+    Api {
+        key: list_offsets::API_KEY,
+        versions: list_offsets::VERSIONS,
+    },
+    Api {
+        key: metadata::API_KEY,
+        versions: metadata::VERSIONS,
+    },
+    Api {
+        key: api_versions::API_KEY,
+        versions: api_versions::VERSIONS,
+    },
+    Api {
+        key: create_topics::API_KEY,
+        versions: create_topics::VERSIONS,
+    },
+    Api {
+        key: delete_topics::API_KEY,
+        versions: delete_topics::VERSIONS,
+    },
+    Api {
+        key: create_partitions::API_KEY,
+        versions: create_partitions::VERSIONS,
+    },
+    Api {
+        key: describe_configs::API_KEY,
+        versions: describe_configs::VERSIONS,
+    },
+];
+
+/// The implemented version range of `key`, if it is implemented.
+pub fn versions(key: ApiKey) -> Option<&'static RangeInclusive<i16>> {
+    APIS.iter().find(|a| a.key == key).map(|a| &a.versions)
+}
+
+/// Why a request got no response and the connection must close.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The body did not decode at the version the header claims.
+    #[error("malformed {key:?} v{version} request: {reason}")]
+    Malformed {
+        /// API key.
+        key: ApiKey,
+        /// Version claimed.
+        version: i16,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The API or the version is not implemented.
+    #[error("unsupported {0:?} v{1}")]
+    Unsupported(ApiKey, i16),
+    /// The response could not be encoded.
+    #[error("encoding the response failed: {0}")]
+    Encode(String),
+}
+
+/// Decodes a request body without letting a decoder panic take down the shard.
+pub(crate) fn decode<T: Decodable>(
+    key: ApiKey,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<T, DispatchError> {
+    let malformed = |reason: String| DispatchError::Malformed {
+        key,
+        version,
+        reason,
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::decode(body, version))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(malformed(e.to_string())),
+        Err(_) => Err(malformed("decoder panicked".into())),
+    }
+}
+
+/// Encodes a whole response frame: size, header, body.
+pub(crate) fn frame<T: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<BytesMut, DispatchError> {
+    let header_version = key.response_header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&[0u8; 4]);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| DispatchError::Encode(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| DispatchError::Encode(e.to_string()))?;
+    let len = (buf.len() - 4) as i32;
+    if let Some(prefix) = buf.get_mut(..4) {
+        prefix.copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(buf)
+}
+
+/// Runs one request and returns its response frame (`None` when Kafka sends none, as for
+/// `acks=0` produce).
+pub async fn dispatch(
+    ctx: &Ctx,
+    header: &RequestHeader,
+    mut body: Bytes,
+) -> Result<Option<BytesMut>, DispatchError> {
+    let version = header.request_api_version;
+    let key = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| DispatchError::Unsupported(ApiKey::Produce, version))?;
+    let cid = header.correlation_id;
+    if key == ApiKey::ApiVersions {
+        // Answered even at unsupported versions, as Kafka does (with the v0 layout).
+        return api_versions::handle(ctx, version, cid, &mut body).map(Some);
+    }
+    match versions(key) {
+        Some(r) if r.contains(&version) => {}
+        _ => return Err(DispatchError::Unsupported(key, version)),
+    }
+    let b = &mut body;
+    let out = match key {
+        ApiKey::Produce => match produce::handle(ctx, version, decode(key, version, b)?).await {
+            Some(resp) => frame(key, version, cid, &resp)?,
+            None => return Ok(None),
+        },
+        ApiKey::Fetch => frame(
+            key,
+            version,
+            cid,
+            &fetch::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::ListOffsets => frame(
+            key,
+            version,
+            cid,
+            &list_offsets::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::Metadata => frame(
+            key,
+            version,
+            cid,
+            &metadata::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::CreateTopics => frame(
+            key,
+            version,
+            cid,
+            &create_topics::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::DeleteTopics => frame(
+            key,
+            version,
+            cid,
+            &delete_topics::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::CreatePartitions => frame(
+            key,
+            version,
+            cid,
+            &create_partitions::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        ApiKey::DescribeConfigs => frame(
+            key,
+            version,
+            cid,
+            &describe_configs::handle(ctx, version, decode(key, version, b)?).await,
+        )?,
+        _ => return Err(DispatchError::Unsupported(key, version)),
+    };
+    Ok(Some(out))
+}

@@ -1,0 +1,16 @@
+//! Bounds of the Kafka endpoint.
+
+/// Largest request frame accepted, Kafka's `socket.request.max.bytes` default. The length
+/// prefix is checked against it before anything is allocated.
+pub const FRAME_BYTES_MAX: usize = 100 << 20;
+
+/// Largest frame for requests other than Produce: nothing else legitimately carries bulk
+/// data, and a small bound keeps what a hostile array count can make the decoder touch
+/// small.
+pub const CONTROL_FRAME_BYTES_MAX: usize = 8 << 20;
+
+/// Longest a Fetch may wait for data, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: i32 = 30_000;
+
+/// Connections one shard serves at once; more are accepted and closed.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;

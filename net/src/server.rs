@@ -1,0 +1,164 @@
+//! The Kafka listener of one shard: accepts connections (every shard binds the same port with
+//! SO_REUSEPORT), reads length-prefixed frames, and answers them in order.
+
+use crate::api::{self, DispatchError};
+use crate::limits;
+use bytes::{Bytes, BytesMut};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+use myelin_shards::Shard;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// Endpoint settings every shard shares.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// This node's broker id.
+    pub node_id: i32,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: i32,
+    /// Cluster id reported in Metadata.
+    pub cluster_id: String,
+}
+
+/// What a request handler can reach.
+pub struct Ctx {
+    /// The shard serving the connection.
+    pub shard: Rc<Shard>,
+    /// Endpoint settings.
+    pub server: Rc<ServerConfig>,
+}
+
+/// Serves Kafka clients on this shard until shutdown, then lets open connections finish the
+/// request they are in.
+pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
+    let listener = match TcpListener::bind(config.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(
+                shard = shard.id.0,
+                "cannot listen on {}: {e}",
+                config.listen
+            );
+            return;
+        }
+    };
+    let server = Rc::new(config);
+    let open = Rc::new(Cell::new(0usize));
+    let accept = async {
+        loop {
+            let stream = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if open.get() >= limits::CONNECTIONS_PER_SHARD_MAX {
+                drop(stream);
+                continue;
+            }
+            let ctx = Ctx {
+                shard: shard.clone(),
+                server: server.clone(),
+            };
+            let open = open.clone();
+            open.set(open.get() + 1);
+            glommio::spawn_local(async move {
+                if let Err(e) = connection(&ctx, stream).await {
+                    tracing::debug!("connection closed: {e}");
+                }
+                open.set(open.get() - 1);
+            })
+            .detach();
+        }
+    };
+    futures::pin_mut!(accept);
+    futures::future::select(accept, Box::pin(shard.stopped())).await;
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
+    while open.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionEnd {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes is outside the limit")]
+    FrameSize(i64),
+    #[error("bad request header: {0}")]
+    Header(String),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    #[error("shutting down")]
+    Stopping,
+}
+
+async fn connection(ctx: &Ctx, mut stream: TcpStream) -> Result<(), ConnectionEnd> {
+    stream
+        .set_nodelay(true)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    loop {
+        let mut len = [0u8; 4];
+        let read = stream.read_exact(&mut len);
+        futures::pin_mut!(read);
+        // Between requests, shutdown may end the connection.
+        match futures::future::select(read, Box::pin(ctx.shard.stopped())).await {
+            futures::future::Either::Left((r, _)) => r?,
+            futures::future::Either::Right(_) => return Err(ConnectionEnd::Stopping),
+        }
+        let len = i32::from_be_bytes(len) as i64;
+        if len < 8 || len as usize > limits::FRAME_BYTES_MAX {
+            return Err(ConnectionEnd::FrameSize(len));
+        }
+        // Peek at the API key before reading the body: only Produce may be large.
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).await?;
+        if i16::from_be_bytes(head) != ApiKey::Produce as i16
+            && len as usize > limits::CONTROL_FRAME_BYTES_MAX
+        {
+            return Err(ConnectionEnd::FrameSize(len));
+        }
+        let mut frame = BytesMut::zeroed(len as usize);
+        if let Some(dst) = frame.get_mut(..2) {
+            dst.copy_from_slice(&head);
+        }
+        if let Some(rest) = frame.get_mut(2..) {
+            stream.read_exact(rest).await?;
+        }
+        let mut body: Bytes = frame.freeze();
+        let header = parse_header(&mut body)?;
+        if let Some(out) = api::dispatch(ctx, &header, body).await? {
+            stream.write_all(&out).await?;
+        }
+    }
+}
+
+fn parse_header(body: &mut Bytes) -> Result<RequestHeader, ConnectionEnd> {
+    let (Some(k), Some(v)) = (body.get(0..2), body.get(2..4)) else {
+        return Err(ConnectionEnd::Header("short".into()));
+    };
+    let key = i16::from_be_bytes([k[0], k[1]]);
+    let version = i16::from_be_bytes([v[0], v[1]]);
+    let api_key = ApiKey::try_from(key)
+        .map_err(|_| ConnectionEnd::Header(format!("unknown api key {key}")))?;
+    let header_version = api_key.request_header_version(version);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        RequestHeader::decode(body, header_version)
+    })) {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(ConnectionEnd::Header(e.to_string())),
+        Err(_) => Err(ConnectionEnd::Header("header decoder panicked".into())),
+    }
+}

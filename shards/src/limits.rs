@@ -1,0 +1,17 @@
+//! Bounds of the thread-per-core runtime.
+
+/// Jobs queued from one shard to another before the sender waits: deep enough to keep a
+/// core busy through a burst of pipelined produce requests, small enough to push back.
+pub const MESH_CHANNEL_CAPACITY: usize = 1024;
+
+/// Most shards one process runs.
+pub const SHARDS_MAX: usize = 256;
+
+/// Locked memory glommio registers with io_uring per shard when the limit allows it.
+pub const IO_MEMORY_BYTES: usize = 10 << 20;
+
+/// Smallest io_memory worth registering; below it glommio runs with unregistered buffers.
+pub const IO_MEMORY_BYTES_MIN: usize = 512 << 10;
+
+/// How long shutdown waits for open connections to finish their in-flight request.
+pub const SHUTDOWN_GRACE_MS: u64 = 5_000;

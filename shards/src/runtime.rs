@@ -1,0 +1,219 @@
+//! Start-up and shutdown of the shards: one glommio executor per core, pinned, joined by a
+//! channel mesh built once and kept for the life of the process.
+
+use crate::error::ShardError;
+use crate::limits;
+use crate::shard::{catalog_path, Job, NodeConfig, Shard};
+use crate::table::ShardId;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use myelin_replication::Catalog;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the shards run.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Number of shards; 0 means one per available core.
+    pub shards: usize,
+    /// Pin each shard to its own core.
+    pub pin: bool,
+    /// How long an idle shard polls before it parks (ignored when not pinned).
+    pub spin_before_park: Duration,
+}
+
+/// A handle to stop running shards from another thread.
+#[derive(Clone)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Begins an orderly shutdown.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Loads the catalog from the data directory (an empty one on first start).
+pub fn load_catalog(node: &NodeConfig) -> Result<Catalog, ShardError> {
+    let path = catalog_path(&node.data_dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Catalog::from_bytes(&bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
+        Err(e) => Err(ShardError::Storage(e.into())),
+    }
+}
+
+/// Raises the locked-memory limit as far as permitted and returns the io_memory each of
+/// `shards` executors can register.
+pub fn io_memory_per_shard(shards: usize) -> usize {
+    let want = (limits::IO_MEMORY_BYTES * shards + (4 << 20)) as libc::rlim_t;
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 && lim.rlim_cur < want {
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: lim.rlim_max.max(want),
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) != 0 {
+                let soft = libc::rlimit {
+                    rlim_cur: lim.rlim_max.min(want),
+                    rlim_max: lim.rlim_max,
+                };
+                libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
+            }
+            libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim);
+        }
+        let per_shard = (lim.rlim_cur as usize).saturating_sub(1 << 20) / shards.max(1);
+        let io_memory = per_shard.min(limits::IO_MEMORY_BYTES);
+        if io_memory < limits::IO_MEMORY_BYTES {
+            tracing::warn!(
+                memlock = lim.rlim_cur,
+                io_memory,
+                "locked-memory limit is low; io_memory per shard reduced (raise `ulimit -l`)"
+            );
+        }
+        io_memory.max(limits::IO_MEMORY_BYTES_MIN)
+    }
+}
+
+/// Starts the shards and runs `serve` on each until [`StopHandle::stop`]; then waits for
+/// `serve` to return and closes every log. `on_started` receives the stop handle once all
+/// shards are up.
+pub fn run<S, Fut>(
+    node: NodeConfig,
+    config: RuntimeConfig,
+    serve: S,
+    on_started: impl FnOnce(StopHandle),
+) -> Result<(), ShardError>
+where
+    S: Fn(Rc<Shard>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let catalog = Arc::new(load_catalog(&node)?);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let count = match config.shards {
+        0 => cores.len().max(1),
+        n => n,
+    }
+    .min(limits::SHARDS_MAX);
+    let io_memory = io_memory_per_shard(count);
+    let node = Arc::new(node);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full> =
+        MeshBuilder::full(count, limits::MESH_CHANNEL_CAPACITY);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::with_capacity(count);
+    for i in 0..count {
+        let placement = match cores.get(i % cores.len().max(1)) {
+            Some(core) if config.pin && count <= cores.len() => Placement::Fixed(core.id),
+            _ => Placement::Unbound,
+        };
+        let (mesh, node, catalog, stopping, serve, ready) = (
+            mesh.clone(),
+            node.clone(),
+            catalog.clone(),
+            stopping.clone(),
+            serve.clone(),
+            ready_tx.clone(),
+        );
+        let builder = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{i}"))
+            .io_memory(io_memory)
+            .spin_before_park(config.spin_before_park);
+        let handle = builder
+            .spawn(move || async move {
+                let shard = match start_shard(mesh, node, catalog, stopping, count).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let housekeeping = glommio::spawn_local({
+                    let shard = shard.clone();
+                    async move {
+                        let every =
+                            Duration::from_millis(shard.node.housekeeping_interval_ms.max(100));
+                        while !shard.is_stopping() {
+                            glommio::timer::sleep(Duration::from_millis(100)).await;
+                            let t0 = std::time::Instant::now();
+                            shard.housekeeping().await;
+                            let mut waited = t0.elapsed();
+                            while waited < every && !shard.is_stopping() {
+                                glommio::timer::sleep(Duration::from_millis(100)).await;
+                                waited += Duration::from_millis(100);
+                            }
+                        }
+                    }
+                });
+                serve(shard.clone()).await;
+                housekeeping.await;
+                shard.close_logs().await;
+                tracing::debug!(shard = shard.id.0, "shard stopped");
+            })
+            .map_err(|e| ShardError::Runtime(e.to_string()))?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    let mut failure = None;
+    for _ in 0..count {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some("a shard exited during start-up".into()),
+        }
+    }
+    if let Some(e) = failure {
+        stopping.store(true, Ordering::Relaxed);
+        for h in handles {
+            let _ = h.join();
+        }
+        return Err(ShardError::Runtime(e));
+    }
+    on_started(StopHandle(stopping));
+    for h in handles {
+        h.join().map_err(|e| ShardError::Runtime(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn start_shard(
+    mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
+    node: Arc<NodeConfig>,
+    catalog: Arc<Catalog>,
+    stopping: Arc<AtomicBool>,
+    count: usize,
+) -> Result<Rc<Shard>, ShardError> {
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| ShardError::Runtime("joining the shard mesh failed".into()))?;
+    let id = ShardId(senders.peer_id());
+    let shard = Rc::new(Shard::new(
+        id,
+        count,
+        node,
+        senders,
+        catalog.clone(),
+        stopping,
+    ));
+    shard.apply_catalog(catalog).await?;
+    for (_, receiver) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(job) = receiver.recv().await {
+                glommio::spawn_local(job(shard.clone())).detach();
+            }
+        })
+        .detach();
+    }
+    Ok(shard)
+}

@@ -1,0 +1,364 @@
+//! One shard: the partitions it owns, its copy of the catalog, and the way to run work on
+//! another shard.
+//!
+//! All state here belongs to the shard's own thread. Other shards reach it only by sending a
+//! [`Job`] over the channel mesh; the job runs here and its result travels back through a
+//! oneshot channel. Payloads inside a job (`bytes::Bytes`) move by pointer.
+
+use crate::error::ShardError;
+use crate::table::{self, ShardId};
+use crate::topic_config;
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
+use glommio::channels::channel_mesh::Senders;
+use glommio::sync::Semaphore;
+use myelin_replication::metadata::{new_topic_id, Catalog, TopicMeta};
+use myelin_storage::{Log, LogConfig};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Work sent to another shard: a closure that runs there with that shard's state.
+pub type Job = Box<dyn FnOnce(Rc<Shard>) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// Node-wide settings every shard reads.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Root of the data directory.
+    pub data_dir: PathBuf,
+    /// Log settings for topics that do not override them.
+    pub log_defaults: LogConfig,
+    /// Partitions of an automatically created topic.
+    pub default_partitions: i32,
+    /// Create unknown topics on Metadata and Produce, as Kafka's `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// How often retention runs over every partition.
+    pub housekeeping_interval_ms: u64,
+}
+
+/// A change to the catalog, carried out by the controller (shard 0).
+#[derive(Debug, Clone)]
+pub enum CatalogChange {
+    /// Create a topic.
+    CreateTopic {
+        /// Name.
+        name: String,
+        /// Partitions; -1 takes the node default.
+        partitions: i32,
+        /// Config overrides.
+        configs: BTreeMap<String, String>,
+        /// Only validate.
+        validate_only: bool,
+    },
+    /// Delete a topic and its data.
+    DeleteTopic {
+        /// Name.
+        name: String,
+    },
+    /// Grow a topic.
+    CreatePartitions {
+        /// Name.
+        name: String,
+        /// New total count.
+        count: i32,
+        /// Only validate.
+        validate_only: bool,
+    },
+}
+
+struct OwnedLog {
+    topic_id: [u8; 16],
+    log: Rc<Log>,
+}
+
+/// One shard's state.
+pub struct Shard {
+    /// This shard's index.
+    pub id: ShardId,
+    /// Number of shards in the process.
+    pub count: usize,
+    /// Node-wide settings.
+    pub node: Arc<NodeConfig>,
+    senders: Senders<Job>,
+    catalog: RefCell<Arc<Catalog>>,
+    logs: RefCell<HashMap<(String, i32), OwnedLog>>,
+    controller: Semaphore,
+    stopping: Arc<AtomicBool>,
+}
+
+/// Where the catalog lives under the data directory.
+pub fn catalog_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("meta").join("catalog.rkyv")
+}
+
+/// Directory of one partition's log.
+pub fn partition_dir(data_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join("topics").join(format!("{topic}-{partition}"))
+}
+
+impl Shard {
+    pub(crate) fn new(
+        id: ShardId,
+        count: usize,
+        node: Arc<NodeConfig>,
+        senders: Senders<Job>,
+        catalog: Arc<Catalog>,
+        stopping: Arc<AtomicBool>,
+    ) -> Shard {
+        Shard {
+            id,
+            count,
+            node,
+            senders,
+            catalog: RefCell::new(catalog),
+            logs: RefCell::new(HashMap::new()),
+            controller: Semaphore::new(1),
+            stopping,
+        }
+    }
+
+    /// Runs `f` on shard `target` and returns its result. On this shard it runs inline; on
+    /// another it travels over the mesh.
+    pub async fn invoke_on<R, F, Fut>(
+        self: &Rc<Self>,
+        target: ShardId,
+        f: F,
+    ) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        if target == self.id {
+            return Ok(f(self.clone()).await);
+        }
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |shard| {
+            Box::pin(async move {
+                let _ = tx.send(f(shard).await);
+            })
+        });
+        if self.senders.send_to(target.0, job).await.is_err() {
+            return Err(ShardError::Unreachable(target.0));
+        }
+        rx.await.map_err(|_| ShardError::Unreachable(target.0))
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when shutdown begins.
+    pub async fn stopped(&self) {
+        while !self.is_stopping() {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// This shard's copy of the catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    /// The shard owning a partition.
+    pub fn owner(&self, topic: &str, partition: i32) -> ShardId {
+        table::owner(topic, partition, self.count)
+    }
+
+    /// A partition this shard owns.
+    pub fn log(&self, topic: &str, partition: i32) -> Result<Rc<Log>, ShardError> {
+        self.logs
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .map(|o| o.log.clone())
+            .ok_or(ShardError::UnknownTopicOrPartition)
+    }
+
+    /// The logs this shard owns.
+    pub fn logs(&self) -> Vec<Rc<Log>> {
+        self.logs.borrow().values().map(|o| o.log.clone()).collect()
+    }
+
+    /// The effective log config of a topic.
+    pub fn topic_log_config(&self, topic: &TopicMeta) -> Result<LogConfig, ShardError> {
+        Ok(topic_config::log_config(
+            &self.node.log_defaults,
+            &topic.configs,
+        )?)
+    }
+
+    /// Installs a new catalog: opens partitions this shard now owns, updates configs, closes
+    /// and deletes partitions whose topic is gone.
+    pub async fn apply_catalog(self: &Rc<Self>, next: Arc<Catalog>) -> Result<(), ShardError> {
+        if next.version < self.catalog.borrow().version {
+            return Ok(());
+        }
+        *self.catalog.borrow_mut() = next.clone();
+        // Close what is gone first, so a re-created topic of the same name starts empty.
+        let gone: Vec<((String, i32), OwnedLog)> = {
+            let mut logs = self.logs.borrow_mut();
+            let keys: Vec<_> = logs
+                .iter()
+                .filter(|((t, p), o)| {
+                    next.topic(t)
+                        .is_none_or(|m| m.id != o.topic_id || *p >= m.partitions)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| logs.remove(&k).map(|o| (k, o)))
+                .collect()
+        };
+        for ((topic, partition), owned) in gone {
+            if let Err(e) = owned.log.close().await {
+                tracing::warn!(topic, partition, "closing deleted partition: {e}");
+            }
+            let dir = owned.log.dir().to_path_buf();
+            drop(owned);
+            glommio::executor()
+                .spawn_blocking(move || std::fs::remove_dir_all(dir))
+                .await
+                .ok();
+        }
+        for topic in next.topics.values() {
+            let config = self.topic_log_config(topic)?;
+            for p in 0..topic.partitions {
+                if self.owner(&topic.name, p) != self.id {
+                    continue;
+                }
+                let key = (topic.name.clone(), p);
+                let existing = self.logs.borrow().get(&key).map(|o| o.log.clone());
+                match existing {
+                    Some(log) => {
+                        if log.config() != config {
+                            log.set_config(config.clone());
+                        }
+                    }
+                    None => {
+                        let dir = partition_dir(&self.node.data_dir, &topic.name, p);
+                        let log = Rc::new(Log::open(dir, config.clone()).await?);
+                        self.logs.borrow_mut().insert(
+                            key,
+                            OwnedLog {
+                                topic_id: topic.id,
+                                log,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out a catalog change on the controller (shard 0) and waits until every shard
+    /// has installed the result. Returns the topic as it now is (for creations).
+    pub async fn change_catalog(
+        self: &Rc<Self>,
+        change: CatalogChange,
+    ) -> Result<Option<TopicMeta>, ShardError> {
+        self.invoke_on(ShardId(0), move |s| async move {
+            s.controller_apply(change).await
+        })
+        .await?
+    }
+
+    async fn controller_apply(
+        self: &Rc<Self>,
+        change: CatalogChange,
+    ) -> Result<Option<TopicMeta>, ShardError> {
+        let _permit = self
+            .controller
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ShardError::Runtime(e.to_string()))?;
+        let current = self.catalog();
+        let (next, name, validate_only) = match change {
+            CatalogChange::CreateTopic {
+                name,
+                partitions,
+                configs,
+                validate_only,
+            } => {
+                let partitions = if partitions == -1 {
+                    self.node.default_partitions
+                } else {
+                    partitions
+                };
+                topic_config::log_config(&self.node.log_defaults, &configs)?;
+                (
+                    current.with_topic(&name, partitions, configs, new_topic_id())?,
+                    name,
+                    validate_only,
+                )
+            }
+            CatalogChange::DeleteTopic { name } => (current.without_topic(&name)?, name, false),
+            CatalogChange::CreatePartitions {
+                name,
+                count,
+                validate_only,
+            } => (current.with_partitions(&name, count)?, name, validate_only),
+        };
+        if validate_only {
+            return Ok(next.topic(&name).cloned());
+        }
+        let bytes = next.to_bytes()?;
+        let path = catalog_path(&self.node.data_dir);
+        glommio::executor()
+            .spawn_blocking(move || write_durably(&path, &bytes))
+            .await
+            .map_err(|e| ShardError::Storage(e.into()))?;
+        let next = Arc::new(next);
+        for target in 0..self.count {
+            let snapshot = next.clone();
+            self.invoke_on(ShardId(target), move |s| async move {
+                s.apply_catalog(snapshot).await
+            })
+            .await??;
+        }
+        Ok(next.topic(&name).cloned())
+    }
+
+    /// Flushes and closes every log this shard owns.
+    pub async fn close_logs(&self) {
+        let logs: Vec<OwnedLog> = self.logs.borrow_mut().drain().map(|(_, o)| o).collect();
+        for owned in logs {
+            if let Err(e) = owned.log.close().await {
+                tracing::error!(dir = %owned.log.dir().display(), "close failed: {e}");
+            }
+        }
+    }
+
+    /// Applies retention to every owned log.
+    pub async fn housekeeping(&self) {
+        let now = myelin_storage::now_ms();
+        for log in self.logs() {
+            match log.enforce_retention(now).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
+                }
+                Err(e) => tracing::warn!(dir = %log.dir().display(), "retention failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Writes a file through a temporary, fsyncs it and its directory.
+pub fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,171 @@
+//! Topic configs Myelin supports: their names, broker defaults, validation, and the
+//! [`LogConfig`] they produce. DescribeConfigs lists exactly these.
+
+use myelin_replication::MetadataError;
+use myelin_storage::{limits, LogConfig};
+use std::collections::BTreeMap;
+
+/// One supported topic config.
+pub struct ConfigDef {
+    /// Kafka's name for it.
+    pub name: &'static str,
+    /// What it means, for documentation and DescribeConfigs v3+.
+    pub doc: &'static str,
+    /// Kafka's config type code in DescribeConfigs v3+ (3 = INT, 5 = LONG, 2 = STRING).
+    pub kind: i8,
+}
+
+/// The topic configs, in the order DescribeConfigs lists them.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    ConfigDef {
+        name: "cleanup.policy",
+        doc: "delete (compaction is not available yet)",
+        kind: 2,
+    },
+    ConfigDef {
+        name: "retention.ms",
+        doc: "delete segments older than this; -1 keeps forever",
+        kind: 5,
+    },
+    ConfigDef {
+        name: "retention.bytes",
+        doc: "delete oldest segments above this size; -1 keeps all",
+        kind: 5,
+    },
+    ConfigDef {
+        name: "segment.bytes",
+        doc: "roll the active segment at this size",
+        kind: 3,
+    },
+    ConfigDef {
+        name: "segment.ms",
+        doc: "roll the active segment at this age",
+        kind: 5,
+    },
+    ConfigDef {
+        name: "max.message.bytes",
+        doc: "largest record batch accepted",
+        kind: 3,
+    },
+    ConfigDef {
+        name: "message.timestamp.type",
+        doc: "CreateTime or LogAppendTime",
+        kind: 2,
+    },
+    ConfigDef {
+        name: "flush.messages",
+        doc: "fdatasync after this many messages; 1 = before every ack",
+        kind: 5,
+    },
+];
+
+fn invalid(name: &str, value: &str) -> MetadataError {
+    MetadataError::InvalidConfig(format!("{name}={value}"))
+}
+
+fn parse_i64(name: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if v >= min => Ok(v),
+        _ => Err(invalid(name, value)),
+    }
+}
+
+/// Applies one config to a log config, or says why it cannot.
+fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), MetadataError> {
+    match name {
+        "cleanup.policy" => {
+            if value != "delete" {
+                return Err(invalid(name, value));
+            }
+        }
+        "retention.ms" => config.retention_ms = parse_i64(name, value, -1)?,
+        "retention.bytes" => config.retention_bytes = parse_i64(name, value, -1)?,
+        "segment.bytes" => {
+            let v = parse_i64(name, value, limits::SEGMENT_BYTES_MIN as i64)?;
+            config.segment_bytes = v.min(i32::MAX as i64) as u64;
+        }
+        "segment.ms" => config.segment_ms = parse_i64(name, value, 1)?,
+        "max.message.bytes" => {
+            let v = parse_i64(name, value, 0)?;
+            if v > limits::BATCH_BYTES_MAX as i64 {
+                return Err(invalid(name, value));
+            }
+            config.max_message_bytes = v as u32;
+        }
+        "message.timestamp.type" => {
+            config.log_append_time = match value {
+                "CreateTime" => false,
+                "LogAppendTime" => true,
+                _ => return Err(invalid(name, value)),
+            }
+        }
+        "flush.messages" => config.flush_messages = parse_i64(name, value, 1)? as u64,
+        _ => {
+            return Err(MetadataError::InvalidConfig(format!(
+                "unsupported config {name}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// The log config for a topic: broker defaults with the topic's overrides applied.
+pub fn log_config(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LogConfig, MetadataError> {
+    let mut config = defaults.clone();
+    for (name, value) in overrides {
+        apply(&mut config, name, value)?;
+    }
+    Ok(config)
+}
+
+/// The value a config has for `config`, as DescribeConfigs reports it.
+pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
+    Some(match name {
+        "cleanup.policy" => "delete".to_string(),
+        "retention.ms" => config.retention_ms.to_string(),
+        "retention.bytes" => config.retention_bytes.to_string(),
+        "segment.bytes" => config.segment_bytes.to_string(),
+        "segment.ms" => config.segment_ms.to_string(),
+        "max.message.bytes" => config.max_message_bytes.to_string(),
+        "message.timestamp.type" => if config.log_append_time {
+            "LogAppendTime"
+        } else {
+            "CreateTime"
+        }
+        .to_string(),
+        "flush.messages" => config.flush_messages.to_string(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_bad_values_are_refused() {
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "1000".to_string());
+        o.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
+        let c = log_config(&LogConfig::default(), &o).unwrap();
+        assert_eq!(c.retention_ms, 1000);
+        assert!(c.log_append_time);
+        assert_eq!(value_of(&c, "retention.ms").as_deref(), Some("1000"));
+        for (k, v) in [
+            ("retention.ms", "x"),
+            ("segment.bytes", "10"),
+            ("nope", "1"),
+            ("cleanup.policy", "compact"),
+        ] {
+            let mut o = BTreeMap::new();
+            o.insert(k.to_string(), v.to_string());
+            assert!(log_config(&LogConfig::default(), &o).is_err(), "{k}={v}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The broker's settings: flags, `MYELIN_*` environment variables, an optional TOML file,
+//! and defaults, in that order of precedence.
+
+use anyhow::Context;
+use clap::Parser;
+use myelin_storage::LogConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Command-line flags (each also readable from the environment).
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "myelin",
+    version,
+    about = "Kafka-protocol event-streaming broker, thread-per-core on io_uring"
+)]
+pub struct Args {
+    /// TOML file with any of the settings below (flag names with `_` for `-`).
+    #[arg(long, env = "MYELIN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./myelin-data].
+    #[arg(long, env = "MYELIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9092].
+    #[arg(long, env = "MYELIN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Host clients are told to connect to [default: the listen address].
+    #[arg(long, env = "MYELIN_ADVERTISED_HOST")]
+    pub advertised_host: Option<String>,
+    /// Port clients are told to connect to [default: the listen port].
+    #[arg(long, env = "MYELIN_ADVERTISED_PORT")]
+    pub advertised_port: Option<u16>,
+    /// Broker id [default: 0].
+    #[arg(long, env = "MYELIN_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Number of shards; 0 = one per available core [default: 0].
+    #[arg(long, env = "MYELIN_SHARDS")]
+    pub shards: Option<usize>,
+    /// Do not pin shards to cores.
+    #[arg(long, env = "MYELIN_NO_PIN")]
+    pub no_pin: bool,
+    /// Microseconds an idle shard polls before parking [default: 100].
+    #[arg(long, env = "MYELIN_SPIN_BEFORE_PARK_US")]
+    pub spin_before_park_us: Option<u64>,
+    /// Partitions of automatically created topics [default: 1].
+    #[arg(long, env = "MYELIN_DEFAULT_PARTITIONS")]
+    pub default_partitions: Option<i32>,
+    /// Create unknown topics on first use [default: true].
+    #[arg(long, env = "MYELIN_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Default `retention.ms` [default: 604800000, 7 days].
+    #[arg(long, env = "MYELIN_RETENTION_MS")]
+    pub retention_ms: Option<i64>,
+    /// Default `retention.bytes` [default: -1, unlimited].
+    #[arg(long, env = "MYELIN_RETENTION_BYTES")]
+    pub retention_bytes: Option<i64>,
+    /// Default `segment.bytes` [default: 1073741824].
+    #[arg(long, env = "MYELIN_SEGMENT_BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Default `flush.messages`; 1 syncs before every acknowledgement [default: 1].
+    #[arg(long, env = "MYELIN_FLUSH_MESSAGES")]
+    pub flush_messages: Option<u64>,
+    /// How often retention runs, in milliseconds [default: 10000].
+    #[arg(long, env = "MYELIN_HOUSEKEEPING_INTERVAL_MS")]
+    pub housekeeping_interval_ms: Option<u64>,
+    /// Log filter (tracing's env-filter syntax; RUST_LOG wins) [default: info].
+    #[arg(long, env = "MYELIN_LOG")]
+    pub log_level: Option<String>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    advertised_host: Option<String>,
+    advertised_port: Option<u16>,
+    node_id: Option<i32>,
+    shards: Option<usize>,
+    pin: Option<bool>,
+    spin_before_park_us: Option<u64>,
+    default_partitions: Option<i32>,
+    auto_create_topics: Option<bool>,
+    retention_ms: Option<i64>,
+    retention_bytes: Option<i64>,
+    segment_bytes: Option<u64>,
+    flush_messages: Option<u64>,
+    housekeeping_interval_ms: Option<u64>,
+    log_level: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    pub node_id: i32,
+    pub shards: usize,
+    pub pin: bool,
+    pub spin_before_park_us: u64,
+    pub default_partitions: i32,
+    pub auto_create_topics: bool,
+    pub log_defaults: LogConfig,
+    pub housekeeping_interval_ms: u64,
+    pub log_level: String,
+}
+
+impl Settings {
+    /// Merges flags and environment over the file over the defaults.
+    pub fn resolve(args: Args) -> anyhow::Result<Settings> {
+        let file: FileConfig = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9092)));
+        let defaults = LogConfig::default();
+        let log_defaults = LogConfig {
+            retention_ms: args
+                .retention_ms
+                .or(file.retention_ms)
+                .unwrap_or(defaults.retention_ms),
+            retention_bytes: args
+                .retention_bytes
+                .or(file.retention_bytes)
+                .unwrap_or(defaults.retention_bytes),
+            segment_bytes: args
+                .segment_bytes
+                .or(file.segment_bytes)
+                .unwrap_or(defaults.segment_bytes),
+            flush_messages: args
+                .flush_messages
+                .or(file.flush_messages)
+                .unwrap_or(defaults.flush_messages)
+                .max(1),
+            ..defaults
+        };
+        if log_defaults.segment_bytes < myelin_storage::limits::SEGMENT_BYTES_MIN {
+            anyhow::bail!(
+                "segment bytes must be at least {}",
+                myelin_storage::limits::SEGMENT_BYTES_MIN
+            );
+        }
+        let default_partitions = args
+            .default_partitions
+            .or(file.default_partitions)
+            .unwrap_or(1);
+        if default_partitions < 1 {
+            anyhow::bail!("default partitions must be at least 1");
+        }
+        Ok(Settings {
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("myelin-data")),
+            listen,
+            advertised_host: args
+                .advertised_host
+                .or(file.advertised_host)
+                .unwrap_or_else(|| listen.ip().to_string()),
+            advertised_port: args
+                .advertised_port
+                .or(file.advertised_port)
+                .unwrap_or(listen.port()),
+            node_id: args.node_id.or(file.node_id).unwrap_or(0),
+            shards: args.shards.or(file.shards).unwrap_or(0),
+            pin: !args.no_pin && file.pin.unwrap_or(true),
+            spin_before_park_us: args
+                .spin_before_park_us
+                .or(file.spin_before_park_us)
+                .unwrap_or(100),
+            default_partitions,
+            auto_create_topics: args
+                .auto_create_topics
+                .or(file.auto_create_topics)
+                .unwrap_or(true),
+            log_defaults,
+            housekeeping_interval_ms: args
+                .housekeeping_interval_ms
+                .or(file.housekeeping_interval_ms)
+                .unwrap_or(10_000),
+            log_level: args
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+/// The cluster id kept in the data directory, created on first start.
+pub fn cluster_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("meta").join("cluster_id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    myelin_shards::shard::write_durably(&path, id.as_bytes())?;
+    Ok(id)
+}
