@@ -5,6 +5,9 @@
 
 mod config;
 
+#[global_allocator]
+static ALLOC: myelin_shards::alloc::BrokerAlloc = myelin_shards::alloc::BrokerAlloc;
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use myelin_shards::{NodeConfig, RuntimeConfig, StopHandle};

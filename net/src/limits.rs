@@ -7,7 +7,7 @@ pub const FRAME_BYTES_MAX: usize = 100 << 20;
 /// Largest frame for requests other than Produce: nothing else legitimately carries bulk
 /// data, and a small bound keeps what a hostile array count can make the decoder touch
 /// small.
-pub const CONTROL_FRAME_BYTES_MAX: usize = 8 << 20;
+pub const CONTROL_FRAME_BYTES_MAX: usize = 1 << 20;
 
 /// Longest a Fetch may wait for data, whatever the client asks.
 pub const FETCH_WAIT_MS_MAX: i32 = 30_000;

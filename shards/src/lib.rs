@@ -2,6 +2,7 @@
 //! that says which shard owns a partition, the channel mesh between shards, and the catalog
 //! changes the controller shard carries out.
 
+pub mod alloc;
 pub mod error;
 pub mod limits;
 pub mod runtime;

@@ -1,0 +1,239 @@
+"""Interoperability test: the kafka-python client against a running Myelin broker.
+
+The broker address comes from the MYELIN_BOOTSTRAP environment variable
+(host:port). The tests FAIL (never skip) when it is unset or unreachable.
+
+Myelin has no consumer groups and no idempotent producer yet, so this test
+uses what a plain Kafka user would use in that situation: manual partition
+assignment (assign + seek, no group_id) and enable_idempotence=False.
+"""
+
+import os
+import socket
+import time
+import uuid
+import zlib
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.partitioner.default import murmur2
+
+PARTITIONS = 3
+NUM_MESSAGES = 300
+NUM_KEYS = 37
+CONSUME_DEADLINE_S = 30.0
+REQUEST_TIMEOUT_MS = 15000
+
+
+def _bootstrap():
+    addr = os.environ.get("MYELIN_BOOTSTRAP")
+    if not addr:
+        pytest.fail("MYELIN_BOOTSTRAP is not set (expected host:port of a running Myelin broker)")
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as e:
+        pytest.fail(f"Myelin broker at MYELIN_BOOTSTRAP={addr!r} is unreachable: {e}")
+    return addr
+
+
+@pytest.fixture(scope="module")
+def bootstrap():
+    return _bootstrap()
+
+
+@pytest.fixture
+def admin(bootstrap):
+    client = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="myelin-interop-admin",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+    yield client
+    client.close()
+
+
+def _unique_topic(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _wait_until(pred, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def _consume_all(consumer, expected_total):
+    """Poll until expected_total records arrived or the deadline passes."""
+    got = {}
+    count = 0
+    deadline = time.monotonic() + CONSUME_DEADLINE_S
+    while count < expected_total and time.monotonic() < deadline:
+        batch = consumer.poll(timeout_ms=500)
+        for tp, records in batch.items():
+            got.setdefault(tp.partition, []).extend(records)
+            count += len(records)
+    if count < expected_total:
+        per = {p: len(r) for p, r in got.items()}
+        pytest.fail(
+            f"consumed only {count}/{expected_total} records within {CONSUME_DEADLINE_S}s "
+            f"(per partition: {per})"
+        )
+    return got
+
+
+def test_admin_produce_consume_offsets_for_times_delete(bootstrap, admin):
+    topic = _unique_topic("kpy-interop")
+
+    # --- CreateTopics through the admin client --------------------------------
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    _wait_until(lambda: topic in admin.list_topics(), 10, f"topic {topic} in list_topics")
+    described = [t for t in admin.describe_topics([topic]) if t["name"] == topic]
+    assert len(described) == 1, described
+    assert described[0]["error_code"] == 0, described
+    assert sorted(p["partition_index"] for p in described[0]["partitions"]) == list(range(PARTITIONS))
+
+    # --- Produce keyed records with headers and explicit timestamps -----------
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id="myelin-interop-producer",
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+    base_ts = int(time.time() * 1000) - 3_600_000  # an hour ago: clearly set by us
+    sent = []  # (key, value, headers, ts, future)
+    try:
+        for i in range(NUM_MESSAGES):
+            key = f"key-{i % NUM_KEYS:03d}".encode()
+            value = f"value-{i:05d}-{'x' * (i % 50)}".encode()
+            headers = [
+                ("seq", str(i).encode()),
+                ("crc", str(zlib.crc32(value)).encode()),
+                ("client", b"kafka-python"),
+            ]
+            if i % 10 == 0:
+                headers.append(("empty", b""))
+            ts = base_ts + i * 10
+            fut = producer.send(topic, key=key, value=value, headers=headers, timestamp_ms=ts)
+            sent.append((key, value, headers, ts, fut))
+        producer.flush(timeout=30)
+        metas = [s[4].get(timeout=30) for s in sent]
+    finally:
+        producer.close(timeout=10)
+
+    # Default partitioner: murmur2(key) & 0x7fffffff % partitions, as in the Java client.
+    expected = {p: [] for p in range(PARTITIONS)}
+    for (key, value, headers, ts, _), md in zip(sent, metas):
+        assert md.topic == topic
+        assert md.partition == (murmur2(key) & 0x7FFFFFFF) % PARTITIONS, (key, md)
+        expected[md.partition].append((md.offset, key, value, headers, ts))
+    for p, recs in expected.items():
+        offsets = [r[0] for r in recs]
+        assert offsets == list(range(len(recs))), f"partition {p}: non-contiguous offsets {offsets[:20]}"
+        assert recs, f"partition {p} got no records (keys should spread over all partitions)"
+
+    # --- Consume with manual assignment (no group) -----------------------------
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="myelin-interop-consumer",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        fetch_max_wait_ms=200,
+    )
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+
+        assert consumer.beginning_offsets(tps) == {tp: 0 for tp in tps}
+        assert consumer.end_offsets(tps) == {tp: len(expected[tp.partition]) for tp in tps}
+
+        got = _consume_all(consumer, NUM_MESSAGES)
+        for p in range(PARTITIONS):
+            recs = got.get(p, [])
+            exp = expected[p]
+            assert len(recs) == len(exp), f"partition {p}: got {len(recs)} records, expected {len(exp)}"
+            for r, (off, key, value, headers, ts) in zip(recs, exp):
+                assert r.topic == topic and r.partition == p
+                assert r.offset == off, f"partition {p}: offset {r.offset} != {off}"
+                assert r.key == key, f"p{p}@{off}: key {r.key!r} != {key!r}"
+                assert r.value == value, f"p{p}@{off}: value {r.value!r} != {value!r}"
+                assert [(k, bytes(v)) for k, v in r.headers] == headers, f"p{p}@{off}: headers {r.headers!r}"
+                assert r.timestamp == ts, f"p{p}@{off}: timestamp {r.timestamp} != {ts}"
+                assert r.timestamp_type == 0, f"p{p}@{off}: timestamp_type {r.timestamp_type} (want CreateTime)"
+
+        # Nothing more arrives after the end.
+        extra = consumer.poll(timeout_ms=500)
+        assert not any(extra.values()), f"unexpected extra records: {extra}"
+
+        # --- ListOffsets by timestamp ------------------------------------------
+        for p in range(PARTITIONS):
+            tp = TopicPartition(topic, p)
+            exp = expected[p]
+            # exact timestamp of a record in the middle of the partition
+            mid = exp[len(exp) // 2]
+            res = consumer.offsets_for_times({tp: mid[4]})
+            assert res[tp] is not None, f"offsets_for_times({mid[4]}) returned None for {tp}"
+            assert res[tp].offset == mid[0], f"{tp}: offsets_for_times({mid[4]}) -> {res[tp]}, want {mid[0]}"
+            assert res[tp].timestamp == mid[4], f"{tp}: {res[tp]}"
+            # a timestamp between two records -> the later record
+            if len(exp) >= 2:
+                a, b = exp[0], exp[1]
+                between = a[4] + 1
+                assert between <= b[4]
+                res = consumer.offsets_for_times({tp: between})
+                assert res[tp] is not None and res[tp].offset == b[0], f"{tp}: {between} -> {res[tp]}, want {b[0]}"
+                assert res[tp].timestamp == b[4]
+            # before everything -> first record
+            res = consumer.offsets_for_times({tp: base_ts - 100_000})
+            assert res[tp] is not None and res[tp].offset == 0, f"{tp}: early ts -> {res[tp]}"
+            assert res[tp].timestamp == exp[0][4]
+            # after everything -> None
+            res = consumer.offsets_for_times({tp: base_ts + NUM_MESSAGES * 10 + 1_000_000})
+            assert res[tp] is None, f"{tp}: future ts -> {res[tp]}, want None"
+
+        # seek to an offset from offsets_for_times and re-read from there
+        tp0 = TopicPartition(topic, 0)
+        target = expected[0][len(expected[0]) // 2]
+        off = consumer.offsets_for_times({tp0: target[4]})[tp0].offset
+        consumer.assign([tp0])
+        consumer.seek(tp0, off)
+        rec = None
+        deadline = time.monotonic() + CONSUME_DEADLINE_S
+        while rec is None and time.monotonic() < deadline:
+            for recs in consumer.poll(timeout_ms=500, max_records=1).values():
+                if recs:
+                    rec = recs[0]
+        assert rec is not None, "no record after seek"
+        assert (rec.offset, rec.key, rec.value) == (target[0], target[1], target[2])
+    finally:
+        consumer.close()
+
+    # --- DeleteTopics ------------------------------------------------------------
+    admin.delete_topics([topic])
+    _wait_until(lambda: topic not in admin.list_topics(), 10, f"topic {topic} gone from list_topics")
+
+
+def test_create_duplicate_topic_reports_error(bootstrap, admin):
+    """Creating an existing topic is reported as TopicAlreadyExistsError."""
+    from kafka.errors import TopicAlreadyExistsError
+
+    topic = _unique_topic("kpy-dup")
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    try:
+        with pytest.raises(TopicAlreadyExistsError):
+            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.delete_topics([topic])
+    _wait_until(lambda: topic not in admin.list_topics(), 10, f"topic {topic} gone")
