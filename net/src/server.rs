@@ -146,11 +146,10 @@ async fn connection(ctx: &Ctx, mut stream: TcpStream) -> Result<(), ConnectionEn
 }
 
 fn parse_header(body: &mut Bytes) -> Result<RequestHeader, ConnectionEnd> {
-    let (Some(k), Some(v)) = (body.get(0..2), body.get(2..4)) else {
+    let field = |at: usize| body.get(at..at + 2).and_then(|s| s.try_into().ok()).map(i16::from_be_bytes);
+    let (Some(key), Some(version)) = (field(0), field(2)) else {
         return Err(ConnectionEnd::Header("short".into()));
     };
-    let key = i16::from_be_bytes([k[0], k[1]]);
-    let version = i16::from_be_bytes([v[0], v[1]]);
     let api_key = ApiKey::try_from(key)
         .map_err(|_| ConnectionEnd::Header(format!("unknown api key {key}")))?;
     let header_version = api_key.request_header_version(version);
