@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
+	"os"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
@@ -46,6 +48,7 @@ func newWriter(o options, balancer kafka.Balancer) (*kafka.Writer, error) {
 		RequiredAcks:     -1,
 		MaxAttempts:      3,
 		CompressionCodec: codec,
+		ErrorLogger:      log.New(os.Stderr, "kafka-go writer: ", log.LstdFlags),
 	}), nil
 }
 

@@ -14,3 +14,7 @@ pub const FETCH_WAIT_MS_MAX: i32 = 30_000;
 
 /// Connections one shard serves at once; more are accepted and closed.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+
+/// Requests one connection may have in flight (read but not yet answered). Produce requests
+/// pipeline behind each other's fsyncs; beyond this the connection stops reading.
+pub const IN_FLIGHT_PER_CONNECTION_MAX: usize = 64;

@@ -66,10 +66,10 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
                 drop(stream);
                 continue;
             }
-            let ctx = Ctx {
+            let ctx = Rc::new(Ctx {
                 shard: shard.clone(),
                 server: server.clone(),
-            };
+            });
             let open = open.clone();
             open.set(open.get() + 1);
             glommio::spawn_local(async move {
@@ -105,44 +105,87 @@ enum ConnectionEnd {
     Stopping,
 }
 
-async fn connection(ctx: &Ctx, mut stream: TcpStream) -> Result<(), ConnectionEnd> {
-    stream
-        .set_nodelay(true)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    loop {
-        let mut len = [0u8; 4];
-        let read = stream.read_exact(&mut len);
-        futures::pin_mut!(read);
-        // Between requests, shutdown may end the connection.
-        match futures::future::select(read, Box::pin(ctx.shard.stopped())).await {
-            futures::future::Either::Left((r, _)) => r?,
-            futures::future::Either::Right(_) => return Err(ConnectionEnd::Stopping),
+/// A response on its way: the request's task, or an answer known at once.
+type Pending = glommio::task::JoinHandle<Result<Option<BytesMut>, DispatchError>>;
+
+/// Serves one connection. The reader reads a request, starts it as its own task, and goes
+/// on to the next request once the task says the request is dispatched (see
+/// [`api::dispatch`]); the writer sends responses strictly in request order.
+async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEnd> {
+    stream.set_nodelay(true).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (mut reader, mut writer) = stream.split();
+    let (queue, responses) = glommio::channels::local_channel::new_bounded::<Pending>(limits::IN_FLIGHT_PER_CONNECTION_MAX);
+    let write = glommio::spawn_local(async move {
+        while let Some(pending) = responses.recv().await {
+            match pending.await {
+                Some(Ok(Some(frame))) => writer.write_all(&frame).await?,
+                Some(Ok(None)) => {}
+                Some(Err(e)) => {
+                    let _ = writer.close().await;
+                    return Err(ConnectionEnd::Dispatch(e));
+                }
+                None => return Err(ConnectionEnd::Stopping),
+            }
         }
-        let len = i32::from_be_bytes(len) as i64;
-        if len < 8 || len as usize > limits::FRAME_BYTES_MAX {
-            return Err(ConnectionEnd::FrameSize(len));
+        Ok(())
+    });
+    let read = async move {
+        loop {
+            let (header, body) = match read_request(ctx, &mut reader).await {
+                Ok(r) => r,
+                Err(e) => break e,
+            };
+            let (dispatched, placed) = futures::channel::oneshot::channel();
+            let task_ctx = ctx.clone();
+            let task = glommio::spawn_local(async move { api::dispatch(&task_ctx, &header, body, dispatched).await }).detach();
+            // Wait until the request's order is fixed (or it failed) before reading on.
+            let _ = placed.await;
+            if queue.send(task).await.is_err() {
+                break ConnectionEnd::Stopping;
+            }
         }
-        // Peek at the API key before reading the body: only Produce may be large.
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head).await?;
-        if i16::from_be_bytes(head) != ApiKey::Produce as i16
-            && len as usize > limits::CONTROL_FRAME_BYTES_MAX
-        {
-            return Err(ConnectionEnd::FrameSize(len));
+    };
+    // A failed response ends the connection at once; a finished reader lets the responses
+    // already started go out first.
+    // The reader owns the queue: when it finishes, the queue closes and the writer drains it.
+    match futures::future::select(Box::pin(read), write).await {
+        futures::future::Either::Left((end, write)) => {
+            write.await?;
+            Err(end)
         }
-        let mut frame = BytesMut::zeroed(len as usize);
-        if let Some(dst) = frame.get_mut(..2) {
-            dst.copy_from_slice(&head);
-        }
-        if let Some(rest) = frame.get_mut(2..) {
-            stream.read_exact(rest).await?;
-        }
-        let mut body: Bytes = frame.freeze();
-        let header = parse_header(&mut body)?;
-        if let Some(out) = api::dispatch(ctx, &header, body).await? {
-            stream.write_all(&out).await?;
-        }
+        futures::future::Either::Right((written, _)) => written,
     }
+}
+
+async fn read_request<R: futures::AsyncRead + Unpin>(ctx: &Ctx, stream: &mut R) -> Result<(RequestHeader, Bytes), ConnectionEnd> {
+    let mut len = [0u8; 4];
+    let read = stream.read_exact(&mut len);
+    futures::pin_mut!(read);
+    // Between requests, shutdown may end the connection.
+    match futures::future::select(read, Box::pin(ctx.shard.stopped())).await {
+        futures::future::Either::Left((r, _)) => r?,
+        futures::future::Either::Right(_) => return Err(ConnectionEnd::Stopping),
+    }
+    let len = i32::from_be_bytes(len) as i64;
+    if len < 8 || len as usize > limits::FRAME_BYTES_MAX {
+        return Err(ConnectionEnd::FrameSize(len));
+    }
+    // Peek at the API key before reading the body: only Produce may be large.
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await?;
+    if i16::from_be_bytes(head) != ApiKey::Produce as i16 && len as usize > limits::CONTROL_FRAME_BYTES_MAX {
+        return Err(ConnectionEnd::FrameSize(len));
+    }
+    let mut frame = BytesMut::zeroed(len as usize);
+    if let Some(dst) = frame.get_mut(..2) {
+        dst.copy_from_slice(&head);
+    }
+    if let Some(rest) = frame.get_mut(2..) {
+        stream.read_exact(rest).await?;
+    }
+    let mut body: Bytes = frame.freeze();
+    let header = parse_header(&mut body)?;
+    Ok((header, body))
 }
 
 fn parse_header(body: &mut Bytes) -> Result<RequestHeader, ConnectionEnd> {

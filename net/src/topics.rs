@@ -11,20 +11,27 @@ use myelin_storage::{AppendInfo, Offsets, ReadOutcome, StorageError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Appends validated batches on the owner and waits until they are committed.
+/// Appends validated batches on the owner and waits until they are committed. `appended`
+/// is dropped once the batches' place in the partition is fixed (or the append failed), so
+/// the connection may read its next request while this one waits for its fsync.
 pub async fn append(
     ctx: &Ctx,
     topic: &str,
     partition: i32,
     batches: Vec<(BatchHeader, Bytes)>,
+    appended: futures::channel::oneshot::Sender<()>,
 ) -> Result<AppendInfo, i16> {
     let owner = ctx.shard.owner(topic, partition);
     let t = topic.to_string();
     let r = ctx
         .shard
         .invoke_on(owner, move |s| async move {
-            let log = s.log(&t, partition)?;
-            let info = log.append(&batches, 0)?;
+            let placed = s.log(&t, partition).and_then(|log| {
+                let info = log.append(&batches, 0)?;
+                Ok((log, info))
+            });
+            drop(appended);
+            let (log, info) = placed?;
             log.commit(info.last_offset).await?;
             Ok::<_, myelin_shards::ShardError>(info)
         })

@@ -27,9 +27,5 @@ pub const MESSAGE_BYTES_DEFAULT: u32 = 1_048_588;
 /// Recent batches kept in memory per partition for tailing consumers.
 pub const CACHE_BYTES_DEFAULT: usize = 8 << 20;
 
-/// Pending (appended, not yet written) bytes after which a writer is started at once rather
-/// than waiting for an acknowledgement to need one; bounds memory held by `acks=0` floods.
-pub const PENDING_BYTES_MAX: usize = 4 << 20;
-
 /// Fetch waiters one partition keeps before cancelled ones are swept.
 pub const WAITERS_SWEEP_AT: usize = 1024;

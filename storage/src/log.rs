@@ -18,6 +18,7 @@ use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// A batch appended but not yet written to its segment file.
 struct Pending {
@@ -39,7 +40,6 @@ struct State {
     log_end_offset: i64,
     high_watermark: i64,
     pending: VecDeque<Pending>,
-    pending_bytes: usize,
     cache: VecDeque<Cached>,
     cache_bytes: usize,
     unsynced_messages: u64,
@@ -87,6 +87,7 @@ pub struct Log {
     config: RefCell<LogConfig>,
     state: RefCell<State>,
     writer: Semaphore,
+    flushing: Cell<bool>,
     offline: Cell<bool>,
 }
 
@@ -145,7 +146,6 @@ impl Log {
             log_end_offset,
             high_watermark: log_end_offset,
             pending: VecDeque::new(),
-            pending_bytes: 0,
             cache: VecDeque::new(),
             cache_bytes: 0,
             unsynced_messages: 0,
@@ -156,6 +156,7 @@ impl Log {
             config: RefCell::new(config),
             state: RefCell::new(state),
             writer: Semaphore::new(1),
+            flushing: Cell::new(false),
             offline: Cell::new(false),
         })
     }
@@ -238,7 +239,6 @@ impl Log {
             let segment_base = active.base_offset;
             st.log_end_offset = last_offset + 1;
             st.unsynced_messages += header.records_count.max(1) as u64;
-            st.pending_bytes += stamped.len();
             st.pending.push_back(Pending {
                 segment_base,
                 last_offset,
@@ -260,32 +260,53 @@ impl Log {
         })
     }
 
-    /// True when so much is pending that a writer should start without waiting for an ack.
-    pub fn wants_flush(&self) -> bool {
-        self.state.borrow().pending_bytes >= crate::limits::PENDING_BYTES_MAX
-    }
-
     /// Waits until `last_offset` is below the high watermark: written, and synced if the
-    /// flush policy asks for it. Concurrent callers share one write and one `fdatasync`
-    /// (group commit): whoever holds the writer flushes everything pending at that moment.
-    pub async fn commit(&self, last_offset: i64) -> Result<()> {
+    /// flush policy asks for it.
+    ///
+    /// Writing is done by one flusher task per log, detached from the callers, so a caller
+    /// that goes away (a closed connection) never cancels a write half-way. Batches appended
+    /// while a write is in flight go out together in the next one (group commit).
+    pub async fn commit(self: &Rc<Self>, last_offset: i64) -> Result<()> {
         loop {
+            let woken = self.watch();
             if self.state.borrow().high_watermark > last_offset {
                 return Ok(());
             }
             if self.offline.get() {
                 return Err(StorageError::Offline);
             }
-            let _permit = self.writer.acquire_permit(1).await?;
-            if self.state.borrow().high_watermark > last_offset {
-                return Ok(());
-            }
-            if let Err(e) = self.write_pending(false).await {
-                tracing::error!(dir = %self.dir.display(), "log write failed, taking it offline: {e}");
-                self.offline.set(true);
-                return Err(e);
-            }
+            self.ensure_flusher();
+            let _ = woken.await;
         }
+    }
+
+    /// Starts the flusher unless it is running. It writes until nothing is pending.
+    fn ensure_flusher(self: &Rc<Self>) {
+        if self.flushing.get() {
+            return;
+        }
+        self.flushing.set(true);
+        let log = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let idle = log.state.borrow().pending.is_empty();
+                if idle || log.offline.get() {
+                    break;
+                }
+                let Ok(_permit) = log.writer.acquire_permit(1).await else { break };
+                if let Err(e) = log.write_pending(false).await {
+                    tracing::error!(dir = %log.dir.display(), "log write failed, taking it offline: {e}");
+                    log.offline.set(true);
+                    for w in log.state.borrow_mut().waiters.drain(..) {
+                        let _ = w.send(());
+                    }
+                    break;
+                }
+            }
+            // No await between the last check and this: an append cannot slip in unseen.
+            log.flushing.set(false);
+        })
+        .detach();
     }
 
     /// Writes everything pending, syncing when the policy (or `force_sync`) says so, then
@@ -293,7 +314,6 @@ impl Log {
     async fn write_pending(&self, force_sync: bool) -> Result<()> {
         let (batch, flush_messages) = {
             let mut st = self.state.borrow_mut();
-            st.pending_bytes = 0;
             (
                 std::mem::take(&mut st.pending),
                 self.config.borrow().flush_messages,

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
 use myelin_storage::{batch, Log, LogConfig};
+use std::rc::Rc;
 
 /// A valid v2 batch of `n` records (bodies are not parsed by the log) with a payload.
 fn make_batch(n: i32, ts: i64, payload: &[u8]) -> Vec<u8> {
@@ -29,7 +30,7 @@ fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Se
         .unwrap();
 }
 
-async fn append(log: &Log, n: i32, ts: i64, payload: &[u8]) -> i64 {
+async fn append(log: &Rc<Log>, n: i32, ts: i64, payload: &[u8]) -> i64 {
     let b = Bytes::from(make_batch(n, ts, payload));
     let batches = batch::split_batches(b, 1 << 20).unwrap();
     let info = log.append(&batches, 0).unwrap();
@@ -47,7 +48,7 @@ fn append_read_reopen_roll_and_retain() {
             cache_bytes: 0,
             ..LogConfig::default()
         };
-        let log = Log::open(path.clone(), config.clone()).await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), config.clone()).await.unwrap());
         let mut expected = Vec::new();
         for i in 0..200i64 {
             let payload = vec![i as u8; 100 + (i as usize * 37) % 900];
@@ -64,7 +65,7 @@ fn append_read_reopen_roll_and_retain() {
         );
         log.close().await.unwrap();
 
-        let log = Log::open(path.clone(), config.clone()).await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), config.clone()).await.unwrap());
         assert_eq!(log.offsets().log_end_offset, 600);
         let mut offset = 0;
         let mut seen = 0;
@@ -104,7 +105,7 @@ fn torn_tail_is_cut_at_last_whole_batch() {
     let path = dir.path().join("t-0");
     let p2 = path.clone();
     run(move || async move {
-        let log = Log::open(p2.clone(), LogConfig::default()).await.unwrap();
+        let log = Rc::new(Log::open(p2.clone(), LogConfig::default()).await.unwrap());
         for i in 0..10 {
             append(&log, 1, i, &[7u8; 500]).await;
         }
@@ -119,14 +120,14 @@ fn torn_tail_is_cut_at_last_whole_batch() {
     bytes.extend_from_slice(&[0xAB; 100]);
     std::fs::write(&file, &bytes).unwrap();
     run(move || async move {
-        let log = Log::open(path.clone(), LogConfig::default()).await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
         assert_eq!(log.offsets().log_end_offset, 9);
         let r = log.read(8, 1 << 20).await.unwrap();
         assert_eq!(r.batches.len(), 1);
         // Appending after the cut works and survives another reopen.
         append(&log, 1, 99, &[9u8; 10]).await;
         log.close().await.unwrap();
-        let log = Log::open(path.clone(), LogConfig::default()).await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
         assert_eq!(log.offsets().log_end_offset, 10);
         let r = log.read(9, 1 << 20).await.unwrap();
         assert_eq!(&r.batches[0][batch::HEADER_BYTES..], &[9u8; 10]);

@@ -139,6 +139,7 @@ pub async fn dispatch(
     ctx: &Ctx,
     header: &RequestHeader,
     mut body: Bytes,
+    dispatched: futures::channel::oneshot::Sender<()>,
 ) -> Result<Option<BytesMut>, DispatchError> {
     let version = header.request_api_version;
     let key = ApiKey::try_from(header.request_api_key)
@@ -154,7 +155,7 @@ pub async fn dispatch(
     }
     let b = &mut body;
     let out = match key {
-        ApiKey::Produce => match produce::handle(ctx, version, decode(key, version, b)?).await {
+        ApiKey::Produce => match produce::handle(ctx, version, decode(key, version, b)?, dispatched).await {
             Some(resp) => frame(key, version, cid, &resp)?,
             None => return Ok(None),
         },

@@ -4,6 +4,7 @@
 use crate::codes;
 use crate::server::Ctx;
 use crate::topics;
+use futures::channel::oneshot;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use myelin_storage::batch;
@@ -24,90 +25,95 @@ fn error(index: i32, code: i16) -> PartitionProduceResponse {
         .with_base_offset(-1)
 }
 
+/// What a partition's produce needs to know about its topic.
+#[derive(Clone)]
+struct Target {
+    name: String,
+    partitions: i32,
+    max_message_bytes: u32,
+}
+
+/// Validates and appends one partition's batches. `appended` is dropped once they are
+/// placed in the log or refused.
 async fn produce_partition(
     ctx: &Ctx,
-    topic: &str,
-    max_message_bytes: u32,
+    target: Result<Target, i16>,
     index: i32,
     records: Option<bytes::Bytes>,
     version: i16,
+    appended: oneshot::Sender<()>,
 ) -> PartitionProduceResponse {
+    let target = match target {
+        Ok(t) if (0..t.partitions).contains(&index) => t,
+        Ok(_) => return error(index, codes::UNKNOWN_TOPIC_OR_PARTITION),
+        Err(code) => return error(index, code),
+    };
     let Some(records) = records else {
         return error(index, codes::CORRUPT_MESSAGE);
     };
-    if records
-        .get(MAGIC_OFFSET)
-        .is_some_and(|&m| (m as i8) < batch::MAGIC_V2)
-    {
+    if records.get(MAGIC_OFFSET).is_some_and(|&m| (m as i8) < batch::MAGIC_V2) {
         return error(index, codes::UNSUPPORTED_FOR_MESSAGE_FORMAT);
     }
-    let batches = match batch::split_batches(records, max_message_bytes) {
+    let batches = match batch::split_batches(records, target.max_message_bytes) {
         Ok(b) => b,
         Err(e) => return error(index, codes::storage(&e)),
     };
-    match topics::append(ctx, topic, index, batches).await {
+    match topics::append(ctx, &target.name, index, batches, appended).await {
         Ok(info) => PartitionProduceResponse::default()
             .with_index(index)
             .with_base_offset(info.base_offset)
             .with_log_append_time_ms(info.log_append_time_ms)
-            .with_log_start_offset(if version >= 5 {
-                info.log_start_offset
-            } else {
-                -1
-            }),
+            .with_log_start_offset(if version >= 5 { info.log_start_offset } else { -1 }),
         Err(code) => error(index, code),
     }
 }
 
 /// Handles a produce request; `None` for `acks=0`, which Kafka never answers.
-pub async fn handle(ctx: &Ctx, version: i16, req: ProduceRequest) -> Option<ProduceResponse> {
+///
+/// `dispatched` fires once every partition's batches have their place in the log (or were
+/// refused): from then on the connection may read its next request, and the order of
+/// appends on one connection is the order of its requests.
+pub async fn handle(
+    ctx: &Ctx,
+    version: i16,
+    req: ProduceRequest,
+    dispatched: oneshot::Sender<()>,
+) -> Option<ProduceResponse> {
     let acks = req.acks;
-    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let catalog = ctx.shard.catalog();
+    let mut appended = Vec::new();
+    let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
-        let name = topic.name.0.to_string();
-        let meta = ctx.shard.catalog().topic(&name).cloned();
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        match meta {
-            _ if !matches!(acks, -1..=1) => {
-                partitions.extend(
-                    topic
-                        .partition_data
-                        .iter()
-                        .map(|p| error(p.index, codes::INVALID_REQUIRED_ACKS)),
-                );
-            }
-            None => {
-                partitions.extend(
-                    topic
-                        .partition_data
-                        .iter()
-                        .map(|p| error(p.index, codes::UNKNOWN_TOPIC_OR_PARTITION)),
-                );
-            }
-            Some(meta) => {
-                let max = ctx
+        let target = match catalog.topic(&topic.name) {
+            _ if !matches!(acks, -1..=1) => Err(codes::INVALID_REQUIRED_ACKS),
+            None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+            Some(meta) => Ok(Target {
+                name: meta.name.clone(),
+                partitions: meta.partitions,
+                max_message_bytes: ctx
                     .shard
-                    .topic_log_config(&meta)
-                    .map(|c| c.max_message_bytes)
-                    .unwrap_or(myelin_storage::limits::MESSAGE_BYTES_DEFAULT);
-                let futs = topic.partition_data.into_iter().map(|p| {
-                    let name = name.as_str();
-                    async move {
-                        if p.index < 0 || p.index >= meta.partitions {
-                            return error(p.index, codes::UNKNOWN_TOPIC_OR_PARTITION);
-                        }
-                        produce_partition(ctx, name, max, p.index, p.records, version).await
-                    }
-                });
-                partitions.extend(futures::future::join_all(futs).await);
-            }
+                    .topic_log_config(meta)
+                    .map_or(myelin_storage::limits::MESSAGE_BYTES_DEFAULT, |c| c.max_message_bytes),
+            }),
+        };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for p in topic.partition_data {
+            let (tx, rx) = oneshot::channel();
+            appended.push(rx);
+            partitions.push(produce_partition(ctx, target.clone(), p.index, p.records, version, tx));
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partitions),
-        );
+        topics.push((topic.name, partitions));
     }
+    // Every partition's append runs concurrently; dispatch is signalled once all are placed.
+    let signal = async move {
+        futures::future::join_all(appended).await;
+        let _ = dispatched.send(());
+    };
+    let work = futures::future::join_all(topics.into_iter().map(|(name, partitions)| async move {
+        let results = futures::future::join_all(partitions).await;
+        TopicProduceResponse::default().with_name(name).with_partition_responses(results)
+    }));
+    let (responses, ()) = futures::join!(work, signal);
     if acks == 0 {
         return None;
     }

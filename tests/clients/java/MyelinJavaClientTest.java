@@ -26,6 +26,11 @@ import java.util.zip.CRC32;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.CreateTopicsResult;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -39,7 +44,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Metric;
 import org.apache.kafka.common.MetricName;
+import org.apache.kafka.common.TopicCollection;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -448,6 +457,111 @@ public final class MyelinJavaClientTest {
     }
 
     // ------------------------------------------------------------------------------------
+    // scenario 3: DescribeConfigs and CreatePartitions
+
+    static void scenarioConfigsAndPartitions() throws Exception {
+        String topic = uniqueTopic("java-cfg");
+        log("configs and partitions on topic " + topic);
+        try (Admin admin = admin()) {
+            CreateTopicsResult created = admin.createTopics(Collections.singleton(
+                    new NewTopic(topic, 2, (short) 1).configs(Collections.singletonMap("retention.ms", "86400000"))));
+            created.all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            check(created.numPartitions(topic).get() == 2, "CreateTopics result numPartitions "
+                    + created.numPartitions(topic).get());
+            check(!Uuid.ZERO_UUID.equals(created.topicId(topic).get()), "CreateTopics result has no topic id");
+
+            ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Config cfg = admin.describeConfigs(Collections.singleton(res)).all()
+                    .get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(res);
+            check(cfg != null, "describeConfigs returned nothing for " + topic);
+            ConfigEntry retention = cfg.get("retention.ms");
+            check(retention != null && "86400000".equals(retention.value())
+                            && retention.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG,
+                    "describeConfigs retention.ms = " + retention);
+
+            admin.createPartitions(Collections.singletonMap(topic, NewPartitions.increaseTo(5)))
+                    .all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (admin.describeTopics(Collections.singleton(topic)).allTopicNames()
+                    .get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(topic).partitions().size() != 5) {
+                check(System.nanoTime() < deadline, topic + " does not show 5 partitions after createPartitions");
+                Thread.sleep(200);
+            }
+            List<Header> hs = headersFor(0, b("on-new-partition"), "kafka-clients-java");
+            long ts = System.currentTimeMillis() - 1000;
+            RecordMetadata md;
+            try (KafkaProducer<byte[], byte[]> producer = producer("none")) {
+                md = producer.send(new ProducerRecord<>(topic, 4, ts, b("k"), b("on-new-partition"), hs))
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            }
+            check(md.partition() == 4 && md.offset() == 0, "produce to new partition 4: " + md);
+            TopicPartition tp = new TopicPartition(topic, 4);
+            try (KafkaConsumer<byte[], byte[]> consumer = consumer()) {
+                consumer.assign(Collections.singletonList(tp));
+                consumer.seekToBeginning(Collections.singletonList(tp));
+                List<ConsumerRecord<byte[], byte[]>> recs = consumeAll(consumer, 1).get(4);
+                check(recs != null && recs.size() == 1, "consumed from new partition: " + recs);
+                checkRecord(recs.get(0), new Sent(0, b("k"), b("on-new-partition"), hs, ts), "p4@0");
+            }
+            deleteTopic(admin, topic);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // checks of known broker bugs: reported as XFAIL until fixed (see KNOWN_BROKER_BUGS)
+
+    /** Admin.describeTopics by topic id: Metadata v12 with topic_id set and name "". */
+    static void scenarioDescribeTopicsById() throws Exception {
+        String topic = uniqueTopic("java-id");
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 2);
+            try {
+                Uuid id = admin.describeTopics(Collections.singleton(topic)).allTopicNames()
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(topic).topicId();
+                check(id != null && !Uuid.ZERO_UUID.equals(id), "describeTopics by name gave topic id " + id);
+                TopicDescription d = admin.describeTopics(TopicCollection.ofTopicIds(Collections.singleton(id)))
+                        .allTopicIds().get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(id);
+                check(d != null && d.name().equals(topic) && d.partitions().size() == 2,
+                        "describeTopics by id " + id + ": " + d);
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /** describeTopics(includeAuthorizedOperations): Metadata include_topic_authorized_operations. */
+    static void scenarioAuthorizedOperations() throws Exception {
+        String topic = uniqueTopic("java-acl");
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 1);
+            try {
+                TopicDescription d = admin.describeTopics(Collections.singleton(topic),
+                                new DescribeTopicsOptions().includeAuthorizedOperations(true))
+                        .allTopicNames().get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(topic);
+                Set<AclOperation> ops = d.authorizedOperations();
+                check(ops != null && ops.contains(AclOperation.READ) && ops.contains(AclOperation.WRITE)
+                                && ops.contains(AclOperation.DESCRIBE),
+                        "describeTopics(includeAuthorizedOperations) authorizedOperations = " + ops
+                                + ", want the topic operations (READ, WRITE, DESCRIBE, ...)");
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /** Scenario name -> why it is expected to fail today. */
+    static final Map<String, String> KNOWN_BROKER_BUGS = new HashMap<>();
+
+    static {
+        KNOWN_BROKER_BUGS.put("describe_topics_by_id",
+                "Metadata v12 answers INVALID_TOPIC_EXCEPTION (17) for a topic given by id, because the "
+                        + "Java client sends name \"\" (not null) beside the id; Kafka looks the id up");
+        KNOWN_BROKER_BUGS.put("describe_topics_authorized_operations",
+                "Metadata ignores include_topic_authorized_operations and always answers -2147483648 "
+                        + "(omitted); Kafka without an authorizer answers every topic operation");
+    }
+
+    // ------------------------------------------------------------------------------------
 
     interface Scenario {
         void run() throws Exception;
@@ -486,15 +600,27 @@ public final class MyelinJavaClientTest {
         scenarios.put("round_trip_admin_produce_consume_offsets_for_times_delete",
                 MyelinJavaClientTest::scenarioRoundTrip);
         scenarios.put("compression_lz4_snappy_zstd_gzip", MyelinJavaClientTest::scenarioCompression);
+        scenarios.put("describe_configs_and_create_partitions", MyelinJavaClientTest::scenarioConfigsAndPartitions);
+        scenarios.put("describe_topics_by_id", MyelinJavaClientTest::scenarioDescribeTopicsById);
+        scenarios.put("describe_topics_authorized_operations", MyelinJavaClientTest::scenarioAuthorizedOperations);
+        boolean strict = "1".equals(System.getenv("MYELIN_INTEROP_STRICT"));
 
-        int passed = 0, failed = 0;
+        int passed = 0, failed = 0, xfailed = 0;
         for (Map.Entry<String, Scenario> sc : scenarios.entrySet()) {
             long t0 = System.nanoTime();
+            String knownBug = strict ? null : KNOWN_BROKER_BUGS.get(sc.getKey());
             try {
                 sc.getValue().run();
                 passed++;
-                log("PASS " + sc.getKey() + " (" + (System.nanoTime() - t0) / 1_000_000 + " ms)");
+                log((knownBug != null ? "XPASS (known bug fixed? drop it from KNOWN_BROKER_BUGS) " : "PASS ")
+                        + sc.getKey() + " (" + (System.nanoTime() - t0) / 1_000_000 + " ms)");
             } catch (Throwable e) {
+                if (knownBug != null) {
+                    xfailed++;
+                    log("XFAIL " + sc.getKey() + ": " + e);
+                    log("      known broker bug: " + knownBug + " (MYELIN_INTEROP_STRICT=1 makes it count)");
+                    continue;
+                }
                 failed++;
                 System.out.println("[java-interop] FAIL " + sc.getKey() + ": " + e);
                 Throwable c = e.getCause();
@@ -505,6 +631,7 @@ public final class MyelinJavaClientTest {
                 if (!(e instanceof CheckFailed)) e.printStackTrace(System.out);
             }
         }
+        if (xfailed > 0) log(xfailed + " known broker bug(s) reported as XFAIL above");
         System.out.println("java-interop: " + passed + " passed, " + failed + " failed");
         System.out.flush();
         System.exit(failed == 0 ? 0 : 1);
