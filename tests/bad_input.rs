@@ -213,7 +213,6 @@ fn batch_bytes() -> BytesMut {
     let records = vec![Record {
         transactional: false,
         control: false,
-        delete_horizon: false,
         partition_leader_epoch: 0,
         producer_id: -1,
         producer_epoch: -1,
@@ -288,7 +287,6 @@ async fn corrupt_and_oversized_batches_get_kafka_error_codes() {
         .map(|i| Record {
             transactional: false,
             control: false,
-            delete_horizon: false,
             partition_leader_epoch: 0,
             producer_id: -1,
             producer_epoch: -1,

@@ -13,7 +13,7 @@ use std::ops::RangeInclusive;
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::Produce;
 /// Versions implemented (v13 addresses topics by id and is not served yet).
-pub const VERSIONS: RangeInclusive<i16> = 3..=12;
+pub const VERSIONS: RangeInclusive<i16> = 3..=11;
 
 /// Byte offset of the magic byte in any Kafka message-set entry.
 const MAGIC_OFFSET: usize = 16;
