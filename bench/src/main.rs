@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "myelin-bench", about = "Kafka-protocol load generator with HdrHistogram reports")]
+#[command(
+    name = "myelin-bench",
+    about = "Kafka-protocol load generator with HdrHistogram reports"
+)]
 struct Cli {
     /// Bootstrap address of the broker under test.
     #[arg(long, default_value = "127.0.0.1:9092", global = true)]
@@ -114,10 +117,21 @@ struct Machine {
 fn machine() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    Machine { cores: std::thread::available_parallelism().map_or(1, |n| n.get()), cpu, kernel }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu,
+        kernel,
+    }
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -133,13 +147,18 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 
 fn client(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4");
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
     c
 }
 
 fn ensure_topic(cli: &Cli) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client(&cli.bootstrap).create()?;
-    let topics = [NewTopic::new(&cli.topic, cli.partitions, TopicReplication::Fixed(1))];
+    let topics = [NewTopic::new(
+        &cli.topic,
+        cli.partitions,
+        TopicReplication::Fixed(1),
+    )];
     let options = AdminOptions::new();
     let results = futures_lite_block_on(admin.create_topics(&topics, &options))?;
     for r in results {
@@ -198,9 +217,21 @@ impl ProducerContext for Acks {
     }
 }
 
-fn produce(cli: &Cli, messages: u64, size: usize, acks: &str, linger_ms: u64, batch_bytes: u64, compression: &str, rate: u64) -> anyhow::Result<Report> {
+fn produce(
+    cli: &Cli,
+    messages: u64,
+    size: usize,
+    acks: &str,
+    linger_ms: u64,
+    batch_bytes: u64,
+    compression: &str,
+    rate: u64,
+) -> anyhow::Result<Report> {
     ensure_topic(cli)?;
-    let ctx = Acks { hist: Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?)), errors: Arc::new(Mutex::new(0)) };
+    let ctx = Acks {
+        hist: Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?)),
+        errors: Arc::new(Mutex::new(0)),
+    };
     let producer: ThreadedProducer<Acks> = client(&cli.bootstrap)
         .set("acks", acks)
         .set("linger.ms", linger_ms.to_string())
@@ -228,7 +259,11 @@ fn produce(cli: &Cli, messages: u64, size: usize, acks: &str, linger_ms: u64, ba
         let key = (i % 1024).to_string();
         let mut opaque = Box::new(intended);
         loop {
-            match producer.send(BaseRecord::with_opaque_to(&cli.topic, opaque).key(&key).payload(&value)) {
+            match producer.send(
+                BaseRecord::with_opaque_to(&cli.topic, opaque)
+                    .key(&key)
+                    .payload(&value),
+            ) {
                 Ok(()) => break,
                 Err((_, rec)) => {
                     opaque = rec.delivery_opaque;
@@ -238,13 +273,22 @@ fn produce(cli: &Cli, messages: u64, size: usize, acks: &str, linger_ms: u64, ba
         }
         if last_progress.elapsed() > Duration::from_secs(1) {
             let done = i + 1;
-            eprintln!("  {done} sent, {:.0} msgs/s", done as f64 / start.elapsed().as_secs_f64());
+            eprintln!(
+                "  {done} sent, {:.0} msgs/s",
+                done as f64 / start.elapsed().as_secs_f64()
+            );
             last_progress = Instant::now();
         }
     }
-    producer.flush(Duration::from_secs(120)).context("flushing")?;
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing")?;
     let seconds = start.elapsed().as_secs_f64();
-    let hist = ctx.hist.lock().map_err(|_| anyhow::anyhow!("histogram poisoned"))?.clone();
+    let hist = ctx
+        .hist
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram poisoned"))?
+        .clone();
     let errors = *ctx.errors.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     write_hgrm(cli, &hist)?;
     let bytes = messages * size as u64;
@@ -273,7 +317,10 @@ fn consume(cli: &Cli, messages: u64, timeout_s: u64) -> anyhow::Result<Report> {
         .set("fetch.max.bytes", "52428800")
         .create()?;
     let md = consumer.fetch_metadata(Some(&cli.topic), Duration::from_secs(10))?;
-    let partitions = md.topics().first().map_or(0, |t| t.partitions().len() as i32);
+    let partitions = md
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(&cli.topic, p, Offset::Beginning)?;
@@ -319,11 +366,29 @@ fn write_hgrm(cli: &Cli, hist: &Histogram<u64>) -> anyhow::Result<()> {
     let mut text = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
     for v in hist.iter_quantiles(1) {
         let q = v.quantile_iterated_to();
-        let inv = if q < 1.0 { 1.0 / (1.0 - q) } else { f64::INFINITY };
-        text.push_str(&format!("{:12.3} {:2.12} {:10} {:14.2}\n", v.value_iterated_to() as f64, q, v.count_since_last_iteration(), inv));
+        let inv = if q < 1.0 {
+            1.0 / (1.0 - q)
+        } else {
+            f64::INFINITY
+        };
+        text.push_str(&format!(
+            "{:12.3} {:2.12} {:10} {:14.2}\n",
+            v.value_iterated_to() as f64,
+            q,
+            v.count_since_last_iteration(),
+            inv
+        ));
     }
-    text.push_str(&format!("#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n", hist.mean(), hist.stdev()));
-    text.push_str(&format!("#[Max     = {:12.3}, Total count    = {:12}]\n", hist.max() as f64, hist.len()));
+    text.push_str(&format!(
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n",
+        hist.mean(),
+        hist.stdev()
+    ));
+    text.push_str(&format!(
+        "#[Max     = {:12.3}, Total count    = {:12}]\n",
+        hist.max() as f64,
+        hist.len()
+    ));
     std::fs::write(dir.join("latency.hgrm"), text)?;
     Ok(())
 }
@@ -331,14 +396,38 @@ fn write_hgrm(cli: &Cli, hist: &Histogram<u64>) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let report = match &cli.command {
-        Command::Produce { messages, size, acks, linger_ms, batch_bytes, compression, rate } => {
-            produce(&cli, *messages, *size, acks, *linger_ms, *batch_bytes, compression, *rate)?
-        }
-        Command::Consume { messages, timeout_s } => consume(&cli, *messages, *timeout_s)?,
+        Command::Produce {
+            messages,
+            size,
+            acks,
+            linger_ms,
+            batch_bytes,
+            compression,
+            rate,
+        } => produce(
+            &cli,
+            *messages,
+            *size,
+            acks,
+            *linger_ms,
+            *batch_bytes,
+            compression,
+            *rate,
+        )?,
+        Command::Consume {
+            messages,
+            timeout_s,
+        } => consume(&cli, *messages, *timeout_s)?,
     };
     println!("workload      {}", report.workload);
-    println!("messages      {} ({} errors)", report.messages, report.errors);
-    println!("throughput    {:.0} msgs/s, {:.1} MB/s", report.msgs_per_s, report.mb_per_s);
+    println!(
+        "messages      {} ({} errors)",
+        report.messages, report.errors
+    );
+    println!(
+        "throughput    {:.0} msgs/s, {:.1} MB/s",
+        report.msgs_per_s, report.mb_per_s
+    );
     if let Some(l) = &report.latency_us {
         println!(
             "ack latency   p50 {} us, p90 {} us, p99 {} us, p99.9 {} us, p99.99 {} us, max {} us",
@@ -347,7 +436,10 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(dir) = &cli.out {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+        std::fs::write(
+            dir.join("report.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
     }
     Ok(())
 }

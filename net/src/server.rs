@@ -112,9 +112,13 @@ type Pending = glommio::task::JoinHandle<Result<Option<BytesMut>, DispatchError>
 /// on to the next request once the task says the request is dispatched (see
 /// [`api::dispatch`]); the writer sends responses strictly in request order.
 async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEnd> {
-    stream.set_nodelay(true).map_err(|e| std::io::Error::other(e.to_string()))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let (mut reader, mut writer) = stream.split();
-    let (queue, responses) = glommio::channels::local_channel::new_bounded::<Pending>(limits::IN_FLIGHT_PER_CONNECTION_MAX);
+    let (queue, responses) = glommio::channels::local_channel::new_bounded::<Pending>(
+        limits::IN_FLIGHT_PER_CONNECTION_MAX,
+    );
     let write = glommio::spawn_local(async move {
         while let Some(pending) = responses.recv().await {
             match pending.await {
@@ -137,7 +141,10 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
             };
             let (dispatched, placed) = futures::channel::oneshot::channel();
             let task_ctx = ctx.clone();
-            let task = glommio::spawn_local(async move { api::dispatch(&task_ctx, &header, body, dispatched).await }).detach();
+            let task = glommio::spawn_local(async move {
+                api::dispatch(&task_ctx, &header, body, dispatched).await
+            })
+            .detach();
             // Wait until the request's order is fixed (or it failed) before reading on.
             let _ = placed.await;
             if queue.send(task).await.is_err() {
@@ -157,7 +164,10 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
     }
 }
 
-async fn read_request<R: futures::AsyncRead + Unpin>(ctx: &Ctx, stream: &mut R) -> Result<(RequestHeader, Bytes), ConnectionEnd> {
+async fn read_request<R: futures::AsyncRead + Unpin>(
+    ctx: &Ctx,
+    stream: &mut R,
+) -> Result<(RequestHeader, Bytes), ConnectionEnd> {
     let mut len = [0u8; 4];
     let read = stream.read_exact(&mut len);
     futures::pin_mut!(read);
@@ -173,7 +183,9 @@ async fn read_request<R: futures::AsyncRead + Unpin>(ctx: &Ctx, stream: &mut R) 
     // Peek at the API key before reading the body: only Produce may be large.
     let mut head = [0u8; 2];
     stream.read_exact(&mut head).await?;
-    if i16::from_be_bytes(head) != ApiKey::Produce as i16 && len as usize > limits::CONTROL_FRAME_BYTES_MAX {
+    if i16::from_be_bytes(head) != ApiKey::Produce as i16
+        && len as usize > limits::CONTROL_FRAME_BYTES_MAX
+    {
         return Err(ConnectionEnd::FrameSize(len));
     }
     let mut frame = BytesMut::zeroed(len as usize);
@@ -189,7 +201,11 @@ async fn read_request<R: futures::AsyncRead + Unpin>(ctx: &Ctx, stream: &mut R) 
 }
 
 fn parse_header(body: &mut Bytes) -> Result<RequestHeader, ConnectionEnd> {
-    let field = |at: usize| body.get(at..at + 2).and_then(|s| s.try_into().ok()).map(i16::from_be_bytes);
+    let field = |at: usize| {
+        body.get(at..at + 2)
+            .and_then(|s| s.try_into().ok())
+            .map(i16::from_be_bytes)
+    };
     let (Some(key), Some(version)) = (field(0), field(2)) else {
         return Err(ConnectionEnd::Header("short".into()));
     };

@@ -11,7 +11,8 @@ pub struct ConfigDef {
     pub name: &'static str,
     /// What it means, for documentation and DescribeConfigs v3+.
     pub doc: &'static str,
-    /// Kafka's config type code in DescribeConfigs v3+ (3 = INT, 5 = LONG, 2 = STRING).
+    /// Kafka's config type code in DescribeConfigs v3+ (2 = STRING, 3 = INT, 5 = LONG,
+    /// 7 = LIST).
     pub kind: i8,
 }
 

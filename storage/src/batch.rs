@@ -47,13 +47,19 @@ pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
 // Readers of big-endian fields; callers check the length first, so a short slice (which
 // would read as 0) never occurs.
 fn be_i64(b: &[u8], at: usize) -> i64 {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map_or(0, i64::from_be_bytes)
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, i64::from_be_bytes)
 }
 fn be_i32(b: &[u8], at: usize) -> i32 {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, i32::from_be_bytes)
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, i32::from_be_bytes)
 }
 fn be_i16(b: &[u8], at: usize) -> i16 {
-    b.get(at..at + 2).and_then(|s| s.try_into().ok()).map_or(0, i16::from_be_bytes)
+    b.get(at..at + 2)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, i16::from_be_bytes)
 }
 
 /// The fixed-size header of a v2 record batch, decoded.

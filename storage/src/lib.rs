@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod limits;
 pub mod log;
+pub mod records;
 pub mod segment;
 
 pub use config::LogConfig;

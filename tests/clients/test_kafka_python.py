@@ -380,13 +380,6 @@ def test_describe_topics_by_id(bootstrap, admin):
         admin.delete_topics([topic])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known broker bug: Metadata ignores include_topic_authorized_operations and always "
-    "answers -2147483648 (omitted); Kafka without an authorizer answers every operation the "
-    "resource supports. kafka-python 2.x's list_topics()/describe_topics() crash on it "
-    "(ValueError: 31 is not a valid ACLOperation). Run with --runxfail to make it count.",
-)
 def test_topic_authorized_operations(bootstrap, admin):
     topic = _unique_topic("kpy-acl")
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])

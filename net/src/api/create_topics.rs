@@ -15,7 +15,7 @@ use std::ops::RangeInclusive;
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::CreateTopics;
 /// Versions implemented.
-pub const VERSIONS: RangeInclusive<i16> = 2..=7;
+pub const VERSIONS: RangeInclusive<i16> = 0..=7;
 
 /// Handles a CreateTopics request.
 pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -28,9 +28,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> Create
         if !matches!(t.replication_factor, -1 | 1) {
             results.push(
                 base.with_error_code(codes::INVALID_REPLICATION_FACTOR)
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "a single node keeps one replica",
-                    ))),
+                    .with_error_message(
+                        (version >= 1)
+                            .then(|| StrBytes::from_static_str("a single node keeps one replica")),
+                    ),
             );
             continue;
         }
@@ -90,8 +91,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> Create
             }
             Ok(None) => results.push(base.with_error_code(codes::UNKNOWN_SERVER_ERROR)),
             Err(e) => {
+                // Error messages exist from v1 on.
                 let message = match &e {
-                    ShardError::Metadata(m) => Some(StrBytes::from_string(m.to_string())),
+                    ShardError::Metadata(m) if version >= 1 => {
+                        Some(StrBytes::from_string(m.to_string()))
+                    }
                     _ => None,
                 };
                 results.push(

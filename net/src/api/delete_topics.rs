@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::DeleteTopics;
 /// Versions implemented.
-pub const VERSIONS: RangeInclusive<i16> = 1..=6;
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 /// Handles a DeleteTopics request.
 pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {

@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::DescribeConfigs;
 /// Versions implemented.
-pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 /// Resource type codes.
 const RESOURCE_TOPIC: i8 = 2;
@@ -39,22 +39,35 @@ fn broker_name(topic_name: &str) -> &'static str {
     }
 }
 
+/// How an entry is rendered: the request's version and whether it asked for documentation.
+#[derive(Clone, Copy)]
+struct Render {
+    version: i16,
+    documentation: bool,
+}
+
 fn entry(
     name: &str,
     value: Option<String>,
     source: i8,
     kind: i8,
     doc: &str,
-    v: i16,
+    render: Render,
 ) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(name.to_string()))
-        .with_value(value.map(StrBytes::from_string))
-        .with_config_source(source);
-    if v >= 3 {
-        r = r
-            .with_config_type(kind)
-            .with_documentation(Some(StrBytes::from_string(doc.to_string())));
+        .with_value(value.map(StrBytes::from_string));
+    // v0 says only whether a value is the default; v1+ says where it came from.
+    r = if render.version == 0 {
+        r.with_is_default(source == SOURCE_DEFAULT)
+    } else {
+        r.with_config_source(source)
+    };
+    if render.version >= 3 {
+        r = r.with_config_type(kind);
+        if render.documentation {
+            r = r.with_documentation(Some(StrBytes::from_string(doc.to_string())));
+        }
     }
     r
 }
@@ -67,6 +80,10 @@ pub async fn handle(
 ) -> DescribeConfigsResponse {
     let catalog = ctx.shard.catalog();
     let defaults = &ctx.shard.node.log_defaults;
+    let render = Render {
+        version,
+        documentation: req.include_documentation,
+    };
     let mut results = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let keep = |name: &str| {
@@ -102,7 +119,7 @@ pub async fn handle(
                             source,
                             d.kind,
                             d.doc,
-                            version,
+                            render,
                         )
                     })
                     .collect();
@@ -119,20 +136,23 @@ pub async fn handle(
                             SOURCE_STATIC_BROKER,
                             d.kind,
                             d.doc,
-                            version,
+                            render,
                         )
                     })
                     .collect();
                 let node = &ctx.shard.node;
-                for (name, value, doc) in [
+                // Config types: 3 = INT, 1 = BOOLEAN.
+                for (name, value, kind, doc) in [
                     (
                         "num.partitions",
                         node.default_partitions.to_string(),
+                        3,
                         "partitions of an automatically created topic",
                     ),
                     (
                         "auto.create.topics.enable",
                         node.auto_create_topics.to_string(),
+                        1,
                         "create unknown topics on first use",
                     ),
                 ] {
@@ -141,9 +161,9 @@ pub async fn handle(
                             name,
                             Some(value),
                             SOURCE_STATIC_BROKER,
-                            2,
+                            kind,
                             doc,
-                            version,
+                            render,
                         ));
                     }
                 }

@@ -3,6 +3,7 @@
 //! answering session id 0, so every fetch is a full one.
 
 use crate::codes;
+use crate::legacy;
 use crate::limits;
 use crate::server::Ctx;
 use crate::topics;
@@ -16,8 +17,9 @@ use std::time::{Duration, Instant};
 
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::Fetch;
-/// Versions implemented (v13+ address topics by id).
-pub const VERSIONS: RangeInclusive<i16> = 4..=16;
+/// Versions implemented (v13+ address topics by id; v0–3 get magic 0/1 message sets,
+/// down-converted from the stored batches).
+pub const VERSIONS: RangeInclusive<i16> = 0..=16;
 
 struct Wanted {
     name: TopicName,
@@ -90,10 +92,19 @@ async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16)
             };
             let cap = (p.partition_max_bytes.max(0) as usize).min(max_bytes);
             match topics::read(ctx, topic, p.partition, p.fetch_offset, cap).await {
-                Ok(out) => (
-                    with_offsets(base, out.high_watermark, out.log_start_offset, version),
-                    out.batches,
-                ),
+                Ok(out) => {
+                    let d = with_offsets(base, out.high_watermark, out.log_start_offset, version);
+                    if version > 3 {
+                        return (d, out.batches);
+                    }
+                    // Fetch v0–1 read magic 0, v2–3 magic 1.
+                    let magic = if version <= 1 { 0 } else { 1 };
+                    let limit = myelin_storage::limits::BATCH_BYTES_MAX as usize;
+                    match legacy::down_convert(&out.batches, magic, p.fetch_offset, cap, limit) {
+                        Ok(set) => (d, vec![set]),
+                        Err(_) => (d.with_error_code(codes::CORRUPT_MESSAGE), Vec::new()),
+                    }
+                }
                 Err(e) => {
                     let mut d = base.with_error_code(e.code);
                     if let Some(o) = e.offsets {

@@ -2,19 +2,20 @@
 //! record at or after a timestamp.
 
 use crate::codes;
+use crate::legacy;
 use crate::server::Ctx;
 use crate::topics;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::records::RecordBatchDecoder;
+use myelin_storage::records;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;
-/// Versions implemented.
-pub const VERSIONS: RangeInclusive<i16> = 1..=8;
+/// Versions implemented (v0 answers with its list of offsets).
+pub const VERSIONS: RangeInclusive<i16> = 0..=8;
 
 /// Kafka's special timestamps.
 const LATEST: i64 = -1;
@@ -24,20 +25,24 @@ const MAX_TIMESTAMP: i64 = -3;
 /// The (offset, timestamp) of the record in `batch` that a timestamp query selects: the
 /// first at or after `target`, or with `None` the one with the largest timestamp.
 fn pick_record(batch: bytes::Bytes, target: Option<i64>) -> Result<(i64, i64), i16> {
-    let mut buf = batch;
-    let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| codes::CORRUPT_MESSAGE)?;
+    let limit = myelin_storage::limits::BATCH_BYTES_MAX as usize;
+    let (header, section) =
+        legacy::batch_records(&batch, limit).map_err(|_| codes::CORRUPT_MESSAGE)?;
     let mut best: Option<(i64, i64)> = None;
-    for r in set.records {
-        match target {
-            Some(t) if r.timestamp >= t => return Ok((r.offset, r.timestamp)),
-            Some(_) => {}
-            None => {
-                if best.is_none_or(|(_, ts)| r.timestamp > ts) {
-                    best = Some((r.offset, r.timestamp));
-                }
-            }
+    records::for_each(&header, &section, |r| match target {
+        Some(t) if r.timestamp >= t => {
+            best = Some((r.offset, r.timestamp));
+            false
         }
-    }
+        Some(_) => true,
+        None => {
+            if best.is_none_or(|(_, ts)| r.timestamp > ts) {
+                best = Some((r.offset, r.timestamp));
+            }
+            true
+        }
+    })
+    .map_err(|_| codes::CORRUPT_MESSAGE)?;
     best.ok_or(codes::CORRUPT_MESSAGE)
 }
 
@@ -88,6 +93,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOff
                         .with_timestamp(-1);
                 }
                 match lookup(ctx, name, p.partition_index, p.timestamp).await {
+                    // v0 answers with a list of offsets instead of one offset and time.
+                    Ok((offset, _)) if version == 0 => {
+                        base.with_old_style_offsets(if offset >= 0 { vec![offset] } else { vec![] })
+                    }
                     Ok((offset, ts)) => {
                         let epoch = if version >= 4 { 0 } else { -1 };
                         base.with_offset(offset)

@@ -20,7 +20,23 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=12;
 /// "Authorized operations not requested", as Kafka writes it.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
-fn topic_response(ctx: &Ctx, meta: &TopicMeta, version: i16) -> MetadataResponseTopic {
+/// Every operation a topic supports, as Kafka reports them with no authorizer: READ (3),
+/// WRITE (4), CREATE (5), DELETE (6), ALTER (7), DESCRIBE (8), DESCRIBE_CONFIGS (10) and
+/// ALTER_CONFIGS (11), one bit each.
+const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+/// Every operation the cluster resource supports: CREATE (5), ALTER (7), DESCRIBE (8),
+/// CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
+const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+fn topic_response(
+    ctx: &Ctx,
+    meta: &TopicMeta,
+    version: i16,
+    operations: i32,
+) -> MetadataResponseTopic {
     let node = BrokerId(ctx.server.node_id);
     let partitions = (0..meta.partitions)
         .map(|p| {
@@ -40,7 +56,7 @@ fn topic_response(ctx: &Ctx, meta: &TopicMeta, version: i16) -> MetadataResponse
             uuid::Uuid::nil()
         })
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(operations)
 }
 
 fn topic_error(name: Option<TopicName>, id: uuid::Uuid, code: i16) -> MetadataResponseTopic {
@@ -59,24 +75,31 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
+    let operations = if version >= 8 && req.include_topic_authorized_operations {
+        TOPIC_OPERATIONS_ALL
+    } else {
+        OPERATIONS_OMITTED
+    };
     let topics = match requested {
         None => ctx
             .shard
             .catalog()
             .topics
             .values()
-            .map(|m| topic_response(ctx, m, version))
+            .map(|m| topic_response(ctx, m, version, operations))
             .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
-                match t.name {
+                // A topic id, when given, names the topic; the name may then be empty.
+                let by_id = !t.topic_id.is_nil();
+                match t.name.filter(|_| !by_id) {
                     Some(name) => match topics::get_or_create(ctx, &name.0, allow_create).await {
-                        Ok(meta) => out.push(topic_response(ctx, &meta, version)),
+                        Ok(meta) => out.push(topic_response(ctx, &meta, version, operations)),
                         Err(code) => out.push(topic_error(Some(name), t.topic_id, code)),
                     },
                     None => match ctx.shard.catalog().topic_by_id(t.topic_id.as_bytes()) {
-                        Some(meta) => out.push(topic_response(ctx, meta, version)),
+                        Some(meta) => out.push(topic_response(ctx, meta, version, operations)),
                         None => out.push(topic_error(None, t.topic_id, codes::UNKNOWN_TOPIC_ID)),
                     },
                 }
@@ -95,5 +118,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(controller))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+                CLUSTER_OPERATIONS_ALL
+            } else {
+                OPERATIONS_OMITTED
+            },
+        )
 }

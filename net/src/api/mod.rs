@@ -155,10 +155,12 @@ pub async fn dispatch(
     }
     let b = &mut body;
     let out = match key {
-        ApiKey::Produce => match produce::handle(ctx, version, decode(key, version, b)?, dispatched).await {
-            Some(resp) => frame(key, version, cid, &resp)?,
-            None => return Ok(None),
-        },
+        ApiKey::Produce => {
+            match produce::handle(ctx, version, decode(key, version, b)?, dispatched).await {
+                Some(resp) => frame(key, version, cid, &resp)?,
+                None => return Ok(None),
+            }
+        }
         ApiKey::Fetch => frame(
             key,
             version,

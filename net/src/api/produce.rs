@@ -2,6 +2,7 @@
 //! on the owning shard, and answer once the acks level is satisfied.
 
 use crate::codes;
+use crate::legacy;
 use crate::server::Ctx;
 use crate::topics;
 use futures::channel::oneshot;
@@ -12,8 +13,8 @@ use std::ops::RangeInclusive;
 
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::Produce;
-/// Versions implemented (v13 addresses topics by id and is not served yet).
-pub const VERSIONS: RangeInclusive<i16> = 3..=11;
+/// Versions implemented; v0–2 carry magic 0/1 message sets, up-converted on arrival.
+pub const VERSIONS: RangeInclusive<i16> = 0..=11;
 
 /// Byte offset of the magic byte in any Kafka message-set entry.
 const MAGIC_OFFSET: usize = 16;
@@ -51,9 +52,22 @@ async fn produce_partition(
     let Some(records) = records else {
         return error(index, codes::CORRUPT_MESSAGE);
     };
-    if records.get(MAGIC_OFFSET).is_some_and(|&m| (m as i8) < batch::MAGIC_V2) {
-        return error(index, codes::UNSUPPORTED_FOR_MESSAGE_FORMAT);
-    }
+    let records = if records
+        .get(MAGIC_OFFSET)
+        .is_some_and(|&m| (m as i8) < batch::MAGIC_V2)
+    {
+        // Message sets of magic 0/1 belong to Produce v0–2 only, as in Kafka.
+        if version >= 3 {
+            return error(index, codes::UNSUPPORTED_FOR_MESSAGE_FORMAT);
+        }
+        match legacy::up_convert(&records, myelin_storage::limits::BATCH_BYTES_MAX as usize) {
+            Ok(v2) => v2,
+            Err(legacy::LegacyError::TooLarge(_)) => return error(index, codes::MESSAGE_TOO_LARGE),
+            Err(legacy::LegacyError::Corrupt(_)) => return error(index, codes::CORRUPT_MESSAGE),
+        }
+    } else {
+        records
+    };
     let batches = match batch::split_batches(records, target.max_message_bytes) {
         Ok(b) => b,
         Err(e) => return error(index, codes::storage(&e)),
@@ -62,8 +76,16 @@ async fn produce_partition(
         Ok(info) => PartitionProduceResponse::default()
             .with_index(index)
             .with_base_offset(info.base_offset)
-            .with_log_append_time_ms(info.log_append_time_ms)
-            .with_log_start_offset(if version >= 5 { info.log_start_offset } else { -1 }),
+            .with_log_append_time_ms(if version >= 2 {
+                info.log_append_time_ms
+            } else {
+                -1
+            })
+            .with_log_start_offset(if version >= 5 {
+                info.log_start_offset
+            } else {
+                -1
+            }),
         Err(code) => error(index, code),
     }
 }
@@ -93,14 +115,23 @@ pub async fn handle(
                 max_message_bytes: ctx
                     .shard
                     .topic_log_config(meta)
-                    .map_or(myelin_storage::limits::MESSAGE_BYTES_DEFAULT, |c| c.max_message_bytes),
+                    .map_or(myelin_storage::limits::MESSAGE_BYTES_DEFAULT, |c| {
+                        c.max_message_bytes
+                    }),
             }),
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let (tx, rx) = oneshot::channel();
             appended.push(rx);
-            partitions.push(produce_partition(ctx, target.clone(), p.index, p.records, version, tx));
+            partitions.push(produce_partition(
+                ctx,
+                target.clone(),
+                p.index,
+                p.records,
+                version,
+                tx,
+            ));
         }
         topics.push((topic.name, partitions));
     }
@@ -111,7 +142,9 @@ pub async fn handle(
     };
     let work = futures::future::join_all(topics.into_iter().map(|(name, partitions)| async move {
         let results = futures::future::join_all(partitions).await;
-        TopicProduceResponse::default().with_name(name).with_partition_responses(results)
+        TopicProduceResponse::default()
+            .with_name(name)
+            .with_partition_responses(results)
     }));
     let (responses, ()) = futures::join!(work, signal);
     if acks == 0 {

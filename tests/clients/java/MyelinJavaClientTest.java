@@ -508,7 +508,7 @@ public final class MyelinJavaClientTest {
     }
 
     // ------------------------------------------------------------------------------------
-    // checks of known broker bugs: reported as XFAIL until fixed (see KNOWN_BROKER_BUGS)
+    // Metadata by topic id and authorized operations (once known broker bugs, now fixed)
 
     /** Admin.describeTopics by topic id: Metadata v12 with topic_id set and name "". */
     static void scenarioDescribeTopicsById() throws Exception {
@@ -552,14 +552,8 @@ public final class MyelinJavaClientTest {
     /** Scenario name -> why it is expected to fail today. */
     static final Map<String, String> KNOWN_BROKER_BUGS = new HashMap<>();
 
-    static {
-        KNOWN_BROKER_BUGS.put("describe_topics_by_id",
-                "Metadata v12 answers INVALID_TOPIC_EXCEPTION (17) for a topic given by id, because the "
-                        + "Java client sends name \"\" (not null) beside the id; Kafka looks the id up");
-        KNOWN_BROKER_BUGS.put("describe_topics_authorized_operations",
-                "Metadata ignores include_topic_authorized_operations and always answers -2147483648 "
-                        + "(omitted); Kafka without an authorizer answers every topic operation");
-    }
+    // Empty: both bugs it listed (topic lookup by id with an empty name, and authorized
+    // operations) are fixed, so their scenarios count like any other.
 
     // ------------------------------------------------------------------------------------
 

@@ -1,0 +1,200 @@
+//! Reading the records inside a v2 batch: offsets, timestamps, keys and values, without
+//! copying. Used where the broker must look inside a batch (timestamp lookups and
+//! down-conversion for old clients); the produce and fetch paths never do.
+//!
+//! Each record is `length varint, attributes i8, timestamp delta varlong, offset delta varint,
+//! key, value, headers`, with zigzag varints; a record is skipped by its length, so headers
+//! are never parsed.
+
+use crate::batch::{BatchHeader, HEADER_BYTES};
+use crate::error::{Result, StorageError};
+
+/// One record, borrowed from the batch bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Absolute offset.
+    pub offset: i64,
+    /// Absolute timestamp (the batch's max timestamp for `LogAppendTime` batches).
+    pub timestamp: i64,
+    /// Key, or `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value, or `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+fn bad(what: &'static str) -> StorageError {
+    StorageError::CorruptBatch(what)
+}
+
+/// Reads a zigzag varint of at most 10 bytes.
+fn varlong(b: &mut &[u8]) -> Result<i64> {
+    let mut raw: u64 = 0;
+    for i in 0..10 {
+        let (&byte, rest) = b.split_first().ok_or(bad("record truncated"))?;
+        *b = rest;
+        raw |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    Err(bad("varint too long"))
+}
+
+fn bytes<'a>(b: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
+    match varlong(b)? {
+        -1 => Ok(None),
+        n if n >= 0 => {
+            let (head, tail) = b
+                .split_at_checked(n as usize)
+                .ok_or(bad("record field truncated"))?;
+            *b = tail;
+            Ok(Some(head))
+        }
+        _ => Err(bad("negative field length")),
+    }
+}
+
+/// The records section of an uncompressed batch (everything after the header).
+pub fn records_section(batch: &[u8]) -> &[u8] {
+    batch.get(HEADER_BYTES..).unwrap_or_default()
+}
+
+/// Calls `f` for each record of a batch whose (decompressed) records section is `records`,
+/// in order, stopping early when `f` returns `false`. At most `header.records_count` records
+/// are read.
+pub fn for_each<'a>(
+    header: &BatchHeader,
+    mut records: &'a [u8],
+    mut f: impl FnMut(RecordView<'a>) -> bool,
+) -> Result<()> {
+    let log_append_time = header.attributes & crate::batch::ATTR_LOG_APPEND_TIME != 0;
+    for _ in 0..header.records_count {
+        let len = varlong(&mut records)?;
+        let len = usize::try_from(len).map_err(|_| bad("negative record length"))?;
+        let (mut r, rest) = records
+            .split_at_checked(len)
+            .ok_or(bad("record truncated"))?;
+        records = rest;
+        r = r.get(1..).ok_or(bad("empty record"))?; // attributes, unused in v2
+        let timestamp_delta = varlong(&mut r)?;
+        let offset_delta = varlong(&mut r)?;
+        let key = bytes(&mut r)?;
+        let value = bytes(&mut r)?;
+        let timestamp = if log_append_time {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.wrapping_add(timestamp_delta)
+        };
+        let view = RecordView {
+            offset: header.base_offset.wrapping_add(offset_delta),
+            timestamp,
+            key,
+            value,
+        };
+        if !f(view) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zigzag(v: i64, out: &mut Vec<u8>) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            let byte = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    fn record(
+        ts_delta: i64,
+        off_delta: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        null_header: bool,
+    ) -> Vec<u8> {
+        let mut body = vec![0u8];
+        zigzag(ts_delta, &mut body);
+        zigzag(off_delta, &mut body);
+        for field in [key, value] {
+            match field {
+                None => zigzag(-1, &mut body),
+                Some(b) => {
+                    zigzag(b.len() as i64, &mut body);
+                    body.extend_from_slice(b);
+                }
+            }
+        }
+        zigzag(i64::from(null_header), &mut body);
+        if null_header {
+            zigzag(1, &mut body);
+            body.push(b'h');
+            zigzag(-1, &mut body);
+        }
+        let mut out = Vec::new();
+        zigzag(body.len() as i64, &mut out);
+        out.extend(body);
+        out
+    }
+
+    fn header(count: i32) -> BatchHeader {
+        BatchHeader {
+            base_offset: 100,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            base_timestamp: 5_000,
+            max_timestamp: 5_002,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: count,
+        }
+    }
+
+    #[test]
+    fn walks_records_with_null_fields_and_headers() {
+        let mut section = record(0, 0, Some(b"k0"), Some(b"v0"), false);
+        section.extend(record(2, 1, None, None, true));
+        let mut seen = Vec::new();
+        for_each(&header(2), &section, |r| {
+            seen.push(r);
+            true
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            (
+                seen[0].offset,
+                seen[0].timestamp,
+                seen[0].key,
+                seen[0].value
+            ),
+            (100, 5_000, Some(&b"k0"[..]), Some(&b"v0"[..]))
+        );
+        assert_eq!(
+            (
+                seen[1].offset,
+                seen[1].timestamp,
+                seen[1].key,
+                seen[1].value
+            ),
+            (101, 5_002, None, None)
+        );
+        let cut = &section[..section.len() - 3];
+        assert!(for_each(&header(2), cut, |_| true).is_err());
+        assert!(for_each(&header(2), &[0xff; 12], |_| true).is_err());
+    }
+}
