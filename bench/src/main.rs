@@ -217,16 +217,27 @@ impl ProducerContext for Acks {
     }
 }
 
-fn produce(
-    cli: &Cli,
+/// Produce-run settings, as given on the command line.
+struct ProduceArgs<'a> {
     messages: u64,
     size: usize,
-    acks: &str,
+    acks: &'a str,
     linger_ms: u64,
     batch_bytes: u64,
-    compression: &str,
+    compression: &'a str,
     rate: u64,
-) -> anyhow::Result<Report> {
+}
+
+fn produce(cli: &Cli, args: ProduceArgs<'_>) -> anyhow::Result<Report> {
+    let ProduceArgs {
+        messages,
+        size,
+        acks,
+        linger_ms,
+        batch_bytes,
+        compression,
+        rate,
+    } = args;
     ensure_topic(cli)?;
     let ctx = Acks {
         hist: Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?)),
@@ -404,16 +415,18 @@ fn main() -> anyhow::Result<()> {
             batch_bytes,
             compression,
             rate,
-        } => produce(
-            &cli,
-            *messages,
-            *size,
-            acks,
-            *linger_ms,
-            *batch_bytes,
-            compression,
-            *rate,
-        )?,
+        } => {
+            let args = ProduceArgs {
+                messages: *messages,
+                size: *size,
+                acks,
+                linger_ms: *linger_ms,
+                batch_bytes: *batch_bytes,
+                compression,
+                rate: *rate,
+            };
+            produce(&cli, args)?
+        }
         Command::Consume {
             messages,
             timeout_s,

@@ -398,7 +398,7 @@ mod tests {
         )
         .unwrap();
         let v2 = v2.freeze();
-        let set = down_convert(&[v2.clone()], 1, 13, 1 << 20, 1 << 20).unwrap();
+        let set = down_convert(std::slice::from_ref(&v2), 1, 13, 1 << 20, 1 << 20).unwrap();
         let mut buf = set.clone();
         let decoded = RecordBatchDecoder::decode_all(&mut buf).unwrap();
         let offsets: Vec<i64> = decoded

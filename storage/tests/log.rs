@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 //! Log behaviour through its public API on a real O_DIRECT file system.
 
 use bytes::Bytes;
