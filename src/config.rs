@@ -207,3 +207,55 @@ pub fn cluster_id(data_dir: &Path) -> anyhow::Result<String> {
     myelin_shards::shard::write_durably(&path, id.as_bytes())?;
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_a_loopback_single_node() {
+        let s = Settings::resolve(Args::default()).unwrap();
+        assert_eq!(s.listen, SocketAddr::from(([127, 0, 0, 1], 9092)));
+        assert_eq!(s.data_dir, PathBuf::from("myelin-data"));
+        assert_eq!(
+            (s.advertised_host.as_str(), s.advertised_port),
+            ("127.0.0.1", 9092)
+        );
+        assert!(s.auto_create_topics && s.pin);
+        assert_eq!(
+            (
+                s.default_partitions,
+                s.shards,
+                s.log_defaults.flush_messages
+            ),
+            (1, 0, 1)
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("myelin.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.2:9093\"\ndefault_partitions = 6\nretention_ms = 1000\npin = false\n",
+        )
+        .unwrap();
+        let args = Args {
+            config: Some(file.clone()),
+            default_partitions: Some(3),
+            ..Args::default()
+        };
+        let s = Settings::resolve(args).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.2:9093");
+        assert_eq!(s.default_partitions, 3);
+        assert_eq!(s.log_defaults.retention_ms, 1000);
+        assert!(!s.pin);
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        assert!(Settings::resolve(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .is_err());
+    }
+}

@@ -42,7 +42,7 @@ async fn append(log: &Rc<Log>, n: i32, ts: i64, payload: &[u8]) -> i64 {
 
 #[test]
 fn append_read_reopen_roll_and_retain() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let path = dir.path().join("t-0");
     run(move || async move {
         let config = LogConfig {
@@ -103,7 +103,7 @@ fn append_read_reopen_roll_and_retain() {
 
 #[test]
 fn torn_tail_is_cut_at_last_whole_batch() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let path = dir.path().join("t-0");
     let p2 = path.clone();
     run(move || async move {
@@ -133,6 +133,51 @@ fn torn_tail_is_cut_at_last_whole_batch() {
         assert_eq!(log.offsets().log_end_offset, 10);
         let r = log.read(9, 1 << 20).await.unwrap();
         assert_eq!(&r.batches[0][batch::HEADER_BYTES..], &[9u8; 10]);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn segments_roll_by_age_and_expire_by_time() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            segment_ms: 1,
+            retention_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let log = Rc::new(Log::open(path.clone(), config).await.unwrap());
+        let now = myelin_storage::now_ms();
+        for i in 0..5i64 {
+            // Old records: an hour ago, except the last two.
+            let ts = if i < 3 { now - 3_600_000 } else { now };
+            append(&log, 1, ts, &[i as u8; 64]).await;
+            glommio::timer::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        let segments = std::fs::read_dir(&path).unwrap().filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        });
+        assert_eq!(
+            segments.count(),
+            5,
+            "segment.ms rolls each batch into its own segment"
+        );
+        let removed = log
+            .enforce_retention(myelin_storage::now_ms())
+            .await
+            .unwrap();
+        assert_eq!(removed, 3, "the three old sealed segments expire");
+        assert_eq!(log.offsets().log_start_offset, 3);
+        let r = log.read(3, 1 << 20).await.unwrap();
+        assert_eq!(
+            batch::validate(&r.batches[0], 1 << 20).unwrap().base_offset,
+            3
+        );
         log.close().await.unwrap();
     });
 }
