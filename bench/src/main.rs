@@ -260,8 +260,19 @@ fn produce(cli: &Cli, args: ProduceArgs<'_>) -> anyhow::Result<Report> {
         let intended = match interval {
             Some(iv) => {
                 let t = start + iv.mul_f64(i as f64);
-                while Instant::now() < t {
-                    std::hint::spin_loop();
+                // Sleep through most of the wait and spin only the last stretch, so the
+                // generator does not take a core from the broker on a small machine.
+                loop {
+                    let now = Instant::now();
+                    if now >= t {
+                        break;
+                    }
+                    let left = t - now;
+                    if left > Duration::from_micros(200) {
+                        std::thread::sleep(left - Duration::from_micros(100));
+                    } else {
+                        std::hint::spin_loop();
+                    }
                 }
                 t
             }
