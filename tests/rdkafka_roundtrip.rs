@@ -8,7 +8,7 @@ mod common;
 
 use common::{kafka, Broker};
 use rdkafka::admin::AdminOptions;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -98,17 +98,7 @@ async fn ten_thousand_keyed_messages_round_trip() {
     assert!(used.len() > 1, "keys all went to one partition");
 
     // Read everything back.
-    let consumer: BaseConsumer = kafka::config(&bs)
-        .set("enable.auto.commit", "false")
-        .set("group.id", "unused")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset("payments", p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
+    let consumer = kafka::consumer_from_beginning(&bs, "payments", PARTITIONS);
     let mut got = 0;
     let mut last_offset: HashMap<i32, i64> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -6,10 +6,9 @@
 mod common;
 
 use common::{kafka, Broker};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::ClientContext;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,17 +20,7 @@ fn read_all(
     partitions: i32,
     expect: usize,
 ) -> Vec<(i32, i64, String, String)> {
-    let consumer: BaseConsumer = kafka::config(bs)
-        .set("group.id", "unused")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
+    let consumer = kafka::consumer_from_beginning(bs, topic, partitions);
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut idle_since = Instant::now();

@@ -216,6 +216,30 @@ fn read_messages(
     Ok(())
 }
 
+/// A plain (non-transactional, no headers) record for the crate's encoder.
+fn plain_record(
+    offset: i64,
+    sequence: i32,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence,
+        timestamp,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
 /// Converts a magic 0/1 message set from Produce v0–2 into one v2 record batch (base offset
 /// 0, uncompressed), for the log. `limit` bounds the decompressed size.
 pub fn up_convert(message_set: &[u8], limit: usize) -> Result<Bytes, LegacyError> {
@@ -227,22 +251,9 @@ pub fn up_convert(message_set: &[u8], limit: usize) -> Result<Bytes, LegacyError
     let records: Vec<Record> = messages
         .into_iter()
         .enumerate()
-        .map(|(i, m)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch when offset minus sequence changes; a constant
-            // difference with -1 first keeps one batch with base sequence -1.
-            sequence: i as i32 - 1,
-            timestamp: m.timestamp,
-            key: m.key,
-            value: m.value,
-            headers: Default::default(),
-        })
+        // The encoder starts a new batch when offset minus sequence changes; a constant
+        // difference with -1 first keeps one batch with base sequence -1.
+        .map(|(i, m)| plain_record(i as i64, i as i32 - 1, m.timestamp, m.key, m.value))
         .collect();
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
@@ -279,20 +290,14 @@ pub fn down_convert(
             if r.offset < from_offset {
                 return true;
             }
-            let record = Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
-                timestamp_type: TimestampType::Creation,
-                offset: r.offset,
-                sequence: -1,
-                timestamp: r.timestamp,
-                key: r.key.map(|k| section.slice_ref(k)),
-                value: r.value.map(|v| section.slice_ref(v)),
-                headers: Default::default(),
-            };
+            let key = r.key.map(|k| section.slice_ref(k));
+            let record = plain_record(
+                r.offset,
+                -1,
+                r.timestamp,
+                key,
+                r.value.map(|v| section.slice_ref(v)),
+            );
             let mut one = BytesMut::new();
             if let Err(e) = RecordBatchEncoder::encode(&mut one, std::iter::once(&record), &options)
             {

@@ -169,6 +169,27 @@ pub mod kafka {
         config(bootstrap).create().unwrap()
     }
 
+    /// A consumer assigned every partition of `topic` from the beginning (no group).
+    pub fn consumer_from_beginning(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+    ) -> rdkafka::consumer::BaseConsumer {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::BaseConsumer = config(bootstrap)
+            .set("group.id", "unused")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        consumer
+    }
+
     pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
         let admin = admin(bootstrap);
         let res = admin
