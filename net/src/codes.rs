@@ -14,6 +14,38 @@ pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const CORRUPT_MESSAGE: i16 = 2;
 /// No such topic or partition.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Offset metadata longer than allowed.
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// The coordinator is still loading the group's offsets.
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+/// No coordinator is available.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// This broker does not coordinate the group.
+pub const NOT_COORDINATOR: i16 = 16;
+/// Generation no longer current.
+pub const ILLEGAL_GENERATION: i16 = 22;
+/// Members do not share a protocol.
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+/// Bad group id.
+pub const INVALID_GROUP_ID: i16 = 24;
+/// Member not in the group.
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+/// Session timeout outside the broker's bounds.
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+/// The group is rebalancing.
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// The group has members and cannot be deleted.
+pub const NON_EMPTY_GROUP: i16 = 68;
+/// No such group.
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+/// The join must be repeated with the member id handed out (KIP-394).
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// The group is full.
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+/// Another member holds this static instance id.
+pub const FENCED_INSTANCE_ID: i16 = 82;
+/// The group still consumes the topic whose offsets should be deleted.
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 /// Batch larger than `max.message.bytes`.
 pub const MESSAGE_TOO_LARGE: i16 = 10;
 /// Bad topic name.

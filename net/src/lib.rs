@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod codes;
+pub mod group;
 pub mod legacy;
 pub mod limits;
 pub mod server;
