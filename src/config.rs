@@ -67,6 +67,21 @@ pub struct Args {
     /// Log filter (tracing's env-filter syntax; RUST_LOG wins) [default: info].
     #[arg(long, env = "MYELIN_LOG")]
     pub log_level: Option<String>,
+    /// Partitions of `__consumer_offsets`, fixed at first start [default: 50].
+    #[arg(long, env = "MYELIN_OFFSETS_TOPIC_PARTITIONS")]
+    pub offsets_topic_partitions: Option<i32>,
+    /// How long offsets of a group without members are kept, in ms [default: 7 days].
+    #[arg(long, env = "MYELIN_OFFSETS_RETENTION_MS")]
+    pub offsets_retention_ms: Option<i64>,
+    /// Wait before the first rebalance of an empty group, in ms [default: 3000].
+    #[arg(long, env = "MYELIN_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<i64>,
+    /// Smallest session timeout a member may ask for, in ms [default: 6000].
+    #[arg(long, env = "MYELIN_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// Largest session timeout a member may ask for, in ms [default: 1800000].
+    #[arg(long, env = "MYELIN_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
 }
 
 /// The same settings as read from a TOML file.
@@ -89,6 +104,11 @@ struct FileConfig {
     flush_messages: Option<u64>,
     housekeeping_interval_ms: Option<u64>,
     log_level: Option<String>,
+    offsets_topic_partitions: Option<i32>,
+    offsets_retention_ms: Option<i64>,
+    group_initial_rebalance_delay_ms: Option<i64>,
+    group_min_session_timeout_ms: Option<i32>,
+    group_max_session_timeout_ms: Option<i32>,
 }
 
 /// Resolved settings.
@@ -107,6 +127,11 @@ pub struct Settings {
     pub log_defaults: LogConfig,
     pub housekeeping_interval_ms: u64,
     pub log_level: String,
+    pub offsets_topic_partitions: i32,
+    pub offsets_retention_ms: i64,
+    pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
 }
 
 impl Settings {
@@ -193,6 +218,27 @@ impl Settings {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
+            offsets_topic_partitions: args
+                .offsets_topic_partitions
+                .or(file.offsets_topic_partitions)
+                .unwrap_or(50)
+                .max(1),
+            offsets_retention_ms: args
+                .offsets_retention_ms
+                .or(file.offsets_retention_ms)
+                .unwrap_or(7 * 24 * 3600 * 1000),
+            group_initial_rebalance_delay_ms: args
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms)
+                .unwrap_or(3_000),
+            group_min_session_timeout_ms: args
+                .group_min_session_timeout_ms
+                .or(file.group_min_session_timeout_ms)
+                .unwrap_or(6_000),
+            group_max_session_timeout_ms: args
+                .group_max_session_timeout_ms
+                .or(file.group_max_session_timeout_ms)
+                .unwrap_or(1_800_000),
         })
     }
 }

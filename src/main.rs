@@ -54,6 +54,16 @@ fn main() -> anyhow::Result<()> {
         advertised_host: settings.advertised_host.clone(),
         advertised_port: settings.advertised_port as i32,
         cluster_id,
+        coordinator: myelin_net::group::coordinator::CoordinatorConfig {
+            group: myelin_net::group::state::GroupConfig {
+                min_session_timeout_ms: settings.group_min_session_timeout_ms,
+                max_session_timeout_ms: settings.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms: settings.group_initial_rebalance_delay_ms,
+                ..Default::default()
+            },
+            offsets_partitions: settings.offsets_topic_partitions,
+            offsets_retention_ms: settings.offsets_retention_ms,
+        },
     };
     let stop: Arc<Mutex<Option<StopHandle>>> = Arc::new(Mutex::new(None));
     wait_for_signals(stop.clone())?;

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub advertised_port: i32,
     /// Cluster id reported in Metadata.
     pub cluster_id: String,
+    /// Group coordinator settings.
+    pub coordinator: crate::group::coordinator::CoordinatorConfig,
 }
 
 /// What a request handler can reach.
@@ -34,6 +36,8 @@ pub struct Ctx {
     pub shard: Rc<Shard>,
     /// Endpoint settings.
     pub server: Rc<ServerConfig>,
+    /// The client's address as Kafka reports it (`/127.0.0.1`).
+    pub peer: String,
 }
 
 /// Serves Kafka clients on this shard until shutdown, then lets open connections finish the
@@ -51,6 +55,9 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         }
     };
     let server = Rc::new(config);
+    if shard.id.0 == 0 {
+        ensure_offsets_topic(&shard, &server).await;
+    }
     let open = Rc::new(Cell::new(0usize));
     let accept = async {
         loop {
@@ -66,9 +73,11 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
                 drop(stream);
                 continue;
             }
+            let peer = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
             let ctx = Rc::new(Ctx {
                 shard: shard.clone(),
                 server: server.clone(),
+                peer,
             });
             let open = open.clone();
             open.set(open.get() + 1);
@@ -87,6 +96,26 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
     while open.get() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Creates `__consumer_offsets` on first start. Offsets are kept until the coordinator's
+/// own retention deletes them, so the topic's time retention is off.
+async fn ensure_offsets_topic(shard: &Rc<Shard>, server: &ServerConfig) {
+    use crate::group::store::OFFSETS_TOPIC;
+    if shard.catalog().topic(OFFSETS_TOPIC).is_some() {
+        return;
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    let change = myelin_shards::CatalogChange::CreateTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: server.coordinator.offsets_partitions,
+        configs,
+        validate_only: false,
+    };
+    if let Err(e) = shard.change_catalog(change).await {
+        tracing::error!("cannot create {OFFSETS_TOPIC}: {e}");
     }
 }
 

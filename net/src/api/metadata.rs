@@ -56,6 +56,7 @@ fn topic_response(
             uuid::Uuid::nil()
         })
         .with_partitions(partitions)
+        .with_is_internal(meta.name.starts_with("__"))
         .with_topic_authorized_operations(operations)
 }
 

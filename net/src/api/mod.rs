@@ -5,12 +5,23 @@
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::server::Ctx;
 use bytes::{Bytes, BytesMut};
@@ -63,6 +74,50 @@ pub const APIS: &[Api] = &[
     Api {
         key: describe_configs::API_KEY,
         versions: describe_configs::VERSIONS,
+    },
+    Api {
+        key: find_coordinator::API_KEY,
+        versions: find_coordinator::VERSIONS,
+    },
+    Api {
+        key: join_group::API_KEY,
+        versions: join_group::VERSIONS,
+    },
+    Api {
+        key: sync_group::API_KEY,
+        versions: sync_group::VERSIONS,
+    },
+    Api {
+        key: heartbeat::API_KEY,
+        versions: heartbeat::VERSIONS,
+    },
+    Api {
+        key: leave_group::API_KEY,
+        versions: leave_group::VERSIONS,
+    },
+    Api {
+        key: offset_commit::API_KEY,
+        versions: offset_commit::VERSIONS,
+    },
+    Api {
+        key: offset_fetch::API_KEY,
+        versions: offset_fetch::VERSIONS,
+    },
+    Api {
+        key: list_groups::API_KEY,
+        versions: list_groups::VERSIONS,
+    },
+    Api {
+        key: describe_groups::API_KEY,
+        versions: describe_groups::VERSIONS,
+    },
+    Api {
+        key: delete_groups::API_KEY,
+        versions: delete_groups::VERSIONS,
+    },
+    Api {
+        key: offset_delete::API_KEY,
+        versions: offset_delete::VERSIONS,
     },
 ];
 
@@ -154,6 +209,12 @@ pub async fn dispatch(
         _ => return Err(DispatchError::Unsupported(key, version)),
     }
     let b = &mut body;
+    // The common shape: decode at the version, handle, frame the response.
+    macro_rules! handled {
+        ($api:ident) => {
+            frame(key, version, cid, &$api::handle(ctx, version, decode(key, version, b)?).await)?
+        };
+    }
     let out = match key {
         ApiKey::Produce => {
             match produce::handle(ctx, version, decode(key, version, b)?, dispatched).await {
@@ -161,48 +222,32 @@ pub async fn dispatch(
                 None => return Ok(None),
             }
         }
-        ApiKey::Fetch => frame(
-            key,
-            version,
-            cid,
-            &fetch::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::ListOffsets => frame(
-            key,
-            version,
-            cid,
-            &list_offsets::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::Metadata => frame(
-            key,
-            version,
-            cid,
-            &metadata::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::CreateTopics => frame(
-            key,
-            version,
-            cid,
-            &create_topics::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::DeleteTopics => frame(
-            key,
-            version,
-            cid,
-            &delete_topics::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::CreatePartitions => frame(
-            key,
-            version,
-            cid,
-            &create_partitions::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
-        ApiKey::DescribeConfigs => frame(
-            key,
-            version,
-            cid,
-            &describe_configs::handle(ctx, version, decode(key, version, b)?).await,
-        )?,
+        ApiKey::Fetch => {
+            let req = decode(key, version, b)?;
+            drop(dispatched);
+            frame(key, version, cid, &fetch::handle(ctx, version, req).await)?
+        }
+        ApiKey::ListOffsets => handled!(list_offsets),
+        ApiKey::Metadata => handled!(metadata),
+        ApiKey::CreateTopics => handled!(create_topics),
+        ApiKey::DeleteTopics => handled!(delete_topics),
+        ApiKey::CreatePartitions => handled!(create_partitions),
+        ApiKey::DescribeConfigs => handled!(describe_configs),
+        ApiKey::FindCoordinator => handled!(find_coordinator),
+        ApiKey::JoinGroup => {
+            let client_id = header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            let req = decode(key, version, b)?;
+            frame(key, version, cid, &join_group::handle(ctx, version, req, client_id).await)?
+        }
+        ApiKey::SyncGroup => handled!(sync_group),
+        ApiKey::Heartbeat => handled!(heartbeat),
+        ApiKey::LeaveGroup => handled!(leave_group),
+        ApiKey::OffsetCommit => handled!(offset_commit),
+        ApiKey::OffsetFetch => handled!(offset_fetch),
+        ApiKey::ListGroups => handled!(list_groups),
+        ApiKey::DescribeGroups => handled!(describe_groups),
+        ApiKey::DeleteGroups => handled!(delete_groups),
+        ApiKey::OffsetDelete => handled!(offset_delete),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

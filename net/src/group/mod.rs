@@ -7,3 +7,5 @@
 
 pub mod limits;
 pub mod state;
+pub mod store;
+pub mod coordinator;

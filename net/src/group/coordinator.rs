@@ -1,0 +1,247 @@
+//! The coordinator shell of one shard: the groups whose `__consumer_offsets` partition this
+//! shard owns, their committed offsets, the callers parked on JoinGroup and SyncGroup, and the
+//! timer that drives sessions and rebalances.
+//!
+//! It lives in a thread-local: a shard is a thread, so this is the shard's own state, and other
+//! shards reach it only through jobs sent over the mesh ([`on_coordinator`]).
+
+use super::limits;
+use super::state::{Group, GroupConfig, GroupState, JoinOutcome, MemberId, Reply, SyncOutcome};
+use super::store::{self, Committed, OffsetKey, OFFSETS_TOPIC};
+use crate::codes;
+use crate::server::Ctx;
+use futures::channel::oneshot;
+use myelin_shards::Shard;
+use myelin_storage::Log;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Settings of the group coordinator (broker configs).
+#[derive(Debug, Clone, Copy)]
+pub struct CoordinatorConfig {
+    /// Timing and size settings of groups.
+    pub group: GroupConfig,
+    /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
+    pub offsets_partitions: i32,
+    /// How long offsets of an empty group are kept (`offsets.retention.minutes`).
+    pub offsets_retention_ms: i64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            group: GroupConfig::default(),
+            offsets_partitions: 50,
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Committed offsets of one group.
+pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
+/// One shard's coordinator state.
+#[derive(Default)]
+pub struct Coordinator {
+    /// Groups by id.
+    pub groups: RefCell<HashMap<String, Group>>,
+    /// Committed offsets by group.
+    pub offsets: RefCell<HashMap<String, GroupOffsets>>,
+    loaded: RefCell<HashSet<i32>>,
+    joins: RefCell<HashMap<(String, MemberId), oneshot::Sender<JoinOutcome>>>,
+    syncs: RefCell<HashMap<(String, MemberId), oneshot::Sender<SyncOutcome>>>,
+    ticking: Cell<bool>,
+    config: Cell<Option<CoordinatorConfig>>,
+}
+
+thread_local! {
+    static COORDINATOR: Rc<Coordinator> = Rc::new(Coordinator::default());
+}
+
+/// This shard's coordinator.
+pub fn local() -> Rc<Coordinator> {
+    COORDINATOR.with(Rc::clone)
+}
+
+impl Coordinator {
+    /// The configuration the coordinator runs with.
+    pub fn config(&self) -> CoordinatorConfig {
+        self.config.get().unwrap_or_default()
+    }
+
+    /// Delivers replies to parked callers.
+    pub fn deliver(&self, group: &str, replies: Vec<Reply>) {
+        for reply in replies {
+            match reply {
+                Reply::Join(member, out) => {
+                    if let Some(tx) = self.joins.borrow_mut().remove(&(group.to_string(), member)) {
+                        let _ = tx.send(out);
+                    }
+                }
+                Reply::Sync(member, out) => {
+                    if let Some(tx) = self.syncs.borrow_mut().remove(&(group.to_string(), member)) {
+                        let _ = tx.send(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parks a JoinGroup caller until its reply.
+    pub fn park_join(&self, group: &str, member: &str) -> oneshot::Receiver<JoinOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.joins.borrow_mut().insert((group.to_string(), member.to_string()), tx);
+        rx
+    }
+
+    /// Parks a SyncGroup caller until its reply.
+    pub fn park_sync(&self, group: &str, member: &str) -> oneshot::Receiver<SyncOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.syncs.borrow_mut().insert((group.to_string(), member.to_string()), tx);
+        rx
+    }
+
+    /// Runs `f` on the group, creating it when `create` (bounded by the groups limit).
+    pub fn with_group<R>(&self, group: &str, create: bool, f: impl FnOnce(&mut Group) -> R) -> Result<R, i16> {
+        let mut groups = self.groups.borrow_mut();
+        if !groups.contains_key(group) {
+            if !create {
+                return Err(codes::GROUP_ID_NOT_FOUND);
+            }
+            if groups.len() >= limits::GROUPS_PER_SHARD_MAX {
+                return Err(codes::COORDINATOR_NOT_AVAILABLE);
+            }
+            groups.insert(group.to_string(), Group::new(group));
+        }
+        groups.get_mut(group).map(f).ok_or(codes::GROUP_ID_NOT_FOUND)
+    }
+
+    /// Applies a committed (or deleted) offset to memory.
+    pub fn apply(&self, key: OffsetKey, value: Option<Committed>) {
+        let mut offsets = self.offsets.borrow_mut();
+        match value {
+            Some(v) => {
+                offsets.entry(key.group).or_default().insert((key.topic, key.partition), v);
+            }
+            None => {
+                if let Some(g) = offsets.get_mut(&key.group) {
+                    g.remove(&(key.topic, key.partition));
+                    if g.is_empty() {
+                        offsets.remove(&key.group);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads an offsets partition into memory once.
+    async fn ensure_loaded(&self, partition: i32, log: &Rc<Log>) -> Result<(), i16> {
+        if self.loaded.borrow().contains(&partition) {
+            return Ok(());
+        }
+        store::replay(log, |k, v| self.apply(k, v)).await?;
+        self.loaded.borrow_mut().insert(partition);
+        Ok(())
+    }
+
+    fn start_ticker(self: &Rc<Self>, shard: Rc<Shard>) {
+        if self.ticking.replace(true) {
+            return;
+        }
+        let me = self.clone();
+        glommio::spawn_local(async move {
+            let mut last_sweep = myelin_storage::now_ms();
+            while !shard.is_stopping() {
+                glommio::timer::sleep(Duration::from_millis(limits::TICK_MS)).await;
+                let now = myelin_storage::now_ms();
+                let ids: Vec<String> = me.groups.borrow().keys().cloned().collect();
+                for id in ids {
+                    let replies = me.with_group(&id, false, |g| g.tick(now)).unwrap_or_default();
+                    me.deliver(&id, replies);
+                }
+                if now - last_sweep >= limits::OFFSET_EXPIRY_SWEEP_MS {
+                    last_sweep = now;
+                    me.expire_offsets(&shard, now).await;
+                }
+            }
+            me.ticking.set(false);
+        })
+        .detach();
+    }
+
+    /// Deletes offsets of groups without members older than the retention, and forgets
+    /// empty groups that have no offsets left.
+    async fn expire_offsets(&self, shard: &Rc<Shard>, now: i64) {
+        let config = self.config();
+        let empty = |id: &str| self.groups.borrow().get(id).is_none_or(|g| g.members.is_empty());
+        let mut doomed: Vec<OffsetKey> = Vec::new();
+        for (group, offsets) in self.offsets.borrow().iter() {
+            if !empty(group) {
+                continue;
+            }
+            for ((topic, partition), c) in offsets {
+                if c.commit_ms < now - config.offsets_retention_ms {
+                    doomed.push(OffsetKey { group: group.clone(), topic: topic.clone(), partition: *partition });
+                }
+            }
+        }
+        for key in doomed {
+            let p = store::partition_for(&key.group, config.offsets_partitions);
+            if let Ok(log) = shard.log(OFFSETS_TOPIC, p) {
+                if store::write(&log, &[(key.clone(), None)]).await.is_ok() {
+                    self.apply(key, None);
+                }
+            }
+        }
+        let offsets = self.offsets.borrow();
+        self.groups
+            .borrow_mut()
+            .retain(|id, g| !(g.state == GroupState::Empty && g.members.is_empty() && !offsets.contains_key(id)));
+    }
+}
+
+/// Runs `f` on the coordinator of `group`: on the shard owning the group's offsets
+/// partition, with that partition loaded. `f` gets the coordinator and the partition's log.
+pub async fn on_coordinator<R, F, Fut>(ctx: &Ctx, group: &str, f: F) -> Result<R, i16>
+where
+    R: Send + 'static,
+    F: FnOnce(Rc<Coordinator>, Rc<Log>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, i16>> + 'static,
+{
+    if group.len() > limits::GROUP_ID_BYTES_MAX {
+        return Err(codes::INVALID_GROUP_ID);
+    }
+    let config = ctx.server.coordinator;
+    let partition = store::partition_for(group, config.offsets_partitions);
+    let owner = ctx.shard.owner(OFFSETS_TOPIC, partition);
+    let result = ctx
+        .shard
+        .invoke_on(owner, move |shard| async move {
+            let coordinator = local();
+            coordinator.config.set(Some(config));
+            let log = shard.log(OFFSETS_TOPIC, partition).map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
+            coordinator.ensure_loaded(partition, &log).await.map_err(|_| codes::COORDINATOR_LOAD_IN_PROGRESS)?;
+            coordinator.start_ticker(shard.clone());
+            f(coordinator, log).await
+        })
+        .await;
+    result.unwrap_or(Err(codes::COORDINATOR_NOT_AVAILABLE))
+}
+
+/// Runs `f` on every shard's coordinator (ListGroups).
+pub async fn on_every_coordinator<R, F>(ctx: &Ctx, f: F) -> Vec<R>
+where
+    R: Send + 'static,
+    F: Fn(Rc<Coordinator>) -> R + Send + Sync + Clone + 'static,
+{
+    let mut out = Vec::with_capacity(ctx.shard.count);
+    for s in 0..ctx.shard.count {
+        let f = f.clone();
+        if let Ok(r) = ctx.shard.invoke_on(myelin_shards::ShardId(s), move |_| async move { f(local()) }).await {
+            out.push(r);
+        }
+    }
+    out
+}

@@ -1,0 +1,170 @@
+//! Committed offsets as records of `__consumer_offsets`: the rkyv-archived key and value of
+//! each record, writing a commit durably, and reading a partition back on start-up.
+//!
+//! A record's key names a (group, topic, partition); its value is the committed offset, or
+//! null for a deletion (a tombstone). The last record for a key wins.
+
+use crate::codes;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType, NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+};
+use myelin_storage::{batch, records, Log};
+use rkyv::{Archive, Deserialize, Serialize};
+use std::rc::Rc;
+
+/// The internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Format version written in front of every key and value.
+const FORMAT_V1: u8 = 1;
+
+/// Which partition of `__consumer_offsets` a group belongs to: Kafka's choice, the absolute
+/// Java `String.hashCode` of the group id modulo the partition count, so tools that compute
+/// it agree.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    // Kafka's Utils.abs maps i32::MIN to 0.
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+/// The key of an offsets record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Archive, Serialize, Deserialize)]
+pub struct OffsetKey {
+    /// Group id.
+    pub group: String,
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct Committed {
+    /// Next offset the group will read.
+    pub offset: i64,
+    /// Leader epoch of the committed record, or -1.
+    pub leader_epoch: i32,
+    /// Client metadata string.
+    pub metadata: String,
+    /// When it was committed (ms since the epoch), for offset retention.
+    pub commit_ms: i64,
+}
+
+fn encode<T>(value: &T) -> Result<Bytes, i16>
+where
+    T: for<'a> Serialize<rkyv::api::high::HighSerializer<rkyv::util::AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rkyv::rancor::Error>>,
+{
+    let body = rkyv::to_bytes::<rkyv::rancor::Error>(value).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(FORMAT_V1);
+    out.extend_from_slice(&body);
+    Ok(Bytes::from(out))
+}
+
+fn decode<T>(bytes: &[u8]) -> Option<T>
+where
+    T: Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
+        + Deserialize<T, rkyv::api::high::HighDeserializer<rkyv::rancor::Error>>,
+{
+    let (&version, body) = bytes.split_first()?;
+    if version != FORMAT_V1 {
+        return None;
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(body.len());
+    aligned.extend_from_slice(body);
+    rkyv::from_bytes::<T, rkyv::rancor::Error>(&aligned).ok()
+}
+
+/// Appends offset records (a `None` value deletes) and waits until they are durable.
+pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) -> Result<(), i16> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let now = myelin_storage::now_ms();
+    let mut recs = Vec::with_capacity(entries.len());
+    for (i, (key, value)) in entries.iter().enumerate() {
+        recs.push(Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // Constant offset minus sequence keeps the encoder to one batch.
+            sequence: i as i32 - 1,
+            timestamp: now,
+            key: Some(encode(key)?),
+            value: match value {
+                Some(v) => Some(encode(v)?),
+                None => None,
+            },
+            headers: Default::default(),
+        });
+    }
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, &recs, &options).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    let batches = batch::split_batches(buf.freeze(), myelin_storage::limits::BATCH_BYTES_MAX)
+        .map_err(|e| codes::storage(&e))?;
+    let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
+    log.commit(info.last_offset).await.map_err(|e| codes::storage(&e))
+}
+
+/// Reads a whole offsets partition, calling `apply` for each record in order.
+pub async fn replay(log: &Rc<Log>, mut apply: impl FnMut(OffsetKey, Option<Committed>)) -> Result<(), i16> {
+    let mut offset = log.offsets().log_start_offset;
+    loop {
+        let hw = log.offsets().high_watermark;
+        if offset >= hw {
+            return Ok(());
+        }
+        let read = log.read(offset, 1 << 20).await.map_err(|e| codes::storage(&e))?;
+        if read.batches.is_empty() {
+            return Ok(());
+        }
+        for b in read.batches {
+            let header = batch::BatchHeader::parse(&b).map_err(|e| codes::storage(&e))?;
+            records::for_each(&header, records::records_section(&b), |r| {
+                if let Some(key) = r.key.and_then(decode::<OffsetKey>) {
+                    apply(key, r.value.and_then(decode::<Committed>));
+                }
+                true
+            })
+            .map_err(|e| codes::storage(&e))?;
+            offset = header.last_offset() + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_matches_kafkas_choice() {
+        // Java: Math.abs("payments-app".hashCode()) % 50, and "" hashes to 0.
+        assert_eq!(partition_for("", 50), 0);
+        let h = "payments-app".encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32));
+        assert_eq!(partition_for("payments-app", 50), h.abs() % 50);
+        assert!((0..50).contains(&partition_for("any group at all", 50)));
+    }
+
+    #[test]
+    fn keys_and_values_round_trip_and_reject_garbage() {
+        let k = OffsetKey { group: "g".into(), topic: "t".into(), partition: 3 };
+        let v = Committed { offset: 42, leader_epoch: 0, metadata: "m".into(), commit_ms: 7 };
+        assert_eq!(decode::<OffsetKey>(&encode(&k).unwrap()), Some(k));
+        assert_eq!(decode::<Committed>(&encode(&v).unwrap()), Some(v));
+        assert_eq!(decode::<Committed>(b"\x01garbage"), None);
+        assert_eq!(decode::<Committed>(b""), None);
+    }
+}
