@@ -73,7 +73,10 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
                 drop(stream);
                 continue;
             }
-            let peer = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
+            let peer = stream
+                .peer_addr()
+                .map(|a| format!("/{}", a.ip()))
+                .unwrap_or_default();
             let ctx = Rc::new(Ctx {
                 shard: shard.clone(),
                 server: server.clone(),

@@ -19,11 +19,16 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
     for id in req.groups_names {
         let g = id.0.to_string();
         let code = on_coordinator(ctx, &g.clone(), move |coordinator, log| async move {
-            let has_members = coordinator.groups.borrow().get(&g).is_some_and(|grp| !grp.members.is_empty());
+            let has_members = coordinator
+                .groups
+                .borrow()
+                .get(&g)
+                .is_some_and(|grp| !grp.members.is_empty());
             if has_members {
                 return Err(codes::NON_EMPTY_GROUP);
             }
-            let known = coordinator.groups.borrow().contains_key(&g) || coordinator.offsets.borrow().contains_key(&g);
+            let known = coordinator.groups.borrow().contains_key(&g)
+                || coordinator.offsets.borrow().contains_key(&g);
             if !known {
                 return Err(codes::GROUP_ID_NOT_FOUND);
             }
@@ -31,7 +36,15 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
                 .offsets
                 .borrow()
                 .get(&g)
-                .map(|o| o.keys().map(|(t, p)| OffsetKey { group: g.clone(), topic: t.clone(), partition: *p }).collect())
+                .map(|o| {
+                    o.keys()
+                        .map(|(t, p)| OffsetKey {
+                            group: g.clone(),
+                            topic: t.clone(),
+                            partition: *p,
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             let tombstones: Vec<_> = keys.iter().map(|k| (k.clone(), None)).collect();
             store::write(&log, &tombstones).await?;
@@ -44,7 +57,11 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
             Ok(())
         })
         .await;
-        results.push(DeletableGroupResult::default().with_group_id(id).with_error_code(code.err().unwrap_or(codes::NONE)));
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code.err().unwrap_or(codes::NONE)),
+        );
     }
     DeleteGroupsResponse::default().with_results(results)
 }

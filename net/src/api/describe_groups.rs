@@ -14,7 +14,14 @@ pub const API_KEY: ApiKey = ApiKey::DescribeGroups;
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 /// What is reported of one member.
-type MemberView = (String, Option<String>, String, String, bytes::Bytes, bytes::Bytes);
+type MemberView = (
+    String,
+    Option<String>,
+    String,
+    String,
+    bytes::Bytes,
+    bytes::Bytes,
+);
 
 /// Every operation a group supports with no authorizer: READ (3), DELETE (6), DESCRIBE (8).
 const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
@@ -27,7 +34,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
         let view = on_coordinator(ctx, &g.clone(), move |coordinator, _log| async move {
             let groups = coordinator.groups.borrow();
             let Some(grp) = groups.get(&g) else {
-                let state = if coordinator.offsets.borrow().contains_key(&g) { GroupState::Empty } else { GroupState::Dead };
+                let state = if coordinator.offsets.borrow().contains_key(&g) {
+                    GroupState::Empty
+                } else {
+                    GroupState::Dead
+                };
                 return Ok((state.name(), String::new(), String::new(), Vec::new()));
             };
             let protocol = grp.protocol.clone();
@@ -35,17 +46,31 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
                 .members
                 .iter()
                 .map(|(mid, m)| {
-                    (mid.clone(), m.instance_id.clone(), m.client_id.clone(), m.client_host.clone(), m.metadata(protocol.as_deref()), m.assignment.clone())
+                    (
+                        mid.clone(),
+                        m.instance_id.clone(),
+                        m.client_id.clone(),
+                        m.client_host.clone(),
+                        m.metadata(protocol.as_deref()),
+                        m.assignment.clone(),
+                    )
                 })
                 .collect();
-            Ok((grp.state.name(), grp.protocol_type.clone().unwrap_or_default(), protocol.unwrap_or_default(), members))
+            Ok((
+                grp.state.name(),
+                grp.protocol_type.clone().unwrap_or_default(),
+                protocol.unwrap_or_default(),
+                members,
+            ))
         })
         .await;
-        let base = DescribedGroup::default().with_group_id(id).with_authorized_operations(if version >= 3 && req.include_authorized_operations {
-            GROUP_OPERATIONS_ALL
-        } else {
-            i32::MIN
-        });
+        let base = DescribedGroup::default()
+            .with_group_id(id)
+            .with_authorized_operations(if version >= 3 && req.include_authorized_operations {
+                GROUP_OPERATIONS_ALL
+            } else {
+                i32::MIN
+            });
         match view {
             Ok((state, protocol_type, protocol, members)) => {
                 let members = members
@@ -53,7 +78,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
                     .map(|(mid, instance, client, host, metadata, assignment)| {
                         DescribedGroupMember::default()
                             .with_member_id(StrBytes::from_string(mid))
-                            .with_group_instance_id(if version >= 4 { instance.map(StrBytes::from_string) } else { None })
+                            .with_group_instance_id(if version >= 4 {
+                                instance.map(StrBytes::from_string)
+                            } else {
+                                None
+                            })
                             .with_client_id(StrBytes::from_string(client))
                             .with_client_host(StrBytes::from_string(host))
                             .with_member_metadata(metadata)

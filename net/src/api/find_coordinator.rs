@@ -17,11 +17,19 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 const KEY_TYPES: RangeInclusive<i8> = 0..=1;
 
 /// Handles FindCoordinator.
-pub async fn handle(ctx: &Ctx, version: i16, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub async fn handle(
+    ctx: &Ctx,
+    version: i16,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let node = BrokerId(ctx.server.node_id);
     let host = StrBytes::from_string(ctx.server.advertised_host.clone());
     let port = ctx.server.advertised_port;
-    let error = if KEY_TYPES.contains(&req.key_type) { codes::NONE } else { codes::INVALID_REQUEST };
+    let error = if KEY_TYPES.contains(&req.key_type) {
+        codes::NONE
+    } else {
+        codes::INVALID_REQUEST
+    };
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -38,7 +46,13 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FindCoordinatorRequest) -> Fin
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     if error != codes::NONE {
-        return FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
+        return FindCoordinatorResponse::default()
+            .with_error_code(error)
+            .with_node_id(BrokerId(-1))
+            .with_port(-1);
     }
-    FindCoordinatorResponse::default().with_node_id(node).with_host(host).with_port(port)
+    FindCoordinatorResponse::default()
+        .with_node_id(node)
+        .with_host(host)
+        .with_port(port)
 }

@@ -20,7 +20,9 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: HeartbeatRequest) -> Heartbea
     let code = on_coordinator(ctx, &group, move |coordinator, _log| async move {
         let now = myelin_storage::now_ms();
         coordinator
-            .with_group(&g, false, |grp| grp.heartbeat(&member, instance.as_deref(), generation, now))
+            .with_group(&g, false, |grp| {
+                grp.heartbeat(&member, instance.as_deref(), generation, now)
+            })
             .map_err(|_| crate::codes::UNKNOWN_MEMBER_ID)
     })
     .await;

@@ -42,7 +42,12 @@ fn response(out: JoinOutcome, version: i16) -> JoinGroupResponse {
 }
 
 /// Handles JoinGroup. `client_id` comes from the request header.
-pub async fn handle(ctx: &Ctx, version: i16, req: JoinGroupRequest, client_id: String) -> JoinGroupResponse {
+pub async fn handle(
+    ctx: &Ctx,
+    version: i16,
+    req: JoinGroupRequest,
+    client_id: String,
+) -> JoinGroupResponse {
     let group = req.group_id.0.to_string();
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
@@ -50,9 +55,17 @@ pub async fn handle(ctx: &Ctx, version: i16, req: JoinGroupRequest, client_id: S
         client_id,
         client_host: ctx.peer.clone(),
         session_timeout_ms: req.session_timeout_ms,
-        rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms } else { req.session_timeout_ms },
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        },
         protocol_type: req.protocol_type.to_string(),
-        protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
@@ -60,7 +73,8 @@ pub async fn handle(ctx: &Ctx, version: i16, req: JoinGroupRequest, client_id: S
     let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
         let config = coordinator.config().group;
         let now = myelin_storage::now_ms();
-        let (disposition, replies) = coordinator.with_group(&g, true, |grp| grp.join(join, now, &config))?;
+        let (disposition, replies) =
+            coordinator.with_group(&g, true, |grp| grp.join(join, now, &config))?;
         let waiting = match disposition {
             Disposition::Now(out) => {
                 coordinator.deliver(&g, replies);
@@ -69,9 +83,16 @@ pub async fn handle(ctx: &Ctx, version: i16, req: JoinGroupRequest, client_id: S
             Disposition::Wait(member) => coordinator.park_join(&g, &member),
         };
         coordinator.deliver(&g, replies);
-        waiting.await.map_err(|_| crate::codes::REBALANCE_IN_PROGRESS)
+        waiting
+            .await
+            .map_err(|_| crate::codes::REBALANCE_IN_PROGRESS)
     })
     .await;
-    let out = result.unwrap_or_else(|error| JoinOutcome { error, generation: -1, member_id, ..JoinOutcome::default() });
+    let out = result.unwrap_or_else(|error| JoinOutcome {
+        error,
+        generation: -1,
+        member_id,
+        ..JoinOutcome::default()
+    });
     response(out, version)
 }

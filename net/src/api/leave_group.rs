@@ -17,7 +17,15 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 pub async fn handle(ctx: &Ctx, version: i16, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let group = req.group_id.0.to_string();
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
-        req.members.iter().map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|i| i.to_string()))).collect()
+        req.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
+            .collect()
     } else {
         vec![(req.member_id.to_string(), None)]
     };
@@ -25,8 +33,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: LeaveGroupRequest) -> LeaveGro
     let g = group.clone();
     let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
         let now = myelin_storage::now_ms();
-        let (codes_out, replies) =
-            coordinator.with_group(&g, false, |grp| grp.leave(&leaving, now)).map_err(|_| codes::UNKNOWN_MEMBER_ID)?;
+        let (codes_out, replies) = coordinator
+            .with_group(&g, false, |grp| grp.leave(&leaving, now))
+            .map_err(|_| codes::UNKNOWN_MEMBER_ID)?;
         coordinator.deliver(&g, replies);
         Ok(codes_out)
     })
@@ -38,7 +47,8 @@ pub async fn handle(ctx: &Ctx, version: i16, req: LeaveGroupRequest) -> LeaveGro
         }
     };
     if version < 3 {
-        return LeaveGroupResponse::default().with_error_code(per_member.first().copied().unwrap_or(codes::NONE));
+        return LeaveGroupResponse::default()
+            .with_error_code(per_member.first().copied().unwrap_or(codes::NONE));
     }
     let members = asked
         .into_iter()

@@ -1,7 +1,7 @@
 //! ListGroups (key 16): every group every shard coordinates, optionally filtered by state.
 
-use crate::group::state::GroupState;
 use crate::group::coordinator::on_every_coordinator;
+use crate::group::state::GroupState;
 use crate::server::Ctx;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -21,7 +21,13 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGrou
             .borrow()
             .values()
             .filter(|g| g.state != GroupState::Dead)
-            .map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state.name()))
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state.name(),
+                )
+            })
             .collect();
         // Groups known only by committed offsets are listed as Empty, as Kafka does.
         for id in c.offsets.borrow().keys() {
@@ -41,7 +47,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGrou
             let g = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(id)))
                 .with_protocol_type(StrBytes::from_string(protocol_type));
-            if version >= 4 { g.with_group_state(StrBytes::from_static_str(state)) } else { g }
+            if version >= 4 {
+                g.with_group_state(StrBytes::from_static_str(state))
+            } else {
+                g
+            }
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

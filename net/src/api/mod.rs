@@ -212,7 +212,12 @@ pub async fn dispatch(
     // The common shape: decode at the version, handle, frame the response.
     macro_rules! handled {
         ($api:ident) => {
-            frame(key, version, cid, &$api::handle(ctx, version, decode(key, version, b)?).await)?
+            frame(
+                key,
+                version,
+                cid,
+                &$api::handle(ctx, version, decode(key, version, b)?).await,
+            )?
         };
     }
     let out = match key {
@@ -235,9 +240,18 @@ pub async fn dispatch(
         ApiKey::DescribeConfigs => handled!(describe_configs),
         ApiKey::FindCoordinator => handled!(find_coordinator),
         ApiKey::JoinGroup => {
-            let client_id = header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
             let req = decode(key, version, b)?;
-            frame(key, version, cid, &join_group::handle(ctx, version, req, client_id).await)?
+            frame(
+                key,
+                version,
+                cid,
+                &join_group::handle(ctx, version, req, client_id).await,
+            )?
         }
         ApiKey::SyncGroup => handled!(sync_group),
         ApiKey::Heartbeat => handled!(heartbeat),

@@ -5,8 +5,10 @@ use crate::group::coordinator::on_coordinator;
 use crate::group::limits;
 use crate::group::store::{self, Committed, OffsetKey};
 use crate::server::Ctx;
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -14,13 +16,16 @@ pub const API_KEY: ApiKey = ApiKey::OffsetCommit;
 /// Versions implemented.
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 
+/// One partition of a commit: an error decided up front, or the record to write.
+type PartitionPlan = (i32, Result<(OffsetKey, Committed), i16>);
+
 /// Handles OffsetCommit.
 pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let catalog = ctx.shard.catalog();
     let now = myelin_storage::now_ms();
     // Per partition: an error decided here, or the record to write.
-    let mut plan: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, Result<(OffsetKey, Committed), i16>)>)> = Vec::new();
+    let mut plan: Vec<(TopicName, Vec<PartitionPlan>)> = Vec::new();
     for t in &req.topics {
         let known = catalog.topic(&t.name).map(|m| m.partitions);
         let parts = t
@@ -29,15 +34,27 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
             .map(|p| {
                 let outcome = if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                     Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
-                } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > limits::OFFSET_METADATA_BYTES_MAX) {
+                } else if p
+                    .committed_metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > limits::OFFSET_METADATA_BYTES_MAX)
+                {
                     Err(codes::OFFSET_METADATA_TOO_LARGE)
                 } else {
                     Ok((
-                        OffsetKey { group: group.clone(), topic: t.name.0.to_string(), partition: p.partition_index },
+                        OffsetKey {
+                            group: group.clone(),
+                            topic: t.name.0.to_string(),
+                            partition: p.partition_index,
+                        },
                         Committed {
                             offset: p.committed_offset,
                             leader_epoch: p.committed_leader_epoch,
-                            metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                            metadata: p
+                                .committed_metadata
+                                .as_ref()
+                                .map(|m| m.to_string())
+                                .unwrap_or_default(),
                             commit_ms: now,
                         },
                     ))
@@ -47,15 +64,22 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
             .collect();
         plan.push((t.name.clone(), parts));
     }
-    let writes: Vec<(OffsetKey, Committed)> =
-        plan.iter().flat_map(|(_, ps)| ps.iter().filter_map(|(_, r)| r.as_ref().ok().cloned())).collect();
+    let writes: Vec<(OffsetKey, Committed)> = plan
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()))
+        .collect();
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id_or_member_epoch;
     let g = group.clone();
     let committed = on_coordinator(ctx, &group, move |coordinator, log| async move {
-        coordinator.with_group(&g, true, |grp| grp.validate_commit(&member, instance.as_deref(), generation))??;
-        let entries: Vec<(OffsetKey, Option<Committed>)> = writes.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        coordinator.with_group(&g, true, |grp| {
+            grp.validate_commit(&member, instance.as_deref(), generation)
+        })??;
+        let entries: Vec<(OffsetKey, Option<Committed>)> = writes
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
         store::write(&log, &entries).await?;
         for (k, v) in writes {
             coordinator.apply(k, Some(v));
@@ -74,10 +98,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
                         (Err(code), Ok(_)) => *code,
                         (Ok(()), Ok(_)) => codes::NONE,
                     };
-                    OffsetCommitResponsePartition::default().with_partition_index(index).with_error_code(code)
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(index)
+                        .with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(name).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)

@@ -5,7 +5,9 @@ use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store::{self, OffsetKey};
 use crate::server::Ctx;
-use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse};
 use std::ops::RangeInclusive;
 
@@ -18,13 +20,21 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 /// strings (the rest is ignored). Unparsable metadata subscribes to nothing.
 pub fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(mut rest) = metadata.get(2..) else { return out };
-    let Some((count, tail)) = rest.split_first_chunk::<4>() else { return out };
+    let Some(mut rest) = metadata.get(2..) else {
+        return out;
+    };
+    let Some((count, tail)) = rest.split_first_chunk::<4>() else {
+        return out;
+    };
     rest = tail;
     for _ in 0..i32::from_be_bytes(*count).max(0) {
-        let Some((len, tail)) = rest.split_first_chunk::<2>() else { break };
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            break;
+        };
         let len = i16::from_be_bytes(*len).max(0) as usize;
-        let Some((name, tail)) = tail.split_at_checked(len) else { break };
+        let Some((name, tail)) = tail.split_at_checked(len) else {
+            break;
+        };
         out.push(String::from_utf8_lossy(name).into_owned());
         rest = tail;
     }
@@ -34,16 +44,28 @@ pub fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
 /// Handles OffsetDelete.
 pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let g = req.group_id.0.to_string();
-    let asked: Vec<(String, Vec<i32>)> =
-        req.topics.iter().map(|t| (t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect())).collect();
+    let asked: Vec<(String, Vec<i32>)> = req
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
     let result = on_coordinator(ctx, &g.clone(), move |coordinator, log| async move {
         let subscribed: Vec<String> = match coordinator.groups.borrow().get(&g) {
-            Some(grp) if !grp.members.is_empty() => {
-                grp.members.values().flat_map(|m| subscribed_topics(&m.metadata(grp.protocol.as_deref()))).collect()
-            }
+            Some(grp) if !grp.members.is_empty() => grp
+                .members
+                .values()
+                .flat_map(|m| subscribed_topics(&m.metadata(grp.protocol.as_deref())))
+                .collect(),
             _ => Vec::new(),
         };
-        if !coordinator.offsets.borrow().contains_key(&g) && !coordinator.groups.borrow().contains_key(&g) {
+        if !coordinator.offsets.borrow().contains_key(&g)
+            && !coordinator.groups.borrow().contains_key(&g)
+        {
             return Err(codes::GROUP_ID_NOT_FOUND);
         }
         let mut per_topic = Vec::with_capacity(asked.len());
@@ -56,7 +78,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> Offse
                     if busy {
                         return (p, codes::GROUP_SUBSCRIBED_TO_TOPIC);
                     }
-                    tombstones.push((OffsetKey { group: g.clone(), topic: topic.clone(), partition: p }, None));
+                    tombstones.push((
+                        OffsetKey {
+                            group: g.clone(),
+                            topic: topic.clone(),
+                            partition: p,
+                        },
+                        None,
+                    ));
                     (p, codes::NONE)
                 })
                 .collect();
@@ -75,10 +104,16 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> Offse
                 .into_iter()
                 .map(|(t, ps)| {
                     OffsetDeleteResponseTopic::default()
-                        .with_name(kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(t)))
+                        .with_name(kafka_protocol::messages::TopicName(
+                            kafka_protocol::protocol::StrBytes::from_string(t),
+                        ))
                         .with_partitions(
                             ps.into_iter()
-                                .map(|(p, c)| OffsetDeleteResponsePartition::default().with_partition_index(p).with_error_code(c))
+                                .map(|(p, c)| {
+                                    OffsetDeleteResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(c)
+                                })
                                 .collect(),
                         )
                 })

@@ -4,10 +4,12 @@ use crate::codes;
 use crate::group::coordinator::{on_coordinator, GroupOffsets};
 use crate::server::Ctx;
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use std::ops::RangeInclusive;
 
@@ -20,10 +22,19 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 type Answer = (i32, i64, i32, Option<String>);
 
 /// The offsets of `group` for the asked topics (`None`: every committed one).
-async fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, Vec<Answer>)>, i16> {
+async fn fetch_group(
+    ctx: &Ctx,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Vec<(String, Vec<Answer>)>, i16> {
     let g = group.to_string();
     let offsets: GroupOffsets = on_coordinator(ctx, group, move |coordinator, _log| async move {
-        Ok(coordinator.offsets.borrow().get(&g).cloned().unwrap_or_default())
+        Ok(coordinator
+            .offsets
+            .borrow()
+            .get(&g)
+            .cloned()
+            .unwrap_or_default())
     })
     .await?;
     let answer = |topic: &str, p: i32| -> Answer {
@@ -33,7 +44,10 @@ async fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32
         }
     };
     Ok(match topics {
-        Some(list) => list.into_iter().map(|(t, ps)| (t.clone(), ps.into_iter().map(|p| answer(&t, p)).collect())).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|(t, ps)| (t.clone(), ps.into_iter().map(|p| answer(&t, p)).collect()))
+            .collect(),
         None => {
             let mut by_topic: Vec<(String, Vec<Answer>)> = Vec::new();
             for (topic, p) in offsets.keys() {
@@ -54,7 +68,11 @@ fn name(t: String) -> TopicName {
 /// Handles OffsetFetch.
 pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetFetchResponse {
     if version < 8 {
-        let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+        let topics = req.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect()
+        });
         // v0–1 cannot say "all topics" (null arrives as empty): treat it as asked.
         return match fetch_group(ctx, &req.group_id, topics).await {
             Ok(found) => {
@@ -71,7 +89,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
                                     .with_metadata(m.map(StrBytes::from_string))
                             })
                             .collect();
-                        OffsetFetchResponseTopic::default().with_name(name(t)).with_partitions(partitions)
+                        OffsetFetchResponseTopic::default()
+                            .with_name(name(t))
+                            .with_partitions(partitions)
                     })
                     .collect();
                 OffsetFetchResponse::default().with_topics(topics)
@@ -82,7 +102,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
     }
     let mut groups = Vec::with_capacity(req.groups.len());
     for g in req.groups {
-        let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+        let topics = g.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect()
+        });
         let base = OffsetFetchResponseGroup::default().with_group_id(GroupId(g.group_id.0.clone()));
         match fetch_group(ctx, &g.group_id, topics).await {
             Ok(found) => {
@@ -99,7 +123,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
                                     .with_metadata(m.map(StrBytes::from_string))
                             })
                             .collect();
-                        OffsetFetchResponseTopics::default().with_name(name(t)).with_partitions(partitions)
+                        OffsetFetchResponseTopics::default()
+                            .with_name(name(t))
+                            .with_partitions(partitions)
                     })
                     .collect();
                 groups.push(base.with_topics(topics));
@@ -107,5 +133,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
             Err(code) => groups.push(base.with_error_code(code)),
         }
     }
-    OffsetFetchResponse::default().with_groups(groups).with_error_code(codes::NONE)
+    OffsetFetchResponse::default()
+        .with_groups(groups)
+        .with_error_code(codes::NONE)
 }

@@ -18,13 +18,18 @@ pub async fn handle(ctx: &Ctx, version: i16, req: SyncGroupRequest) -> SyncGroup
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;
-    let assignments: Vec<(String, bytes::Bytes)> =
-        req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect();
+    let assignments: Vec<(String, bytes::Bytes)> = req
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id.to_string(), a.assignment))
+        .collect();
     let g = group.clone();
     let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
         let now = myelin_storage::now_ms();
         let (disposition, replies) = coordinator
-            .with_group(&g, false, |grp| grp.sync(&member, instance.as_deref(), generation, assignments, now))
+            .with_group(&g, false, |grp| {
+                grp.sync(&member, instance.as_deref(), generation, assignments, now)
+            })
             .map_err(|_| crate::codes::UNKNOWN_MEMBER_ID)?;
         let waiting = match disposition {
             Disposition::Now(out) => {
@@ -34,11 +39,18 @@ pub async fn handle(ctx: &Ctx, version: i16, req: SyncGroupRequest) -> SyncGroup
             Disposition::Wait(member) => coordinator.park_sync(&g, &member),
         };
         coordinator.deliver(&g, replies);
-        waiting.await.map_err(|_| crate::codes::REBALANCE_IN_PROGRESS)
+        waiting
+            .await
+            .map_err(|_| crate::codes::REBALANCE_IN_PROGRESS)
     })
     .await;
-    let out = result.unwrap_or_else(|error| SyncOutcome { error, ..SyncOutcome::default() });
-    let mut r = SyncGroupResponse::default().with_error_code(out.error).with_assignment(out.assignment);
+    let out = result.unwrap_or_else(|error| SyncOutcome {
+        error,
+        ..SyncOutcome::default()
+    });
+    let mut r = SyncGroupResponse::default()
+        .with_error_code(out.error)
+        .with_assignment(out.assignment);
     if version >= 5 {
         r = r
             .with_protocol_type(out.protocol_type.map(StrBytes::from_string))

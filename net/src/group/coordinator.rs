@@ -92,19 +92,28 @@ impl Coordinator {
     /// Parks a JoinGroup caller until its reply.
     pub fn park_join(&self, group: &str, member: &str) -> oneshot::Receiver<JoinOutcome> {
         let (tx, rx) = oneshot::channel();
-        self.joins.borrow_mut().insert((group.to_string(), member.to_string()), tx);
+        self.joins
+            .borrow_mut()
+            .insert((group.to_string(), member.to_string()), tx);
         rx
     }
 
     /// Parks a SyncGroup caller until its reply.
     pub fn park_sync(&self, group: &str, member: &str) -> oneshot::Receiver<SyncOutcome> {
         let (tx, rx) = oneshot::channel();
-        self.syncs.borrow_mut().insert((group.to_string(), member.to_string()), tx);
+        self.syncs
+            .borrow_mut()
+            .insert((group.to_string(), member.to_string()), tx);
         rx
     }
 
     /// Runs `f` on the group, creating it when `create` (bounded by the groups limit).
-    pub fn with_group<R>(&self, group: &str, create: bool, f: impl FnOnce(&mut Group) -> R) -> Result<R, i16> {
+    pub fn with_group<R>(
+        &self,
+        group: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group) -> R,
+    ) -> Result<R, i16> {
         let mut groups = self.groups.borrow_mut();
         if !groups.contains_key(group) {
             if !create {
@@ -115,7 +124,10 @@ impl Coordinator {
             }
             groups.insert(group.to_string(), Group::new(group));
         }
-        groups.get_mut(group).map(f).ok_or(codes::GROUP_ID_NOT_FOUND)
+        groups
+            .get_mut(group)
+            .map(f)
+            .ok_or(codes::GROUP_ID_NOT_FOUND)
     }
 
     /// Applies a committed (or deleted) offset to memory.
@@ -123,7 +135,10 @@ impl Coordinator {
         let mut offsets = self.offsets.borrow_mut();
         match value {
             Some(v) => {
-                offsets.entry(key.group).or_default().insert((key.topic, key.partition), v);
+                offsets
+                    .entry(key.group)
+                    .or_default()
+                    .insert((key.topic, key.partition), v);
             }
             None => {
                 if let Some(g) = offsets.get_mut(&key.group) {
@@ -158,7 +173,9 @@ impl Coordinator {
                 let now = myelin_storage::now_ms();
                 let ids: Vec<String> = me.groups.borrow().keys().cloned().collect();
                 for id in ids {
-                    let replies = me.with_group(&id, false, |g| g.tick(now)).unwrap_or_default();
+                    let replies = me
+                        .with_group(&id, false, |g| g.tick(now))
+                        .unwrap_or_default();
                     me.deliver(&id, replies);
                 }
                 if now - last_sweep >= limits::OFFSET_EXPIRY_SWEEP_MS {
@@ -175,7 +192,12 @@ impl Coordinator {
     /// empty groups that have no offsets left.
     async fn expire_offsets(&self, shard: &Rc<Shard>, now: i64) {
         let config = self.config();
-        let empty = |id: &str| self.groups.borrow().get(id).is_none_or(|g| g.members.is_empty());
+        let empty = |id: &str| {
+            self.groups
+                .borrow()
+                .get(id)
+                .is_none_or(|g| g.members.is_empty())
+        };
         let mut doomed: Vec<OffsetKey> = Vec::new();
         for (group, offsets) in self.offsets.borrow().iter() {
             if !empty(group) {
@@ -183,7 +205,11 @@ impl Coordinator {
             }
             for ((topic, partition), c) in offsets {
                 if c.commit_ms < now - config.offsets_retention_ms {
-                    doomed.push(OffsetKey { group: group.clone(), topic: topic.clone(), partition: *partition });
+                    doomed.push(OffsetKey {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    });
                 }
             }
         }
@@ -196,9 +222,9 @@ impl Coordinator {
             }
         }
         let offsets = self.offsets.borrow();
-        self.groups
-            .borrow_mut()
-            .retain(|id, g| !(g.state == GroupState::Empty && g.members.is_empty() && !offsets.contains_key(id)));
+        self.groups.borrow_mut().retain(|id, g| {
+            !(g.state == GroupState::Empty && g.members.is_empty() && !offsets.contains_key(id))
+        });
     }
 }
 
@@ -221,8 +247,13 @@ where
         .invoke_on(owner, move |shard| async move {
             let coordinator = local();
             coordinator.config.set(Some(config));
-            let log = shard.log(OFFSETS_TOPIC, partition).map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
-            coordinator.ensure_loaded(partition, &log).await.map_err(|_| codes::COORDINATOR_LOAD_IN_PROGRESS)?;
+            let log = shard
+                .log(OFFSETS_TOPIC, partition)
+                .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
+            coordinator
+                .ensure_loaded(partition, &log)
+                .await
+                .map_err(|_| codes::COORDINATOR_LOAD_IN_PROGRESS)?;
             coordinator.start_ticker(shard.clone());
             f(coordinator, log).await
         })
@@ -239,7 +270,14 @@ where
     let mut out = Vec::with_capacity(ctx.shard.count);
     for s in 0..ctx.shard.count {
         let f = f.clone();
-        if let Ok(r) = ctx.shard.invoke_on(myelin_shards::ShardId(s), move |_| async move { f(local()) }).await {
+        if let Ok(r) = ctx
+            .shard
+            .invoke_on(
+                myelin_shards::ShardId(s),
+                move |_| async move { f(local()) },
+            )
+            .await
+        {
             out.push(r);
         }
     }

@@ -5,7 +5,7 @@
 //! ([`state::Group`]) and its committed offsets in memory, and writes every commit to the
 //! partition's log before acknowledging it; on start-up the partition is read back.
 
+pub mod coordinator;
 pub mod limits;
 pub mod state;
 pub mod store;
-pub mod coordinator;

@@ -160,7 +160,11 @@ pub struct Member {
 
 impl Member {
     fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     /// Metadata for `protocol`, for DescribeGroups.
@@ -195,11 +199,19 @@ pub struct Group {
 }
 
 fn join_error(member_id: &str, error: i16) -> JoinOutcome {
-    JoinOutcome { error, generation: -1, member_id: member_id.to_string(), ..JoinOutcome::default() }
+    JoinOutcome {
+        error,
+        generation: -1,
+        member_id: member_id.to_string(),
+        ..JoinOutcome::default()
+    }
 }
 
 fn sync_error(error: i16) -> SyncOutcome {
-    SyncOutcome { error, ..SyncOutcome::default() }
+    SyncOutcome {
+        error,
+        ..SyncOutcome::default()
+    }
 }
 
 impl Group {
@@ -224,32 +236,50 @@ impl Group {
     fn new_member_id(&mut self, client_id: &str, instance_id: Option<&str>) -> MemberId {
         self.next_member += 1;
         let prefix = instance_id.unwrap_or(client_id);
-        let prefix: String = prefix.chars().take(limits::MEMBER_ID_PREFIX_CHARS).collect();
+        let prefix: String = prefix
+            .chars()
+            .take(limits::MEMBER_ID_PREFIX_CHARS)
+            .collect();
         format!("{prefix}-{:016x}-{}", self.next_member, self.id.len())
     }
 
     fn static_member(&self, instance_id: &str) -> Option<MemberId> {
-        self.members.iter().find(|(_, m)| m.instance_id.as_deref() == Some(instance_id)).map(|(id, _)| id.clone())
+        self.members
+            .iter()
+            .find(|(_, m)| m.instance_id.as_deref() == Some(instance_id))
+            .map(|(id, _)| id.clone())
     }
 
     /// Handles JoinGroup.
-    pub fn join(&mut self, req: JoinRequest, now: i64, config: &GroupConfig) -> (Disposition<JoinOutcome>, Vec<Reply>) {
+    pub fn join(
+        &mut self,
+        req: JoinRequest,
+        now: i64,
+        config: &GroupConfig,
+    ) -> (Disposition<JoinOutcome>, Vec<Reply>) {
         let now_error = |e| (Disposition::Now(join_error(&req.member_id, e)), Vec::new());
         self.initial_delay_ms = config.initial_rebalance_delay_ms;
         if self.state == GroupState::Dead {
             return now_error(codes::COORDINATOR_NOT_AVAILABLE);
         }
-        if req.session_timeout_ms < config.min_session_timeout_ms || req.session_timeout_ms > config.max_session_timeout_ms {
+        if req.session_timeout_ms < config.min_session_timeout_ms
+            || req.session_timeout_ms > config.max_session_timeout_ms
+        {
             return now_error(codes::INVALID_SESSION_TIMEOUT);
         }
         if req.protocols.is_empty()
             || req.protocol_type.is_empty()
-            || self.protocol_type.as_ref().is_some_and(|t| *t != req.protocol_type && !self.members.is_empty())
+            || self
+                .protocol_type
+                .as_ref()
+                .is_some_and(|t| *t != req.protocol_type && !self.members.is_empty())
             || (!self.members.is_empty() && !self.shares_a_protocol(&req.protocols))
         {
             return now_error(codes::INCONSISTENT_GROUP_PROTOCOL);
         }
-        if req.protocols.iter().map(|(_, m)| m.len()).sum::<usize>() > limits::MEMBER_METADATA_BYTES_MAX {
+        if req.protocols.iter().map(|(_, m)| m.len()).sum::<usize>()
+            > limits::MEMBER_METADATA_BYTES_MAX
+        {
             return now_error(codes::INVALID_REQUEST);
         }
         // Static members are known by instance id; a new member id fences the old one.
@@ -283,7 +313,8 @@ impl Group {
             let fresh = self.new_member_id(&req.client_id, None);
             if req.require_known_member_id {
                 // KIP-394: hand out the id and make the client come back with it.
-                self.pending.insert(fresh.clone(), now + req.session_timeout_ms as i64);
+                self.pending
+                    .insert(fresh.clone(), now + req.session_timeout_ms as i64);
                 let mut out = join_error(&fresh, codes::MEMBER_ID_REQUIRED);
                 out.member_id = fresh;
                 return (Disposition::Now(out), Vec::new());
@@ -321,7 +352,10 @@ impl Group {
         }
         // A known member: in Stable, a follower with unchanged metadata just gets the
         // current generation back; anything else starts a rebalance.
-        let unchanged = self.members.get(&member_id).is_some_and(|m| m.protocols == req.protocols);
+        let unchanged = self
+            .members
+            .get(&member_id)
+            .is_some_and(|m| m.protocols == req.protocols);
         if let Some(m) = self.members.get_mut(&member_id) {
             m.protocols = req.protocols.clone();
             m.session_timeout_ms = req.session_timeout_ms;
@@ -330,17 +364,28 @@ impl Group {
         }
         let is_leader = self.leader.as_deref() == Some(member_id.as_str());
         if self.state == GroupState::Stable && unchanged && !is_leader {
-            return (Disposition::Now(self.join_outcome_for(&member_id)), Vec::new());
+            return (
+                Disposition::Now(self.join_outcome_for(&member_id)),
+                Vec::new(),
+            );
         }
         self.join_existing(&member_id, now)
     }
 
     fn shares_a_protocol(&self, protocols: &[(String, Bytes)]) -> bool {
-        protocols.iter().any(|(name, _)| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == name)))
+        protocols.iter().any(|(name, _)| {
+            self.members
+                .values()
+                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+        })
     }
 
     /// Marks `member_id` as waiting to join and moves the group towards a rebalance.
-    fn join_existing(&mut self, member_id: &str, now: i64) -> (Disposition<JoinOutcome>, Vec<Reply>) {
+    fn join_existing(
+        &mut self,
+        member_id: &str,
+        now: i64,
+    ) -> (Disposition<JoinOutcome>, Vec<Reply>) {
         if let Some(m) = self.members.get_mut(member_id) {
             m.awaiting_join = true;
             m.last_seen_ms = now;
@@ -359,10 +404,18 @@ impl Group {
         for (id, m) in self.members.iter_mut() {
             if m.awaiting_sync {
                 m.awaiting_sync = false;
-                replies.push(Reply::Sync(id.clone(), sync_error(codes::REBALANCE_IN_PROGRESS)));
+                replies.push(Reply::Sync(
+                    id.clone(),
+                    sync_error(codes::REBALANCE_IN_PROGRESS),
+                ));
             }
         }
-        let timeout = self.members.values().map(|m| m.rebalance_timeout_ms as i64).max().unwrap_or(0);
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0);
         if self.state == GroupState::Empty {
             self.initial_delay_until_ms = now + self.initial_delay_ms;
         }
@@ -377,7 +430,13 @@ impl Group {
         let members = if is_leader {
             self.members
                 .iter()
-                .map(|(id, m)| (id.clone(), m.instance_id.clone(), m.metadata(protocol.as_deref())))
+                .map(|(id, m)| {
+                    (
+                        id.clone(),
+                        m.instance_id.clone(),
+                        m.metadata(protocol.as_deref()),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
@@ -413,7 +472,11 @@ impl Group {
             return Vec::new();
         }
         self.protocol = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = GroupState::CompletingRebalance;
@@ -436,16 +499,26 @@ impl Group {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for m in self.members.values() {
             let choice = m.protocols.iter().map(|(n, _)| n.as_str()).find(|n| {
-                self.members.values().all(|o| o.protocols.iter().any(|(p, _)| p == n))
+                self.members
+                    .values()
+                    .all(|o| o.protocols.iter().any(|(p, _)| p == n))
             });
             if let Some(c) = choice {
                 *votes.entry(c).or_default() += 1;
             }
         }
-        votes.into_iter().max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name))).map(|(name, _)| name.to_string())
+        votes
+            .into_iter()
+            .max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name)))
+            .map(|(name, _)| name.to_string())
     }
 
-    fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), i16> {
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
         if let Some(instance) = instance_id {
             if let Some(current) = self.static_member(instance) {
                 if current != member_id {
@@ -478,7 +551,10 @@ impl Group {
             m.last_seen_ms = now;
         }
         match self.state {
-            GroupState::PreparingRebalance => (Disposition::Now(sync_error(codes::REBALANCE_IN_PROGRESS)), Vec::new()),
+            GroupState::PreparingRebalance => (
+                Disposition::Now(sync_error(codes::REBALANCE_IN_PROGRESS)),
+                Vec::new(),
+            ),
             GroupState::Stable => (Disposition::Now(self.sync_outcome(member_id)), Vec::new()),
             GroupState::CompletingRebalance => {
                 if let Some(m) = self.members.get_mut(member_id) {
@@ -492,7 +568,12 @@ impl Group {
                         }
                     }
                     self.state = GroupState::Stable;
-                    let ids: Vec<MemberId> = self.members.iter().filter(|(_, m)| m.awaiting_sync).map(|(id, _)| id.clone()).collect();
+                    let ids: Vec<MemberId> = self
+                        .members
+                        .iter()
+                        .filter(|(_, m)| m.awaiting_sync)
+                        .map(|(id, _)| id.clone())
+                        .collect();
                     for id in ids {
                         if let Some(m) = self.members.get_mut(&id) {
                             m.awaiting_sync = false;
@@ -502,7 +583,10 @@ impl Group {
                 }
                 (Disposition::Wait(member_id.to_string()), replies)
             }
-            GroupState::Empty | GroupState::Dead => (Disposition::Now(sync_error(codes::UNKNOWN_MEMBER_ID)), Vec::new()),
+            GroupState::Empty | GroupState::Dead => (
+                Disposition::Now(sync_error(codes::UNKNOWN_MEMBER_ID)),
+                Vec::new(),
+            ),
         }
     }
 
@@ -511,12 +595,22 @@ impl Group {
             error: codes::NONE,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
-            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
         }
     }
 
     /// Handles Heartbeat.
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: i64) -> i16 {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: i64,
+    ) -> i16 {
         if let Err(e) = self.check_member(member_id, instance_id, generation) {
             // During a rebalance a member of the previous generation is told to rejoin.
             if e == codes::ILLEGAL_GENERATION && self.state == GroupState::PreparingRebalance {
@@ -534,7 +628,11 @@ impl Group {
     }
 
     /// Handles LeaveGroup for each (member id, instance id); returns a code per member.
-    pub fn leave(&mut self, leaving: &[(String, Option<String>)], now: i64) -> (Vec<i16>, Vec<Reply>) {
+    pub fn leave(
+        &mut self,
+        leaving: &[(String, Option<String>)],
+        now: i64,
+    ) -> (Vec<i16>, Vec<Reply>) {
         let mut codes_out = Vec::with_capacity(leaving.len());
         let mut removed = false;
         let mut replies = Vec::new();
@@ -548,12 +646,18 @@ impl Group {
                     }
                     None => None,
                 },
-                None => self.members.contains_key(member_id).then(|| member_id.clone()),
+                None => self
+                    .members
+                    .contains_key(member_id)
+                    .then(|| member_id.clone()),
             };
             match id.and_then(|id| self.members.remove(&id).map(|m| (id, m))) {
                 Some((id, m)) => {
                     if m.awaiting_join {
-                        replies.push(Reply::Join(id.clone(), join_error(&id, codes::UNKNOWN_MEMBER_ID)));
+                        replies.push(Reply::Join(
+                            id.clone(),
+                            join_error(&id, codes::UNKNOWN_MEMBER_ID),
+                        ));
                     }
                     if m.awaiting_sync {
                         replies.push(Reply::Sync(id, sync_error(codes::UNKNOWN_MEMBER_ID)));
@@ -575,7 +679,7 @@ impl Group {
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 if self.members.is_empty() {
-                    self.to_empty();
+                    self.become_empty();
                 } else {
                     replies.extend(self.prepare_rebalance(now));
                 }
@@ -586,7 +690,7 @@ impl Group {
         replies
     }
 
-    fn to_empty(&mut self) {
+    fn become_empty(&mut self) {
         self.generation += 1;
         self.state = GroupState::Empty;
         self.protocol = None;
@@ -616,9 +720,18 @@ impl Group {
     /// Whether a member may commit offsets for this generation. A commit with generation
     /// -1 and no member id (a client that assigns partitions itself) is allowed only while
     /// the group has no members.
-    pub fn validate_commit(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), i16> {
+    pub fn validate_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
         if generation < 0 && member_id.is_empty() {
-            return if self.members.is_empty() { Ok(()) } else { Err(codes::UNKNOWN_MEMBER_ID) };
+            return if self.members.is_empty() {
+                Ok(())
+            } else {
+                Err(codes::UNKNOWN_MEMBER_ID)
+            };
         }
         self.check_member(member_id, instance_id, generation)?;
         if self.state == GroupState::CompletingRebalance {
@@ -654,19 +767,33 @@ mod tests {
             session_timeout_ms: 1_000,
             rebalance_timeout_ms: 5_000,
             protocol_type: "consumer".into(),
-            protocols: protocols.iter().map(|p| (p.to_string(), Bytes::from(format!("meta-{p}")))).collect(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from(format!("meta-{p}"))))
+                .collect(),
             require_known_member_id: true,
         }
     }
 
     fn joins(replies: &[Reply]) -> Vec<&JoinOutcome> {
-        replies.iter().filter_map(|r| if let Reply::Join(_, o) = r { Some(o) } else { None }).collect()
+        replies
+            .iter()
+            .filter_map(|r| {
+                if let Reply::Join(_, o) = r {
+                    Some(o)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     /// Joins a new member through MEMBER_ID_REQUIRED and returns its id.
     fn new_member(g: &mut Group, now: i64, protocols: &[&str]) -> (String, Vec<Reply>) {
         let (d, _) = g.join(req("", protocols), now, &CFG);
-        let Disposition::Now(o) = d else { panic!("expected MEMBER_ID_REQUIRED") };
+        let Disposition::Now(o) = d else {
+            panic!("expected MEMBER_ID_REQUIRED")
+        };
         assert_eq!(o.error, codes::MEMBER_ID_REQUIRED);
         let (d, replies) = g.join(req(&o.member_id, protocols), now, &CFG);
         assert_eq!(d, Disposition::Wait(o.member_id.clone()));
@@ -677,16 +804,32 @@ mod tests {
     fn two_members_join_sync_and_rebalance_on_leave() {
         let mut g = Group::new("g");
         let (a, replies) = new_member(&mut g, 0, &["range", "roundrobin"]);
-        assert_eq!(joins(&replies).len(), 1, "a lone member completes the join at once");
+        assert_eq!(
+            joins(&replies).len(),
+            1,
+            "a lone member completes the join at once"
+        );
         assert_eq!(g.generation, 1);
-        let (d, replies) = g.sync(&a, None, 1, vec![(a.clone(), Bytes::from_static(b"all"))], 1);
+        let (d, replies) = g.sync(
+            &a,
+            None,
+            1,
+            vec![(a.clone(), Bytes::from_static(b"all"))],
+            1,
+        );
         assert!(matches!(d, Disposition::Wait(_)));
-        assert_eq!(replies, vec![Reply::Sync(a.clone(), SyncOutcome {
-            error: 0,
-            protocol_type: Some("consumer".into()),
-            protocol_name: Some("range".into()),
-            assignment: Bytes::from_static(b"all"),
-        })]);
+        assert_eq!(
+            replies,
+            vec![Reply::Sync(
+                a.clone(),
+                SyncOutcome {
+                    error: 0,
+                    protocol_type: Some("consumer".into()),
+                    protocol_name: Some("range".into()),
+                    assignment: Bytes::from_static(b"all"),
+                }
+            )]
+        );
         assert_eq!(g.state, GroupState::Stable);
 
         // B joins: rebalance; A's heartbeat says so; A rejoins and both get generation 2.
@@ -697,13 +840,30 @@ mod tests {
         let outs = joins(&replies);
         assert_eq!(outs.len(), 2);
         assert!(outs.iter().all(|o| o.generation == 2 && o.leader == a));
-        assert_eq!(outs.iter().filter(|o| !o.members.is_empty()).count(), 1, "only the leader sees members");
-        assert_eq!(g.protocol.as_deref(), Some("range"), "one vote each: ties break by name");
+        assert_eq!(
+            outs.iter().filter(|o| !o.members.is_empty()).count(),
+            1,
+            "only the leader sees members"
+        );
+        assert_eq!(
+            g.protocol.as_deref(),
+            Some("range"),
+            "one vote each: ties break by name"
+        );
         // Stale generation is fenced.
         assert_eq!(g.heartbeat(&b, None, 1, 13), codes::ILLEGAL_GENERATION);
         let (d, _) = g.sync(&b, None, 2, vec![], 14);
         assert_eq!(d, Disposition::Wait(b.clone()));
-        let (_, replies) = g.sync(&a, None, 2, vec![(a.clone(), Bytes::from_static(b"p0")), (b.clone(), Bytes::from_static(b"p1"))], 15);
+        let (_, replies) = g.sync(
+            &a,
+            None,
+            2,
+            vec![
+                (a.clone(), Bytes::from_static(b"p0")),
+                (b.clone(), Bytes::from_static(b"p1")),
+            ],
+            15,
+        );
         assert_eq!(replies.len(), 2);
         assert_eq!(g.heartbeat(&b, None, 2, 16), codes::NONE);
 
@@ -713,7 +873,10 @@ mod tests {
         assert_eq!(g.heartbeat(&b, None, 2, 21), codes::REBALANCE_IN_PROGRESS);
         let (_, replies) = g.join(req(&b, &["roundrobin", "range"]), 22, &CFG);
         let outs = joins(&replies);
-        assert_eq!((outs[0].generation, outs[0].leader.as_str()), (3, b.as_str()));
+        assert_eq!(
+            (outs[0].generation, outs[0].leader.as_str()),
+            (3, b.as_str())
+        );
     }
 
     #[test]
@@ -743,7 +906,10 @@ mod tests {
         let replies = g.tick(5_011);
         let outs = joins(&replies);
         assert_eq!(outs.len(), 1);
-        assert_eq!((outs[0].member_id.as_str(), outs[0].generation), (b.as_str(), 2));
+        assert_eq!(
+            (outs[0].member_id.as_str(), outs[0].generation),
+            (b.as_str(), 2)
+        );
         assert!(!g.members.contains_key(&a));
     }
 
@@ -752,17 +918,47 @@ mod tests {
         let mut g = Group::new("g");
         let mut r = req("", &["range"]);
         r.session_timeout_ms = 1;
-        assert!(matches!(g.join(r, 0, &CFG).0, Disposition::Now(JoinOutcome { error: codes::INVALID_SESSION_TIMEOUT, .. })));
+        assert!(matches!(
+            g.join(r, 0, &CFG).0,
+            Disposition::Now(JoinOutcome {
+                error: codes::INVALID_SESSION_TIMEOUT,
+                ..
+            })
+        ));
         let (a, _) = new_member(&mut g, 0, &["range"]);
-        assert!(matches!(g.join(req("", &["sticky"]), 1, &CFG).0, Disposition::Now(JoinOutcome { error: codes::INCONSISTENT_GROUP_PROTOCOL, .. })));
-        assert!(matches!(g.join(req("nobody", &["range"]), 1, &CFG).0, Disposition::Now(JoinOutcome { error: codes::UNKNOWN_MEMBER_ID, .. })));
+        assert!(matches!(
+            g.join(req("", &["sticky"]), 1, &CFG).0,
+            Disposition::Now(JoinOutcome {
+                error: codes::INCONSISTENT_GROUP_PROTOCOL,
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.join(req("nobody", &["range"]), 1, &CFG).0,
+            Disposition::Now(JoinOutcome {
+                error: codes::UNKNOWN_MEMBER_ID,
+                ..
+            })
+        ));
         let mut big = req(&a, &["range"]);
         big.protocols[0].1 = Bytes::from(vec![0u8; limits::MEMBER_METADATA_BYTES_MAX + 1]);
-        assert!(matches!(g.join(big, 1, &CFG).0, Disposition::Now(JoinOutcome { error: codes::INVALID_REQUEST, .. })));
+        assert!(matches!(
+            g.join(big, 1, &CFG).0,
+            Disposition::Now(JoinOutcome {
+                error: codes::INVALID_REQUEST,
+                ..
+            })
+        ));
         for _ in 0..3 {
             new_member(&mut g, 2, &["range"]);
         }
-        assert!(matches!(g.join(req("", &["range"]), 3, &CFG).0, Disposition::Now(JoinOutcome { error: codes::GROUP_MAX_SIZE_REACHED, .. })));
+        assert!(matches!(
+            g.join(req("", &["range"]), 3, &CFG).0,
+            Disposition::Now(JoinOutcome {
+                error: codes::GROUP_MAX_SIZE_REACHED,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -771,18 +967,34 @@ mod tests {
         let mut r = req("", &["range"]);
         r.instance_id = Some("pod-1".into());
         let (d, replies) = g.join(r.clone(), 0, &CFG);
-        assert!(matches!(d, Disposition::Wait(_)), "static members skip MEMBER_ID_REQUIRED");
+        assert!(
+            matches!(d, Disposition::Wait(_)),
+            "static members skip MEMBER_ID_REQUIRED"
+        );
         let old = joins(&replies)[0].member_id.clone();
-        g.sync(&old, Some("pod-1"), 1, vec![(old.clone(), Bytes::from_static(b"mine"))], 1);
+        g.sync(
+            &old,
+            Some("pod-1"),
+            1,
+            vec![(old.clone(), Bytes::from_static(b"mine"))],
+            1,
+        );
         // Restarted with an empty member id: a new id, same generation, no rebalance.
         let (d, replies) = g.join(r, 50, &CFG);
-        let Disposition::Now(o) = d else { panic!("expected an immediate answer") };
+        let Disposition::Now(o) = d else {
+            panic!("expected an immediate answer")
+        };
         assert!(replies.is_empty());
         assert_ne!(o.member_id, old);
         assert_eq!((o.error, o.generation), (codes::NONE, 1));
-        assert_eq!(g.heartbeat(&old, Some("pod-1"), 1, 51), codes::FENCED_INSTANCE_ID);
+        assert_eq!(
+            g.heartbeat(&old, Some("pod-1"), 1, 51),
+            codes::FENCED_INSTANCE_ID
+        );
         let (d, _) = g.sync(&o.member_id, Some("pod-1"), 1, vec![], 52);
-        assert!(matches!(d, Disposition::Now(SyncOutcome { error: 0, ref assignment, .. }) if assignment == &Bytes::from_static(b"mine")));
+        assert!(
+            matches!(d, Disposition::Now(SyncOutcome { error: 0, ref assignment, .. }) if assignment == &Bytes::from_static(b"mine"))
+        );
     }
 
     #[test]
@@ -790,10 +1002,19 @@ mod tests {
         let mut g = Group::new("g");
         assert_eq!(g.validate_commit("", None, -1), Ok(()));
         let (a, _) = new_member(&mut g, 0, &["range"]);
-        assert_eq!(g.validate_commit("", None, -1), Err(codes::UNKNOWN_MEMBER_ID));
-        assert_eq!(g.validate_commit(&a, None, 1), Err(codes::REBALANCE_IN_PROGRESS));
+        assert_eq!(
+            g.validate_commit("", None, -1),
+            Err(codes::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            g.validate_commit(&a, None, 1),
+            Err(codes::REBALANCE_IN_PROGRESS)
+        );
         g.sync(&a, None, 1, vec![], 1);
         assert_eq!(g.validate_commit(&a, None, 1), Ok(()));
-        assert_eq!(g.validate_commit(&a, None, 0), Err(codes::ILLEGAL_GENERATION));
+        assert_eq!(
+            g.validate_commit(&a, None, 0),
+            Err(codes::ILLEGAL_GENERATION)
+        );
     }
 }

@@ -7,8 +7,8 @@
 use crate::codes;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType, NO_PARTITION_LEADER_EPOCH,
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 use myelin_storage::{batch, records, Log};
 use rkyv::{Archive, Deserialize, Serialize};
@@ -59,9 +59,16 @@ pub struct Committed {
 
 fn encode<T>(value: &T) -> Result<Bytes, i16>
 where
-    T: for<'a> Serialize<rkyv::api::high::HighSerializer<rkyv::util::AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, rkyv::rancor::Error>>,
+    T: for<'a> Serialize<
+        rkyv::api::high::HighSerializer<
+            rkyv::util::AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rkyv::rancor::Error,
+        >,
+    >,
 {
-    let body = rkyv::to_bytes::<rkyv::rancor::Error>(value).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    let body =
+        rkyv::to_bytes::<rkyv::rancor::Error>(value).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
     let mut out = Vec::with_capacity(body.len() + 1);
     out.push(FORMAT_V1);
     out.extend_from_slice(&body);
@@ -111,23 +118,35 @@ pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) ->
         });
     }
     let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(&mut buf, &recs, &options).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &recs, &options)
+        .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
     let batches = batch::split_batches(buf.freeze(), myelin_storage::limits::BATCH_BYTES_MAX)
         .map_err(|e| codes::storage(&e))?;
     let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
-    log.commit(info.last_offset).await.map_err(|e| codes::storage(&e))
+    log.commit(info.last_offset)
+        .await
+        .map_err(|e| codes::storage(&e))
 }
 
 /// Reads a whole offsets partition, calling `apply` for each record in order.
-pub async fn replay(log: &Rc<Log>, mut apply: impl FnMut(OffsetKey, Option<Committed>)) -> Result<(), i16> {
+pub async fn replay(
+    log: &Rc<Log>,
+    mut apply: impl FnMut(OffsetKey, Option<Committed>),
+) -> Result<(), i16> {
     let mut offset = log.offsets().log_start_offset;
     loop {
         let hw = log.offsets().high_watermark;
         if offset >= hw {
             return Ok(());
         }
-        let read = log.read(offset, 1 << 20).await.map_err(|e| codes::storage(&e))?;
+        let read = log
+            .read(offset, 1 << 20)
+            .await
+            .map_err(|e| codes::storage(&e))?;
         if read.batches.is_empty() {
             return Ok(());
         }
@@ -153,15 +172,26 @@ mod tests {
     fn partition_matches_kafkas_choice() {
         // Java: Math.abs("payments-app".hashCode()) % 50, and "" hashes to 0.
         assert_eq!(partition_for("", 50), 0);
-        let h = "payments-app".encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32));
+        let h = "payments-app"
+            .encode_utf16()
+            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32));
         assert_eq!(partition_for("payments-app", 50), h.abs() % 50);
         assert!((0..50).contains(&partition_for("any group at all", 50)));
     }
 
     #[test]
     fn keys_and_values_round_trip_and_reject_garbage() {
-        let k = OffsetKey { group: "g".into(), topic: "t".into(), partition: 3 };
-        let v = Committed { offset: 42, leader_epoch: 0, metadata: "m".into(), commit_ms: 7 };
+        let k = OffsetKey {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+        };
+        let v = Committed {
+            offset: 42,
+            leader_epoch: 0,
+            metadata: "m".into(),
+            commit_ms: 7,
+        };
         assert_eq!(decode::<OffsetKey>(&encode(&k).unwrap()), Some(k));
         assert_eq!(decode::<Committed>(&encode(&v).unwrap()), Some(v));
         assert_eq!(decode::<Committed>(b"\x01garbage"), None);
