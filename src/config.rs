@@ -8,6 +8,20 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// Operator subcommands; without one, `myelin` runs the broker.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Consumer-group administration against a running broker.
+    Groups {
+        /// Bootstrap address of the broker.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::admin::GroupsCommand,
+    },
+}
+
 /// Command-line flags (each also readable from the environment).
 #[derive(Debug, Parser, Default)]
 #[command(
@@ -16,6 +30,9 @@ use std::path::{Path, PathBuf};
     about = "Kafka-protocol event-streaming broker, thread-per-core on io_uring"
 )]
 pub struct Args {
+    /// An operator subcommand instead of running the broker.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML file with any of the settings below (flag names with `_` for `-`).
     #[arg(long, env = "MYELIN_CONFIG")]
     pub config: Option<PathBuf>,

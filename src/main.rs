@@ -3,6 +3,7 @@
 //! Configuration comes from flags, then `MYELIN_*` environment variables, then an optional
 //! TOML file, then defaults: one node, `./myelin-data`, `127.0.0.1:9092`.
 
+mod admin;
 mod config;
 
 #[global_allocator]
@@ -14,7 +15,10 @@ use myelin_shards::{NodeConfig, RuntimeConfig, StopHandle};
 use std::sync::{Arc, Mutex};
 
 fn main() -> anyhow::Result<()> {
-    let args = config::Args::parse();
+    let mut args = config::Args::parse();
+    if let Some(config::Command::Groups { bootstrap, command }) = args.command.take() {
+        return admin::run(&bootstrap, command);
+    }
     let settings = config::Settings::resolve(args)?;
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -279,3 +279,98 @@ async fn a_silent_member_is_evicted_and_cooperative_sticky_rebalances() {
     }
     assert_eq!(unique.len(), 120, "every message was consumed");
 }
+
+fn admin(bs: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_myelin"))
+        .args(["groups", "--bootstrap", bs])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn total_lag(text: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("TOTAL LAG\t"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_groups_subcommand_reports_lag_resets_and_deletes() {
+    let b = broker();
+    let bs = b.bootstrap();
+    kafka::create_topic(&bs, "ledger", 3).await;
+    produce(&bs, "ledger", 0, 90);
+    let c = group_consumer(&bs, "reporting", "ledger", "range");
+    let got = drain(&[&c], 90, Duration::from_secs(30));
+    assert_eq!(got[0].len(), 90);
+    c.commit_consumer_state(CommitMode::Sync).unwrap();
+
+    let (ok, text) = admin(&bs, &["describe", "--group", "reporting"]);
+    assert!(
+        ok && text.contains("state Stable") && text.contains("member "),
+        "{text}"
+    );
+    let (ok, text) = admin(&bs, &["delete", "--group", "reporting"]);
+    assert!(
+        !ok && text.contains("error 68"),
+        "a group with members is not deleted: {text}"
+    );
+    let (ok, text) = admin(
+        &bs,
+        &[
+            "reset-offsets",
+            "--group",
+            "reporting",
+            "--topic",
+            "ledger",
+            "--to-earliest",
+        ],
+    );
+    assert!(!ok, "a group with members is not reset: {text}");
+    drop(c);
+
+    let (ok, text) = admin(&bs, &["lag", "--group", "reporting"]);
+    assert!(ok, "{text}");
+    assert_eq!(total_lag(&text), 0);
+    produce(&bs, "ledger", 90, 10);
+    assert_eq!(
+        total_lag(&admin(&bs, &["lag", "--group", "reporting"]).1),
+        10
+    );
+
+    let (ok, text) = admin(
+        &bs,
+        &[
+            "reset-offsets",
+            "--group",
+            "reporting",
+            "--topic",
+            "ledger",
+            "--to-earliest",
+        ],
+    );
+    assert!(ok, "{text}");
+    assert_eq!(
+        total_lag(&admin(&bs, &["lag", "--group", "reporting"]).1),
+        100
+    );
+    // A new member starts from the reset offsets.
+    let c = group_consumer(&bs, "reporting", "ledger", "range");
+    let got = drain(&[&c], 100, Duration::from_secs(30));
+    assert_eq!(got[0].iter().collect::<HashSet<_>>().len(), 100);
+    drop(c);
+
+    let (ok, text) = admin(&bs, &["list"]);
+    assert!(ok && text.contains("reporting"), "{text}");
+    let (ok, text) = admin(&bs, &["delete", "--group", "reporting"]);
+    assert!(ok, "{text}");
+    let (_, text) = admin(&bs, &["list"]);
+    assert!(!text.contains("reporting"), "{text}");
+}
