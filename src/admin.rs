@@ -120,7 +120,7 @@ impl Client {
         if header.correlation_id != self.correlation_id {
             bail!("response out of order");
         }
-        Ok(R::decode(&mut body, version)?)
+        R::decode(&mut body, version)
     }
 
     fn partitions(&mut self, topic: &str) -> anyhow::Result<i32> {
