@@ -1017,4 +1017,29 @@ mod tests {
             Err(codes::ILLEGAL_GENERATION)
         );
     }
+
+    #[test]
+    fn a_leader_that_never_syncs_is_evicted_and_followers_are_told_to_rejoin() {
+        let mut g = Group::new("g");
+        let (a, _) = new_member(&mut g, 0, &["range"]);
+        let (b, _) = new_member(&mut g, 1, &["range"]);
+        let (_, replies) = g.join(req(&a, &["range"]), 2, &CFG);
+        assert_eq!(joins(&replies).len(), 2);
+        let leader = g.leader.clone().unwrap();
+        let follower = if leader == a { b.clone() } else { a.clone() };
+        // The follower syncs and waits; the leader goes silent.
+        let (d, _) = g.sync(&follower, None, g.generation, vec![], 3);
+        assert_eq!(d, Disposition::Wait(follower.clone()));
+        for t in (100..1_000).step_by(100) {
+            assert_eq!(g.heartbeat(&follower, None, g.generation, t), codes::NONE);
+            assert!(g.tick(t).is_empty());
+        }
+        g.heartbeat(&follower, None, g.generation, 1_000);
+        let replies = g.tick(1_004);
+        assert!(!g.members.contains_key(&leader), "the silent leader is evicted");
+        assert!(replies.contains(&Reply::Sync(follower.clone(), sync_error(codes::REBALANCE_IN_PROGRESS))));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let (_, replies) = g.join(req(&follower, &["range"]), 1_005, &CFG);
+        assert_eq!(joins(&replies)[0].leader, follower);
+    }
 }
