@@ -1036,8 +1036,14 @@ mod tests {
         }
         g.heartbeat(&follower, None, g.generation, 1_000);
         let replies = g.tick(1_004);
-        assert!(!g.members.contains_key(&leader), "the silent leader is evicted");
-        assert!(replies.contains(&Reply::Sync(follower.clone(), sync_error(codes::REBALANCE_IN_PROGRESS))));
+        assert!(
+            !g.members.contains_key(&leader),
+            "the silent leader is evicted"
+        );
+        assert!(replies.contains(&Reply::Sync(
+            follower.clone(),
+            sync_error(codes::REBALANCE_IN_PROGRESS)
+        )));
         assert_eq!(g.state, GroupState::PreparingRebalance);
         let (_, replies) = g.join(req(&follower, &["range"]), 1_005, &CFG);
         assert_eq!(joins(&replies)[0].leader, follower);
