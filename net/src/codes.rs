@@ -66,6 +66,12 @@ pub const INVALID_CONFIG: i16 = 40;
 pub const INVALID_REQUEST: i16 = 42;
 /// Legacy message format that cannot be served.
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+/// An idempotent producer skipped a sequence number.
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+/// A producer wrote with a fenced (older) epoch.
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+/// The partition does not know the producer and the batch does not start a sequence.
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 /// Log offline after an I/O error.
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Record failed validation.
@@ -79,6 +85,9 @@ pub fn storage(e: &StorageError) -> i16 {
         StorageError::CorruptBatch(_) => CORRUPT_MESSAGE,
         StorageError::BatchTooLarge { .. } => MESSAGE_TOO_LARGE,
         StorageError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+        StorageError::OutOfOrderSequence => OUT_OF_ORDER_SEQUENCE_NUMBER,
+        StorageError::InvalidProducerEpoch => INVALID_PRODUCER_EPOCH,
+        StorageError::UnknownProducerId => UNKNOWN_PRODUCER_ID,
         StorageError::Io(_) | StorageError::Offline | StorageError::BadMetadata(_) => {
             KAFKA_STORAGE_ERROR
         }

@@ -15,3 +15,6 @@ pub const IO_MEMORY_BYTES_MIN: usize = 512 << 10;
 
 /// How long shutdown waits for open connections to finish their in-flight request.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+
+/// Producer ids reserved per durable write: a restart skips at most this many ids.
+pub const PRODUCER_ID_BLOCK: i64 = 1_000;

@@ -14,7 +14,7 @@ use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
 use myelin_replication::metadata::{new_topic_id, Catalog, TopicMeta};
 use myelin_storage::{Log, LogConfig};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
@@ -89,6 +89,8 @@ pub struct Shard {
     logs: RefCell<HashMap<(String, i32), OwnedLog>>,
     controller: Semaphore,
     stopping: Arc<AtomicBool>,
+    /// Producer ids this shard may hand out: `[next, limit)` (shard 0 only).
+    producer_ids: Cell<(i64, i64)>,
 }
 
 /// Where the catalog lives under the data directory.
@@ -119,6 +121,7 @@ impl Shard {
             logs: RefCell::new(HashMap::new()),
             controller: Semaphore::new(1),
             stopping,
+            producer_ids: Cell::new((0, 0)),
         }
     }
 
@@ -323,6 +326,41 @@ impl Shard {
             .await??;
         }
         Ok(next.topic(&name).cloned())
+    }
+
+    /// A producer id never handed out before, on this node, across restarts. Ids are taken
+    /// by shard 0 in blocks whose end is written durably before any id of the block is used.
+    pub async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, ShardError> {
+        self.invoke_on(ShardId(0), |s| async move { s.next_producer_id().await })
+            .await?
+    }
+
+    async fn next_producer_id(&self) -> Result<i64, ShardError> {
+        let _permit = self
+            .controller
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ShardError::Runtime(e.to_string()))?;
+        let (mut next, mut limit) = self.producer_ids.get();
+        if next >= limit {
+            let path = self.node.data_dir.join("meta").join("producer_ids");
+            let grant = glommio::executor()
+                .spawn_blocking(move || -> std::io::Result<(i64, i64)> {
+                    let start = match std::fs::read_to_string(&path) {
+                        Ok(text) => text.trim().parse::<i64>().map_err(std::io::Error::other)?,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                        Err(e) => return Err(e),
+                    };
+                    let end = start + crate::limits::PRODUCER_ID_BLOCK;
+                    write_durably(&path, end.to_string().as_bytes())?;
+                    Ok((start, end))
+                })
+                .await
+                .map_err(|e| ShardError::Storage(e.into()))?;
+            (next, limit) = grant;
+        }
+        self.producer_ids.set((next + 1, limit));
+        Ok(next)
     }
 
     /// Flushes and closes every log this shard owns.

@@ -32,6 +32,15 @@ pub enum StorageError {
     /// The log was taken offline after an I/O error and refuses further writes.
     #[error("log is offline after an earlier i/o error")]
     Offline,
+    /// An idempotent producer skipped a sequence number.
+    #[error("out of order sequence number")]
+    OutOfOrderSequence,
+    /// An idempotent producer wrote with an epoch older than the partition has seen.
+    #[error("invalid producer epoch")]
+    InvalidProducerEpoch,
+    /// A producer the partition does not know wrote from a sequence other than 0.
+    #[error("unknown producer id")]
+    UnknownProducerId,
     /// An index or metadata file could not be decoded.
     #[error("bad metadata file: {0}")]
     BadMetadata(String),

@@ -21,9 +21,34 @@ pub struct IndexEntry {
     pub size: u32,
     /// Largest timestamp of the batch.
     pub max_timestamp: i64,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
 }
 
 impl IndexEntry {
+    /// The entry for a batch with `header` written at `position`.
+    pub fn for_batch(
+        header: &crate::batch::BatchHeader,
+        base_offset: i64,
+        position: u64,
+        max_timestamp: i64,
+    ) -> IndexEntry {
+        IndexEntry {
+            base_offset,
+            last_offset: base_offset + header.last_offset_delta as i64,
+            position,
+            size: header.total_bytes() as u32,
+            max_timestamp,
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+        }
+    }
+
     /// Byte position just past the batch.
     pub fn end(&self) -> u64 {
         self.position + self.size as u64
@@ -104,6 +129,9 @@ mod tests {
                 position: pos,
                 size: 70,
                 max_timestamp: i,
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
             });
             pos += 70;
         }

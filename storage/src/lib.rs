@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod limits;
 pub mod log;
+pub mod producer;
 pub mod records;
 pub mod segment;
 

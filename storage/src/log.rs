@@ -11,6 +11,7 @@ use crate::batch::{self, BatchHeader};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::index::{self, IndexEntry, SegmentIndex};
+use crate::producer::{self, ProducerState, SeqCheck};
 use crate::segment::{self, Segment};
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -44,6 +45,7 @@ struct State {
     cache_bytes: usize,
     unsynced_messages: u64,
     waiters: Vec<oneshot::Sender<()>>,
+    producers: ProducerState,
 }
 
 /// Where an append landed.
@@ -140,7 +142,7 @@ impl Log {
         }
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset());
-        let state = State {
+        let mut state = State {
             segments,
             log_start_offset,
             log_end_offset,
@@ -150,7 +152,24 @@ impl Log {
             cache_bytes: 0,
             unsynced_messages: 0,
             waiters: Vec::new(),
+            producers: ProducerState::default(),
         };
+        // Producer state comes back from the index: every entry names its batch's producer.
+        for e in state.segments.iter().flat_map(|s| s.entries.iter()) {
+            if e.producer_id >= 0 && e.base_sequence >= 0 {
+                let count = (e.last_offset - e.base_offset + 1) as i32;
+                let last = producer::last_seq(e.base_sequence, count);
+                state.producers.record(
+                    e.producer_id,
+                    e.producer_epoch,
+                    e.base_sequence,
+                    last,
+                    e.base_offset,
+                    e.last_offset,
+                    now,
+                );
+            }
+        }
         Ok(Log {
             dir,
             config: RefCell::new(config),
@@ -205,8 +224,29 @@ impl Log {
         let now = now_ms();
         let append_time = config.log_append_time.then_some(now);
         let mut st = self.state.borrow_mut();
-        let base_offset = st.log_end_offset;
+        let mut first_offset: Option<i64> = None;
+        let mut last_offset = st.log_end_offset - 1;
         for (header, bytes) in batches {
+            let idempotent = header.producer_id >= 0 && header.base_sequence >= 0;
+            let last_seq = producer::last_seq(header.base_sequence, header.last_offset_delta + 1);
+            if idempotent {
+                let check = st.producers.check(
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    last_seq,
+                )?;
+                if let SeqCheck::Duplicate {
+                    base_offset,
+                    last_offset: dup_last,
+                } = check
+                {
+                    // A retry of a batch already written: answer with where it went.
+                    first_offset.get_or_insert(base_offset);
+                    last_offset = last_offset.max(dup_last);
+                    continue;
+                }
+            }
             let size = bytes.len() as u64;
             let roll = st.segments.last().is_some_and(|s| {
                 !s.entries.is_empty()
@@ -222,39 +262,46 @@ impl Log {
             }
             let offset = st.log_end_offset;
             let stamped = batch::stamp(bytes, offset, leader_epoch, append_time);
-            let last_offset = offset + header.last_offset_delta as i64;
             let max_timestamp = append_time.unwrap_or(header.max_timestamp);
             let Some(active) = st.segments.last_mut() else {
                 return Err(StorageError::Offline);
             };
-            let entry = IndexEntry {
-                base_offset: offset,
-                last_offset,
-                position: active.bytes,
-                size: size as u32,
-                max_timestamp,
-            };
+            let entry = IndexEntry::for_batch(header, offset, active.bytes, max_timestamp);
             active.entries.push(entry);
             active.bytes += size;
             let segment_base = active.base_offset;
-            st.log_end_offset = last_offset + 1;
+            st.log_end_offset = entry.last_offset + 1;
+            if idempotent {
+                st.producers.record(
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    last_seq,
+                    offset,
+                    entry.last_offset,
+                    now,
+                );
+            }
+            first_offset.get_or_insert(offset);
+            last_offset = last_offset.max(entry.last_offset);
             st.unsynced_messages += header.records_count.max(1) as u64;
             st.pending.push_back(Pending {
                 segment_base,
-                last_offset,
+                last_offset: entry.last_offset,
                 bytes: stamped.clone(),
             });
             st.cache_bytes += stamped.len();
             st.cache.push_back(Cached {
                 base_offset: offset,
-                last_offset,
+                last_offset: entry.last_offset,
                 bytes: stamped,
             });
         }
         assert!(st.high_watermark <= st.log_end_offset);
+        assert!(last_offset < st.log_end_offset);
         Ok(AppendInfo {
-            base_offset,
-            last_offset: st.log_end_offset - 1,
+            base_offset: first_offset.unwrap_or(st.log_end_offset),
+            last_offset,
             log_append_time_ms: append_time.unwrap_or(-1),
             log_start_offset: st.log_start_offset,
         })
@@ -589,6 +636,7 @@ impl Log {
         let doomed: Vec<Segment> = {
             let config = self.config.borrow();
             let mut st = self.state.borrow_mut();
+            st.producers.expire(now, producer::PRODUCER_EXPIRATION_MS);
             let mut total: u64 = st.segments.iter().map(|s| s.bytes).sum();
             let mut n = 0;
             for s in st.segments.iter() {

@@ -307,13 +307,12 @@ pub async fn scan(file: &DmaFile, base_offset: i64, batch_limit: u32) -> Result<
         match batch::validate(bytes, batch_limit) {
             Ok(h) if h.base_offset >= next_offset => {
                 let size = h.total_bytes();
-                entries.push(IndexEntry {
-                    base_offset: h.base_offset,
-                    last_offset: h.last_offset(),
+                entries.push(IndexEntry::for_batch(
+                    &h,
+                    h.base_offset,
                     position,
-                    size: size as u32,
-                    max_timestamp: h.max_timestamp,
-                });
+                    h.max_timestamp,
+                ));
                 next_offset = h.last_offset() + 1;
                 position += size as u64;
             }

@@ -18,6 +18,10 @@ fn make_batch(n: i32, ts: i64, payload: &[u8]) -> Vec<u8> {
     b[27..35].copy_from_slice(&ts.to_be_bytes());
     b[35..43].copy_from_slice(&ts.to_be_bytes());
     b[57..61].copy_from_slice(&n.to_be_bytes());
+    // Not idempotent: no producer id, epoch or sequence.
+    b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
+    b[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    b[53..57].copy_from_slice(&(-1i32).to_be_bytes());
     let crc = batch::compute_crc(&b);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
@@ -178,6 +182,63 @@ fn segments_roll_by_age_and_expire_by_time() {
             batch::validate(&r.batches[0], 1 << 20).unwrap().base_offset,
             3
         );
+        log.close().await.unwrap();
+    });
+}
+
+/// An idempotent batch from producer `pid` at `epoch` starting at sequence `seq`.
+fn idempotent_batch(n: i32, pid: i64, epoch: i16, seq: i32) -> Bytes {
+    let mut b = make_batch(n, 1, b"x");
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
+#[test]
+fn idempotent_retries_are_written_once_even_after_a_restart() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
+        let append_one = |b: Bytes| {
+            let batches = batch::split_batches(b, 1 << 20).unwrap();
+            log.append(&batches, 0)
+        };
+        let first = append_one(idempotent_batch(3, 42, 0, 0)).unwrap();
+        assert_eq!((first.base_offset, first.last_offset), (0, 2));
+        let retry = append_one(idempotent_batch(3, 42, 0, 0)).unwrap();
+        assert_eq!(
+            (retry.base_offset, retry.last_offset),
+            (0, 2),
+            "a retry gets the original offsets"
+        );
+        assert_eq!(log.offsets().log_end_offset, 3, "and is not written again");
+        assert!(matches!(
+            append_one(idempotent_batch(1, 42, 0, 5)),
+            Err(myelin_storage::StorageError::OutOfOrderSequence)
+        ));
+        assert!(matches!(
+            append_one(idempotent_batch(1, 43, 0, 7)),
+            Err(myelin_storage::StorageError::UnknownProducerId)
+        ));
+        let next = append_one(idempotent_batch(2, 42, 0, 3)).unwrap();
+        log.commit(next.last_offset).await.unwrap();
+        log.close().await.unwrap();
+
+        // After a restart the producer state comes back from the log.
+        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
+        let batches = batch::split_batches(idempotent_batch(2, 42, 0, 3), 1 << 20).unwrap();
+        let again = log.append(&batches, 0).unwrap();
+        assert_eq!((again.base_offset, again.last_offset), (3, 4));
+        assert_eq!(log.offsets().log_end_offset, 5);
+        let batches = batch::split_batches(idempotent_batch(1, 42, 0, 4), 1 << 20).unwrap();
+        assert!(matches!(
+            log.append(&batches, 0),
+            Err(myelin_storage::StorageError::OutOfOrderSequence)
+        ));
         log.close().await.unwrap();
     });
 }

@@ -3,13 +3,16 @@
 The broker address comes from the MYELIN_BOOTSTRAP environment variable
 (host:port). The tests FAIL (never skip) when it is unset or unreachable.
 
-Myelin has no consumer groups and no idempotent producer yet, so this test
-uses what a plain Kafka user would use in that situation: manual partition
-assignment (assign + seek, no group_id) and enable_idempotence=False.
+Myelin has no idempotent producer yet, so producers use enable_idempotence=False.
+The first tests read with manual partition assignment (assign + seek, no group_id);
+the test_group_* tests use consumer groups (subscribe, commit, KafkaAdminClient
+group operations), each consumer polled from its own thread.
 """
 
 import os
+import queue
 import socket
+import threading
 import time
 import uuid
 import zlib
@@ -17,6 +20,7 @@ import zlib
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 PARTITIONS = 3
@@ -388,5 +392,348 @@ def test_topic_authorized_operations(bootstrap, admin):
         ops = t.get("authorized_operations")
         assert ops, f"authorized_operations={ops!r}, want the topic operations (READ, WRITE, DESCRIBE, ...)"
         assert {"READ", "WRITE", "DESCRIBE"} <= set(ops), ops
+    finally:
+        admin.delete_topics([topic])
+
+
+# ------------------------------------------------------------------------------------------
+# Consumer groups: subscribe, rebalance, commit, takeover, resume, admin group operations.
+
+GROUP_SESSION_TIMEOUT_MS = 6000  # the broker's default group.min.session.timeout.ms
+GROUP_HEARTBEAT_INTERVAL_MS = 500
+GROUP_MAX_POLL_INTERVAL_MS = 15000  # also the rebalance timeout a member asks for
+GROUP_DEADLINE_S = 30.0
+
+
+class _Member:
+    """A group consumer driven by a thread of its own: it polls all the time, keeps what it
+    read and the rebalance callbacks it saw. Anything else (commit, committed, close) is
+    handed to that thread, as a KafkaConsumer must be used from one thread only."""
+
+    def __init__(self, bootstrap, group, topic, name, **config):
+        self.name = name
+        self.events = []  # ("revoked" | "assigned", sorted partitions)
+        self.error = None
+        self._records = []
+        self._assignment = frozenset()
+        self._lock = threading.Lock()
+        self._cmds = queue.Queue()
+        self._stopped = False
+        member = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                member._event("revoked", revoked)
+
+            def on_partitions_assigned(self, assigned):
+                member._event("assigned", assigned)
+
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=name,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=GROUP_SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=GROUP_HEARTBEAT_INTERVAL_MS,
+            max_poll_interval_ms=GROUP_MAX_POLL_INTERVAL_MS,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+            fetch_max_wait_ms=200,
+            **config,
+        )
+        self.consumer.subscribe([topic], listener=Listener())
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _event(self, kind, partitions):
+        with self._lock:
+            self.events.append((kind, sorted(tp.partition for tp in partitions)))
+
+    def _run(self):
+        try:
+            while not self._stopped:
+                while not self._cmds.empty():
+                    fn, done = self._cmds.get()
+                    try:
+                        done.put((True, fn(self.consumer)))
+                    except Exception as e:  # handed back to the caller
+                        done.put((False, e))
+                if self._stopped:
+                    break
+                batch = self.consumer.poll(timeout_ms=100)
+                with self._lock:
+                    for recs in batch.values():
+                        self._records.extend(recs)
+                    self._assignment = frozenset(tp.partition for tp in self.consumer.assignment())
+        except Exception as e:
+            self.error = e
+
+    def call(self, fn, timeout_s=GROUP_DEADLINE_S):
+        """Runs fn(consumer) on the polling thread and returns its result."""
+        if self.error is not None:
+            pytest.fail(f"{self.name}: poll loop failed: {self.error!r}")
+        done = queue.Queue()
+        self._cmds.put((fn, done))
+        try:
+            ok, value = done.get(timeout=timeout_s)
+        except queue.Empty:
+            pytest.fail(f"{self.name}: no answer from the polling thread within {timeout_s}s")
+        if not ok:
+            raise value
+        return value
+
+    def assignment(self):
+        with self._lock:
+            return set(self._assignment)
+
+    def count(self):
+        with self._lock:
+            return len(self._records)
+
+    def take(self):
+        """The records read since the last take(), as (partition, offset, value)."""
+        with self._lock:
+            recs, self._records = self._records, []
+        return [(r.partition, r.offset, r.value) for r in recs]
+
+    def commit(self):
+        self.call(lambda c: c.commit())
+
+    def committed(self, topic, partitions):
+        return self.call(lambda c: {p: c.committed(TopicPartition(topic, p)) for p in partitions})
+
+    def close(self):
+        """Closes the consumer (a dynamic member sends LeaveGroup); no auto-commit is on."""
+        if self._stopped or not self._thread.is_alive():
+            self._stopped = True
+            return
+
+        def close(c):
+            c.close()
+            self._stopped = True
+
+        self.call(close)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def members(bootstrap):
+    """Factory for _Member; every member still open at the end of the test is closed."""
+    made = []
+
+    def make(group, topic, name, **config):
+        m = _Member(bootstrap, group, topic, name, **config)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        try:
+            m.close()
+        except BaseException:  # noqa: BLE001 - teardown must reach every member
+            pass
+
+
+def _wait_for(pred, what, members=(), timeout_s=GROUP_DEADLINE_S):
+    """Waits for pred() to hold, failing early if a member's poll loop died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in members:
+            if m.error is not None:
+                pytest.fail(f"{m.name}: poll loop failed while waiting for {what}: {m.error!r}")
+        if pred():
+            return
+        time.sleep(0.05)
+    state = {m.name: {"assignment": sorted(m.assignment()), "read": m.count(), "events": m.events}
+             for m in members}
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}; members: {state}")
+
+
+def _produce_spread(bootstrap, topic, partitions, n, tag):
+    """Sends n records round-robin over the partitions; returns {(partition, offset): value}."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                             linger_ms=5, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    try:
+        futs = [(f"{tag}-{i:04d}".encode(), producer.send(topic, value=f"{tag}-{i:04d}".encode(),
+                                                          partition=i % partitions))
+                for i in range(n)]
+        producer.flush(timeout=30)
+        return {(md.partition, md.offset): v for v, md in ((v, f.get(timeout=30)) for v, f in futs)}
+    finally:
+        producer.close(timeout=10)
+
+
+def _read_exactly(members_, expected, what):
+    """Waits until the members together read len(expected) records, lets a little more time
+    pass for anything unexpected, then checks that exactly `expected` arrived, each record
+    once, and each member only read partitions assigned to it. Returns {member name: read}."""
+    _wait_for(lambda: sum(m.count() for m in members_) >= len(expected),
+              f"{len(expected)} records of {what}", members_)
+    time.sleep(0.5)
+    got, per_member = {}, {}
+    for m in members_:
+        recs = m.take()
+        per_member[m.name] = recs
+        owned = m.assignment()
+        for p, off, v in recs:
+            assert p in owned, f"{what}: {m.name} read partition {p} but owns {sorted(owned)}"
+            assert (p, off) not in got, f"{what}: p{p}@{off} delivered twice"
+            got[(p, off)] = v
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    assert not missing and not extra, f"{what}: missing {missing[:10]}, unexpected {extra[:10]}"
+    assert got == expected, f"{what}: values differ"
+    return per_member
+
+
+def _unique_group(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def test_group_two_members_share_commit_takeover_resume(bootstrap, admin, members):
+    """(a) two members of one group split a 4-partition topic and together read every
+    record once; (b) after both commit and one closes, the other owns every partition and
+    goes on from the committed offsets; (c) a fresh member resumes from the committed
+    offsets: what was committed is not read again, what was read but not committed is."""
+    topic = _unique_topic("kpy-grp")
+    group = _unique_group("kpy-grp")
+    parts = 4
+    all_parts = set(range(parts))
+    admin.create_topics([NewTopic(topic, num_partitions=parts, replication_factor=1)])
+    try:
+        m1 = members(group, topic, "kpy-member-1")
+        _wait_for(lambda: m1.assignment() == all_parts, "the only member to own every partition", [m1])
+        m2 = members(group, topic, "kpy-member-2")
+
+        def shared():
+            a1, a2 = m1.assignment(), m2.assignment()
+            return a1 and a2 and not (a1 & a2) and (a1 | a2) == all_parts
+
+        _wait_for(shared, "two members with disjoint non-empty assignments covering the topic", [m1, m2])
+        a1, a2 = m1.assignment(), m2.assignment()
+
+        # (a) every record exactly once, each member only from its own partitions
+        batch1 = _produce_spread(bootstrap, topic, parts, 200, "b1")
+        read = _read_exactly([m1, m2], batch1, "batch 1 over two members")
+        assert read["kpy-member-1"] and read["kpy-member-2"], {k: len(v) for k, v in read.items()}
+        assert (m1.assignment(), m2.assignment()) == (a1, a2), "assignment changed while reading"
+
+        # (b) commit, one member leaves, the other takes over from the committed offsets
+        m1.commit()
+        m2.commit()
+        per_part = 200 // parts
+        assert m2.committed(topic, range(parts)) == {p: per_part for p in range(parts)}
+        m1.close()
+        _wait_for(lambda: m2.assignment() == all_parts, "the remaining member to own every partition", [m2])
+        batch2 = _produce_spread(bootstrap, topic, parts, 100, "b2")
+        _read_exactly([m2], batch2, "batch 2 after the takeover (batch 1 must not come back)")
+
+        # (c) commit batch 2, read batch 3 without committing it, close; a new member
+        # gets batch 3 again and nothing committed
+        m2.commit()
+        per_part += 100 // parts
+        batch3 = _produce_spread(bootstrap, topic, parts, 40, "b3")
+        _read_exactly([m2], batch3, "batch 3 before closing")
+        m2.close()
+        m3 = members(group, topic, "kpy-member-3")
+        _read_exactly([m3], batch3, "batch 3 again by a new member (resumes at the committed offsets)")
+        assert m3.assignment() == all_parts
+        assert m3.committed(topic, range(parts)) == {p: per_part for p in range(parts)}
+        m3.close()
+    finally:
+        admin.delete_topics([topic])
+
+
+# KafkaAdminClient's group calls were renamed in kafka-python 3.0 (list_consumer_groups ->
+# list_groups, ...) and return other shapes; these give both the same form.
+
+def _admin_list_groups(admin):
+    """{group_id: protocol_type}"""
+    if hasattr(admin, "list_groups"):
+        return {g["group_id"]: g["protocol_type"] for g in admin.list_groups()}
+    return dict(admin.list_consumer_groups())
+
+
+def _admin_describe_group(admin, group):
+    """(state, protocol, [(client_id, sorted [(topic, partition)])])"""
+    if hasattr(admin, "describe_groups"):
+        d = admin.describe_groups([group])[group]
+        assert d["error"] is None, d
+        members = [(m["client_id"], sorted((a["topic"], p)
+                                           for a in m["member_assignment"]["assigned_partitions"]
+                                           for p in a["partitions"]))
+                   for m in d["members"]]
+        return d["group_state"], d["protocol_data"], members
+    (d,) = admin.describe_consumer_groups([group])
+    assert d.error_code == 0, d
+    members = [(m.client_id, sorted((t, p) for t, ps in m.member_assignment.assignment for p in ps))
+               for m in d.members]
+    return d.state, d.protocol, members
+
+
+def _admin_group_offsets(admin, group):
+    """{TopicPartition: committed offset}"""
+    if hasattr(admin, "list_group_offsets"):
+        offsets = admin.list_group_offsets(group)[group]
+    else:
+        offsets = admin.list_consumer_group_offsets(group)
+    return {tp: om.offset for tp, om in offsets.items()}
+
+
+def _admin_delete_groups(admin, groups):
+    """{group_id: None on success, else the Kafka error class name}"""
+    if hasattr(admin, "delete_groups"):
+        return {g: (None if r == "OK" else r) for g, r in admin.delete_groups(groups).items()}
+    out = {}
+    for g, err in admin.delete_consumer_groups(groups):
+        name = type(err).__name__ if not isinstance(err, type) else err.__name__
+        out[g] = None if name == "NoError" else name
+    return out
+
+
+def test_group_admin_list_describe_offsets_delete(bootstrap, admin, members):
+    """KafkaAdminClient on a live group and after its member left: list, describe (state,
+    members, assignment), committed offsets, and delete -- refused with NonEmptyGroupError
+    (GROUP_NOT_EMPTY) while a member is in the group, accepted once it is empty."""
+    topic = _unique_topic("kpy-grpadm")
+    group = _unique_group("kpy-grpadm")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    try:
+        m = members(group, topic, "kpy-admin-member")
+        _wait_for(lambda: m.assignment() == {0, 1}, "the member to own both partitions", [m])
+        produced = _produce_spread(bootstrap, topic, 2, 30, "adm")  # 15 per partition
+        _read_exactly([m], produced, "records of the admin test")
+        m.commit()
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+
+        groups = _admin_list_groups(admin)
+        assert groups.get(group) == "consumer", f"{group} not listed as a consumer group: {groups}"
+        state, protocol, described = _admin_describe_group(admin, group)
+        assert state == "Stable", state
+        assert protocol == "range", protocol
+        assert described == [("kpy-admin-member", [(topic, 0), (topic, 1)])], described
+        assert _admin_group_offsets(admin, group) == {tp0: 15, tp1: 15}
+
+        # a group with a live member cannot be deleted, and is not harmed by trying
+        assert _admin_delete_groups(admin, [group]) == {group: "NonEmptyGroupError"}
+        if hasattr(admin, "delete_group_offsets"):  # kafka-python 3.x
+            from kafka.errors import GroupSubscribedToTopicError
+
+            res = admin.delete_group_offsets(group, [tp0])
+            assert res == {tp0: GroupSubscribedToTopicError}, res
+        assert _admin_describe_group(admin, group)[0] == "Stable"
+        more = _produce_spread(bootstrap, topic, 2, 4, "adm2")
+        _read_exactly([m], more, "records produced after the refused delete")
+
+        m.close()
+        state, _, described = _admin_describe_group(admin, group)
+        assert (state, described) == ("Empty", []), (state, described)
+        assert _admin_group_offsets(admin, group) == {tp0: 15, tp1: 15}, "offsets must outlive the members"
+
+        assert _admin_delete_groups(admin, [group]) == {group: None}
+        assert group not in _admin_list_groups(admin)
+        assert _admin_group_offsets(admin, group) == {}
+        assert _admin_describe_group(admin, group)[0] == "Dead"
+        assert _admin_delete_groups(admin, [group]) == {group: "GroupIdNotFoundError"}
     finally:
         admin.delete_topics([topic])

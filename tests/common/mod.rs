@@ -204,3 +204,100 @@ pub mod kafka {
         }
     }
 }
+
+/// A loopback TCP proxy that forwards to a broker and, while `chaos` is on, cuts every open
+/// connection at random moments — so clients see requests fail mid-flight and retry.
+pub struct ChaosProxy {
+    pub addr: SocketAddr,
+    chaos: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ChaosProxy {
+    pub fn start(target: SocketAddr, addr: SocketAddr) -> ChaosProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind(addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let chaos = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        {
+            let (stop, open) = (stop.clone(), open.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(server) = TcpStream::connect(target) else {
+                        continue;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    open.lock().unwrap().push(client.try_clone().unwrap());
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                            let _ = from.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            });
+        }
+        {
+            let (stop, chaos, cuts) = (stop.clone(), chaos.clone(), cuts.clone());
+            std::thread::spawn(move || {
+                let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+                while !stop.load(Ordering::Relaxed) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    std::thread::sleep(Duration::from_millis(50 + seed % 150));
+                    if chaos.load(Ordering::Relaxed) {
+                        for s in open.lock().unwrap().drain(..) {
+                            let _ = s.shutdown(std::net::Shutdown::Both);
+                            cuts.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        ChaosProxy {
+            addr: listener_addr(addr),
+            chaos,
+            stop,
+            cuts,
+        }
+    }
+
+    pub fn set_chaos(&self, on: bool) {
+        self.chaos.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn cuts(&self) -> usize {
+        self.cuts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn listener_addr(addr: SocketAddr) -> SocketAddr {
+    addr
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A free loopback address.
+pub fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}

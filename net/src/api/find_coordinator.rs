@@ -1,5 +1,6 @@
-//! FindCoordinator (key 10): every group and transaction coordinator is this node (each
-//! request for it is forwarded to the shard that owns the group's offsets partition).
+//! FindCoordinator (key 10): every group coordinator is this node (each request for it is
+//! forwarded to the shard that owns the group's offsets partition). There is no transaction
+//! coordinator yet: transaction keys get COORDINATOR_NOT_AVAILABLE.
 
 use crate::codes;
 use crate::server::Ctx;
@@ -14,7 +15,8 @@ pub const API_KEY: ApiKey = ApiKey::FindCoordinator;
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 /// Key types: 0 group, 1 transaction.
-const KEY_TYPES: RangeInclusive<i8> = 0..=1;
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Handles FindCoordinator.
 pub async fn handle(
@@ -25,10 +27,10 @@ pub async fn handle(
     let node = BrokerId(ctx.server.node_id);
     let host = StrBytes::from_string(ctx.server.advertised_host.clone());
     let port = ctx.server.advertised_port;
-    let error = if KEY_TYPES.contains(&req.key_type) {
-        codes::NONE
-    } else {
-        codes::INVALID_REQUEST
+    let error = match req.key_type {
+        KEY_TYPE_GROUP => codes::NONE,
+        KEY_TYPE_TRANSACTION => codes::COORDINATOR_NOT_AVAILABLE,
+        _ => codes::INVALID_REQUEST,
     };
     if version >= 4 {
         let coordinators = req

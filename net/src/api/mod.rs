@@ -12,6 +12,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -118,6 +119,10 @@ pub const APIS: &[Api] = &[
     Api {
         key: offset_delete::API_KEY,
         versions: offset_delete::VERSIONS,
+    },
+    Api {
+        key: init_producer_id::API_KEY,
+        versions: init_producer_id::VERSIONS,
     },
 ];
 
@@ -262,6 +267,7 @@ pub async fn dispatch(
         ApiKey::DescribeGroups => handled!(describe_groups),
         ApiKey::DeleteGroups => handled!(delete_groups),
         ApiKey::OffsetDelete => handled!(offset_delete),
+        ApiKey::InitProducerId => handled!(init_producer_id),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))
