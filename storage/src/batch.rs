@@ -145,6 +145,22 @@ impl BatchHeader {
     }
 }
 
+/// The marker of a control batch: the type field of its first record's key (version i16,
+/// type i16); -1 for other batches or an unreadable key.
+pub fn control_type(header: &BatchHeader, batch: &[u8]) -> i8 {
+    if !header.is_control() {
+        return crate::txn::MARKER_NONE;
+    }
+    let mut marker = crate::txn::MARKER_NONE;
+    let _ = crate::records::for_each(header, crate::records::records_section(batch), |r| {
+        if let Some(&[_, _, hi, lo]) = r.key {
+            marker = i16::from_be_bytes([hi, lo]).clamp(-1, 1) as i8;
+        }
+        false
+    });
+    marker
+}
+
 /// Computes the batch CRC: CRC-32C from `attributes` to the end.
 #[allow(clippy::indexing_slicing)] // Callers pass a whole batch, at least HEADER_BYTES long.
 pub fn compute_crc(batch: &[u8]) -> u32 {

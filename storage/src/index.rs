@@ -27,12 +27,22 @@ pub struct IndexEntry {
     pub producer_epoch: i16,
     /// Sequence of the first record, or -1.
     pub base_sequence: i32,
+    /// Batch attributes (transactional and control bits among them).
+    pub attributes: i16,
+    /// For a control batch, its marker (`txn::MARKER_COMMIT` or `MARKER_ABORT`), else -1.
+    pub control_type: i8,
 }
 
 impl IndexEntry {
-    /// The entry for a batch with `header` written at `position`.
+    /// True for a batch inside a transaction (data or marker).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & crate::batch::ATTR_TRANSACTIONAL != 0
+    }
+
+    /// The entry for a batch with `header` (bytes `batch`) written at `position`.
     pub fn for_batch(
         header: &crate::batch::BatchHeader,
+        batch: &[u8],
         base_offset: i64,
         position: u64,
         max_timestamp: i64,
@@ -46,6 +56,8 @@ impl IndexEntry {
             producer_id: header.producer_id,
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
+            attributes: header.attributes,
+            control_type: crate::batch::control_type(header, batch),
         }
     }
 
@@ -132,6 +144,8 @@ mod tests {
                 producer_id: -1,
                 producer_epoch: -1,
                 base_sequence: -1,
+                attributes: 0,
+                control_type: -1,
             });
             pos += 70;
         }

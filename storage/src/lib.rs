@@ -12,6 +12,7 @@ pub mod log;
 pub mod producer;
 pub mod records;
 pub mod segment;
+pub mod txn;
 
 pub use config::LogConfig;
 pub use error::{Result, StorageError};

@@ -13,6 +13,7 @@ use crate::error::{Result, StorageError};
 use crate::index::{self, IndexEntry, SegmentIndex};
 use crate::producer::{self, ProducerState, SeqCheck};
 use crate::segment::{self, Segment};
+use crate::txn::{AbortedTxn, TxnIndex};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use glommio::sync::Semaphore;
@@ -46,6 +47,7 @@ struct State {
     unsynced_messages: u64,
     waiters: Vec<oneshot::Sender<()>>,
     producers: ProducerState,
+    txns: TxnIndex,
 }
 
 /// Where an append landed.
@@ -68,8 +70,12 @@ pub struct ReadOutcome {
     pub batches: Vec<Bytes>,
     /// High watermark when the read was served.
     pub high_watermark: i64,
+    /// Last stable offset when the read was served.
+    pub last_stable_offset: i64,
     /// Log start offset when the read was served.
     pub log_start_offset: i64,
+    /// For a committed-only read: aborted transactions overlapping the batches returned.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// Offsets a reader may ask about.
@@ -79,6 +85,8 @@ pub struct Offsets {
     pub log_start_offset: i64,
     /// Offsets below this are durable and visible.
     pub high_watermark: i64,
+    /// Offsets below this are not in any open transaction (`read_committed` reads to here).
+    pub last_stable_offset: i64,
     /// Next offset to be assigned.
     pub log_end_offset: i64,
 }
@@ -153,9 +161,14 @@ impl Log {
             unsynced_messages: 0,
             waiters: Vec::new(),
             producers: ProducerState::default(),
+            txns: TxnIndex::default(),
         };
         // Producer state comes back from the index: every entry names its batch's producer.
         for e in state.segments.iter().flat_map(|s| s.entries.iter()) {
+            state.txns.on_batch(e);
+            if e.control_type != crate::txn::MARKER_NONE {
+                state.producers.fence(e.producer_id, e.producer_epoch, now);
+            }
             if e.producer_id >= 0 && e.base_sequence >= 0 {
                 let count = (e.last_offset - e.base_offset + 1) as i32;
                 let last = producer::last_seq(e.base_sequence, count);
@@ -201,6 +214,7 @@ impl Log {
         Offsets {
             log_start_offset: st.log_start_offset,
             high_watermark: st.high_watermark,
+            last_stable_offset: st.txns.last_stable_offset(st.high_watermark),
             log_end_offset: st.log_end_offset,
         }
     }
@@ -266,7 +280,7 @@ impl Log {
             let Some(active) = st.segments.last_mut() else {
                 return Err(StorageError::Offline);
             };
-            let entry = IndexEntry::for_batch(header, offset, active.bytes, max_timestamp);
+            let entry = IndexEntry::for_batch(header, bytes, offset, active.bytes, max_timestamp);
             active.entries.push(entry);
             active.bytes += size;
             let segment_base = active.base_offset;
@@ -281,6 +295,11 @@ impl Log {
                     entry.last_offset,
                     now,
                 );
+            }
+            st.txns.on_batch(&entry);
+            if entry.control_type != crate::txn::MARKER_NONE {
+                st.producers
+                    .fence(header.producer_id, header.producer_epoch, now);
             }
             first_offset.get_or_insert(offset);
             last_offset = last_offset.max(entry.last_offset);
@@ -472,7 +491,18 @@ impl Log {
     /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
     /// (the first batch is returned even when larger) and never past the high watermark.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome> {
-        let (plan, hw, lso) = {
+        self.read_upto(offset, max_bytes, false).await
+    }
+
+    /// Like [`Log::read`]; with `committed_only` (`read_committed`), stops at the last
+    /// stable offset and reports the aborted transactions among the batches returned.
+    pub async fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        committed_only: bool,
+    ) -> Result<ReadOutcome> {
+        let (plan, mut out) = {
             let st = self.state.borrow();
             if offset < st.log_start_offset || offset > st.log_end_offset {
                 return Err(StorageError::OffsetOutOfRange {
@@ -481,16 +511,25 @@ impl Log {
                     end: st.log_end_offset,
                 });
             }
-            (
-                Self::plan_read(&st, offset, max_bytes),
-                st.high_watermark,
-                st.log_start_offset,
-            )
-        };
-        let mut out = ReadOutcome {
-            batches: Vec::new(),
-            high_watermark: hw,
-            log_start_offset: lso,
+            let lso = st.txns.last_stable_offset(st.high_watermark);
+            let upto = if committed_only {
+                lso
+            } else {
+                st.high_watermark
+            };
+            let (plan, last) = Self::plan_read(&st, offset, max_bytes, upto);
+            let aborted = match last {
+                Some(last) if committed_only => st.txns.aborted_between(offset, last),
+                _ => Vec::new(),
+            };
+            let out = ReadOutcome {
+                batches: Vec::new(),
+                high_watermark: st.high_watermark,
+                last_stable_offset: lso,
+                log_start_offset: st.log_start_offset,
+                aborted,
+            };
+            (plan, out)
         };
         for step in plan {
             match step {
@@ -508,7 +547,15 @@ impl Log {
         Ok(out)
     }
 
-    fn plan_read(st: &State, offset: i64, max_bytes: usize) -> Vec<ReadStep> {
+    /// The reads that serve `offset..` up to `max_bytes` below `upto`, and the last offset
+    /// they cover.
+    fn plan_read(
+        st: &State,
+        offset: i64,
+        max_bytes: usize,
+        upto: i64,
+    ) -> (Vec<ReadStep>, Option<i64>) {
+        let mut last_covered = None;
         let mut plan: Vec<ReadStep> = Vec::new();
         let mut total = 0usize;
         let seg_idx = st
@@ -519,13 +566,16 @@ impl Log {
         'segments: for seg in st.segments.iter().skip(seg_idx) {
             let start = index::entry_at_or_after(&seg.entries, offset);
             for e in seg.entries.iter().skip(start) {
-                if e.base_offset >= st.high_watermark {
+                // A batch is served only whole and only below the bound (for read_committed,
+                // a batch straddling the LSO waits).
+                if e.base_offset >= upto || e.last_offset >= upto {
                     break 'segments;
                 }
                 if total > 0 && total + e.size as usize > max_bytes {
                     break 'segments;
                 }
                 total += e.size as usize;
+                last_covered = Some(e.last_offset);
                 if e.base_offset >= cache_first {
                     let i = st.cache.partition_point(|c| c.base_offset < e.base_offset);
                     if let Some(c) = st.cache.get(i).filter(|c| c.base_offset == e.base_offset) {
@@ -549,7 +599,7 @@ impl Log {
                 }
             }
         }
-        plan
+        (plan, last_covered)
     }
 
     /// Reads a run of batches from a segment file and checks every one before serving it.
@@ -637,6 +687,8 @@ impl Log {
             let config = self.config.borrow();
             let mut st = self.state.borrow_mut();
             st.producers.expire(now, producer::PRODUCER_EXPIRATION_MS);
+            let start = st.log_start_offset;
+            st.txns.trim(start);
             let mut total: u64 = st.segments.iter().map(|s| s.bytes).sum();
             let mut n = 0;
             for s in st.segments.iter() {

@@ -164,6 +164,21 @@ impl ProducerState {
         entry.last_ms = entry.last_ms.max(now_ms);
     }
 
+    /// Raises a producer's epoch (a transaction marker written at a newer epoch fences the
+    /// older one), forgetting its sequences.
+    pub fn fence(&mut self, pid: i64, epoch: i16, now_ms: i64) {
+        let entry = self.producers.entry(pid).or_insert_with(|| Entry {
+            epoch,
+            batches: VecDeque::new(),
+            last_ms: now_ms,
+        });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_ms = entry.last_ms.max(now_ms);
+    }
+
     /// Forgets producers idle for longer than `ttl_ms`.
     pub fn expire(&mut self, now_ms: i64, ttl_ms: i64) {
         self.producers.retain(|_, e| now_ms - e.last_ms <= ttl_ms);

@@ -309,6 +309,7 @@ pub async fn scan(file: &DmaFile, base_offset: i64, batch_limit: u32) -> Result<
                 let size = h.total_bytes();
                 entries.push(IndexEntry::for_batch(
                     &h,
+                    bytes,
                     h.base_offset,
                     position,
                     h.max_timestamp,

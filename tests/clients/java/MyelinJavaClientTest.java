@@ -4,9 +4,9 @@
 // The broker address comes from $MYELIN_BOOTSTRAP (host:port). Exit code 0 when every
 // check passes, 1 when any fails (with a FAIL line saying what), 2 on a usage/setup error.
 //
-// Myelin has no consumer groups and no idempotent producer yet, so this uses what a plain
-// Kafka user would use in that situation: assign() + seek (no group.id) and
-// enable.idempotence=false.
+// Myelin has no idempotent producer yet, so producers use enable.idempotence=false. The
+// first scenarios read with assign() + seek (no group.id); the group_* scenarios use consumer
+// groups with the classic protocol (group.protocol=classic: KIP-848 is not served).
 
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -14,13 +14,20 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.UUID;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 
@@ -28,16 +35,25 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -47,8 +63,14 @@ import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicCollection;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.ConsumerGroupState;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.FencedInstanceIdException;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.GroupSubscribedToTopicException;
+import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -549,6 +571,603 @@ public final class MyelinJavaClientTest {
         }
     }
 
+    // ------------------------------------------------------------------------------------
+    // consumer groups (classic protocol): subscribe, rebalance, commit, takeover, admin,
+    // static membership
+
+    static final int GROUP_SESSION_TIMEOUT_MS = 6000; // the broker's default minimum
+    static final int GROUP_HEARTBEAT_INTERVAL_MS = 500;
+    static final int GROUP_MAX_POLL_INTERVAL_MS = 15000; // also the rebalance timeout
+    static final Duration GROUP_DEADLINE = Duration.ofSeconds(30);
+
+    static String uniqueGroup(String prefix) {
+        return prefix + "-" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+    }
+
+    static Set<Integer> range(int n) {
+        Set<Integer> s = new TreeSet<>();
+        for (int i = 0; i < n; i++) s.add(i);
+        return s;
+    }
+
+    static Set<TopicPartition> tps(String topic, Collection<Integer> partitions) {
+        Set<TopicPartition> s = new HashSet<>();
+        for (int p : partitions) s.add(new TopicPartition(topic, p));
+        return s;
+    }
+
+    static Set<Integer> partitionsOf(Collection<TopicPartition> tps) {
+        Set<Integer> s = new TreeSet<>();
+        for (TopicPartition tp : tps) s.add(tp.partition());
+        return s;
+    }
+
+    /**
+     * A group consumer polled by a thread of its own (a KafkaConsumer must stay on one
+     * thread): it keeps the records it read, the rebalance callbacks it saw and its group
+     * metadata. Commits, close and the like are handed to that thread with call().
+     */
+    static final class Member {
+        final String name;
+        final KafkaConsumer<byte[], byte[]> consumer;
+        final Thread thread;
+        final LinkedBlockingQueue<FutureTask<?>> commands = new LinkedBlockingQueue<>();
+        final List<String> events = Collections.synchronizedList(new ArrayList<>());
+        private final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+        volatile Set<Integer> assignment = Collections.emptySet();
+        volatile int generation = -1;
+        volatile String memberId = "";
+        volatile Throwable error;
+        volatile boolean stopped;
+        volatile boolean closed;
+
+        Member(String group, String topic, String name, Map<String, String> extra) {
+            this.name = name;
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.CLIENT_ID_CONFIG, name);
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic"); // KIP-848 is not served
+            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(GROUP_SESSION_TIMEOUT_MS));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Integer.toString(GROUP_HEARTBEAT_INTERVAL_MS));
+            p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, Integer.toString(GROUP_MAX_POLL_INTERVAL_MS));
+            p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+            p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+            p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "200");
+            p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            p.putAll(extra);
+            consumer = new KafkaConsumer<>(p);
+            consumer.subscribe(Collections.singletonList(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    events.add("revoked " + partitionsOf(partitions));
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    events.add("assigned " + partitionsOf(partitions));
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    events.add("lost " + partitionsOf(partitions));
+                }
+            });
+            thread = new Thread(this::run, name);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        private void run() {
+            try {
+                while (!stopped) {
+                    FutureTask<?> cmd;
+                    while ((cmd = commands.poll()) != null) cmd.run();
+                    if (stopped) break;
+                    ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(100));
+                    synchronized (records) {
+                        for (ConsumerRecord<byte[], byte[]> r : recs) records.add(r);
+                    }
+                    assignment = Collections.unmodifiableSet(partitionsOf(consumer.assignment()));
+                    generation = consumer.groupMetadata().generationId();
+                    memberId = consumer.groupMetadata().memberId();
+                }
+            } catch (Throwable e) {
+                error = e;
+            } finally {
+                if (!closed) {
+                    closed = true;
+                    try {
+                        consumer.close(Duration.ofSeconds(5));
+                    } catch (Throwable ignored) {
+                        // already failed
+                    }
+                }
+                FutureTask<?> cmd;
+                while ((cmd = commands.poll()) != null) cmd.cancel(false);
+            }
+        }
+
+        /** Runs fn on the polling thread and returns its result. */
+        <T> T call(java.util.function.Function<KafkaConsumer<byte[], byte[]>, T> fn) throws Exception {
+            if (error != null) throw new CheckFailed(name + ": poll loop failed: " + error);
+            check(thread.isAlive(), name + ": poll loop is not running");
+            FutureTask<T> task = new FutureTask<>(() -> fn.apply(consumer));
+            commands.add(task);
+            try {
+                return task.get(GROUP_DEADLINE.getSeconds(), TimeUnit.SECONDS);
+            } catch (java.util.concurrent.CancellationException e) {
+                throw new CheckFailed(name + ": poll loop ended before running a command: " + error);
+            }
+        }
+
+        int count() {
+            synchronized (records) {
+                return records.size();
+            }
+        }
+
+        List<ConsumerRecord<byte[], byte[]>> take() {
+            synchronized (records) {
+                List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>(records);
+                records.clear();
+                return out;
+            }
+        }
+
+        void commitSync() throws Exception {
+            call(c -> {
+                c.commitSync();
+                return null;
+            });
+        }
+
+        Map<Integer, Long> committed(String topic, int partitions) throws Exception {
+            Map<TopicPartition, OffsetAndMetadata> m = call(c -> c.committed(tps(topic, range(partitions))));
+            Map<Integer, Long> out = new TreeMap<>();
+            m.forEach((tp, om) -> out.put(tp.partition(), om == null ? null : om.offset()));
+            return out;
+        }
+
+        /** Closes the consumer: a dynamic member sends LeaveGroup, a static one does not. */
+        void close() throws Exception {
+            if (closed || !thread.isAlive()) {
+                stopped = true;
+                thread.join(10_000);
+                return;
+            }
+            call(c -> {
+                closed = true;
+                stopped = true;
+                c.close(Duration.ofSeconds(10));
+                return null;
+            });
+            thread.join(10_000);
+        }
+
+        String describe() {
+            return name + "{assignment=" + assignment + ", generation=" + generation + ", read=" + count()
+                    + ", events=" + events + (error != null ? ", error=" + error : "") + "}";
+        }
+    }
+
+    static Member member(List<Member> all, String group, String topic, String name, String... extra) {
+        Map<String, String> m = new HashMap<>();
+        for (int i = 0; i + 1 < extra.length; i += 2) m.put(extra[i], extra[i + 1]);
+        Member member = new Member(group, topic, name, m);
+        all.add(member);
+        return member;
+    }
+
+    static void closeAll(List<Member> all) {
+        for (Member m : all) {
+            try {
+                m.close();
+            } catch (Throwable ignored) {
+                // teardown: keep closing the others
+            }
+        }
+    }
+
+    static void waitFor(java.util.function.BooleanSupplier cond, String what, Member... members) throws Exception {
+        long deadline = System.nanoTime() + GROUP_DEADLINE.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (Member m : members) {
+                if (m.error != null) throw new CheckFailed(m.name + ": poll loop failed while waiting for " + what
+                        + ": " + m.error);
+            }
+            if (cond.getAsBoolean()) return;
+            Thread.sleep(50);
+        }
+        StringBuilder sb = new StringBuilder();
+        for (Member m : members) sb.append(' ').append(m.describe());
+        throw new CheckFailed("timed out after " + GROUP_DEADLINE.getSeconds() + "s waiting for " + what
+                + "; members:" + sb);
+    }
+
+    /** Sends n records round-robin over the partitions; returns "p@offset" -> value. */
+    static Map<String, String> produceSpread(String topic, int partitions, int n, String tag) throws Exception {
+        Map<String, String> out = new TreeMap<>();
+        try (KafkaProducer<byte[], byte[]> producer = producer("none")) {
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                futures.add(producer.send(new ProducerRecord<>(topic, i % partitions, null,
+                        b(String.format("%s-%04d", tag, i)))));
+            }
+            producer.flush();
+            for (int i = 0; i < n; i++) {
+                RecordMetadata md = futures.get(i).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                out.put(md.partition() + "@" + md.offset(), String.format("%s-%04d", tag, i));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Waits until the members together read expected.size() records, gives anything
+     * unexpected a moment to arrive, then checks that exactly the expected records came,
+     * each once, each from a partition its reader owns. Returns how many each member read.
+     */
+    static Map<String, Integer> readExactly(List<Member> members, Map<String, String> expected, String what)
+            throws Exception {
+        Member[] ms = members.toArray(new Member[0]);
+        waitFor(() -> members.stream().mapToInt(Member::count).sum() >= expected.size(),
+                expected.size() + " records of " + what, ms);
+        Thread.sleep(500);
+        Map<String, String> got = new TreeMap<>();
+        Map<String, Integer> per = new TreeMap<>();
+        for (Member m : members) {
+            List<ConsumerRecord<byte[], byte[]>> recs = m.take();
+            per.put(m.name, recs.size());
+            Set<Integer> owned = m.assignment;
+            for (ConsumerRecord<byte[], byte[]> r : recs) {
+                String pos = r.partition() + "@" + r.offset();
+                check(owned.contains(r.partition()),
+                        what + ": " + m.name + " read " + pos + " but owns " + owned);
+                check(got.put(pos, s(r.value())) == null, what + ": " + pos + " delivered twice");
+            }
+        }
+        if (!got.equals(expected)) {
+            Set<String> missing = new TreeSet<>(expected.keySet());
+            missing.removeAll(got.keySet());
+            Set<String> extra = new TreeSet<>(got.keySet());
+            extra.removeAll(expected.keySet());
+            throw new CheckFailed(what + ": missing " + missing + ", unexpected " + extra
+                    + (missing.isEmpty() && extra.isEmpty() ? " (values differ)" : ""));
+        }
+        return per;
+    }
+
+    static Throwable failureOf(org.apache.kafka.common.KafkaFuture<?> f) throws Exception {
+        try {
+            f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            return null;
+        } catch (java.util.concurrent.ExecutionException e) {
+            return e.getCause();
+        }
+    }
+
+    static void expectFailure(org.apache.kafka.common.KafkaFuture<?> f, Class<? extends Throwable> want, String what)
+            throws Exception {
+        Throwable t = failureOf(f);
+        check(t != null && want.isInstance(t),
+                what + ": got " + (t == null ? "success" : t.toString()) + ", want " + want.getSimpleName());
+    }
+
+    static ConsumerGroupDescription describeGroup(Admin admin, String group) throws Exception {
+        return admin.describeConsumerGroups(Collections.singleton(group)).describedGroups().get(group)
+                .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+    }
+
+    static Map<Integer, Long> groupOffsets(Admin admin, String group) throws Exception {
+        Map<TopicPartition, OffsetAndMetadata> m = admin.listConsumerGroupOffsets(group)
+                .partitionsToOffsetAndMetadata().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+        Map<Integer, Long> out = new TreeMap<>();
+        m.forEach((tp, om) -> {
+            if (om != null) out.put(tp.partition(), om.offset());
+        });
+        return out;
+    }
+
+    static Map<Integer, Long> constOffsets(int partitions, long offset) {
+        Map<Integer, Long> m = new TreeMap<>();
+        for (int p = 0; p < partitions; p++) m.put(p, offset);
+        return m;
+    }
+
+    /**
+     * Two members share a 4-partition topic (disjoint, non-empty, covering), read every
+     * record once, commit; one closes (LeaveGroup) and the other takes over every partition
+     * from the committed offsets. With "range" (eager) a rebalance revokes everything; with
+     * "cooperative-sticky" only partitions that move are revoked.
+     */
+    static void scenarioGroupShareAndTakeover(String assignor) throws Exception {
+        boolean cooperative = assignor.equals("cooperative-sticky");
+        String strategy = cooperative ? CooperativeStickyAssignor.class.getName() : RangeAssignor.class.getName();
+        String topic = uniqueTopic("java-grp");
+        String group = uniqueGroup("java-grp-" + assignor);
+        int parts = 4;
+        log("group " + group + " (" + assignor + ") on topic " + topic);
+        List<Member> all = new ArrayList<>();
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, parts);
+            try {
+                Member m1 = member(all, group, topic, "java-" + assignor + "-1",
+                        ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, strategy);
+                waitFor(() -> m1.assignment.equals(range(parts)), "the only member to own every partition", m1);
+                int m1Before = m1.events.size();
+                Member m2 = member(all, group, topic, "java-" + assignor + "-2",
+                        ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, strategy);
+                waitFor(() -> {
+                    Set<Integer> a1 = m1.assignment, a2 = m2.assignment;
+                    Set<Integer> union = new TreeSet<>(a1);
+                    union.addAll(a2);
+                    return !a1.isEmpty() && !a2.isEmpty() && Collections.disjoint(a1, a2) && union.equals(range(parts));
+                }, "two members with disjoint non-empty assignments covering the topic", m1, m2);
+                Set<Integer> a1 = m1.assignment, a2 = m2.assignment;
+                List<String> m1Rebalance = new ArrayList<>(m1.events.subList(m1Before, m1.events.size()));
+                log("shared: " + m1.name + " " + a1 + ", " + m2.name + " " + a2 + "; " + m1.name
+                        + " callbacks " + m1Rebalance + ", " + m2.name + " callbacks " + m2.events);
+                if (cooperative) {
+                    check(m1Rebalance.contains("revoked " + a2) && !m1Rebalance.contains("revoked " + range(parts)),
+                            "cooperative-sticky: " + m1.name + " should give up only " + a2 + ", callbacks "
+                                    + m1Rebalance);
+                } else {
+                    check(m1Rebalance.contains("revoked " + range(parts)),
+                            "range (eager): " + m1.name + " should revoke everything first, callbacks " + m1Rebalance);
+                }
+
+                Map<String, String> batch1 = produceSpread(topic, parts, 200, "b1");
+                Map<String, Integer> per = readExactly(Arrays.asList(m1, m2), batch1, "batch 1 over two members");
+                check(per.get(m1.name) > 0 && per.get(m2.name) > 0, "each member should read some records: " + per);
+                check(m1.assignment.equals(a1) && m2.assignment.equals(a2), "assignment changed while reading");
+
+                m1.commitSync();
+                m2.commitSync();
+                check(m2.committed(topic, parts).equals(constOffsets(parts, 50)),
+                        "committed offsets after both commits: " + m2.committed(topic, parts));
+                int m2Before = m2.events.size();
+                m1.close(); // dynamic member: LeaveGroup
+                waitFor(() -> m2.assignment.equals(range(parts)), "the remaining member to own every partition", m2);
+                List<String> m2Takeover = new ArrayList<>(m2.events.subList(m2Before, m2.events.size()));
+                log("takeover: " + m2.name + " callbacks " + m2Takeover);
+                if (cooperative) {
+                    check(m2Takeover.contains("assigned " + a1)
+                                    && m2Takeover.stream().noneMatch(e -> e.startsWith("revoked")),
+                            "cooperative-sticky: " + m2.name + " should only be given " + a1 + ", callbacks "
+                                    + m2Takeover);
+                } else {
+                    check(m2Takeover.contains("assigned " + range(parts)),
+                            "range: " + m2.name + " should be assigned everything, callbacks " + m2Takeover);
+                }
+                Map<String, String> batch2 = produceSpread(topic, parts, 100, "b2");
+                readExactly(Collections.singletonList(m2), batch2, "batch 2 after the takeover (batch 1 must not return)");
+                m2.commitSync();
+                m2.close();
+                Map<Integer, Long> offsets = groupOffsets(admin, group);
+                check(offsets.equals(constOffsets(parts, 75)), "listConsumerGroupOffsets at the end: " + offsets);
+                admin.deleteConsumerGroups(Collections.singleton(group)).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            } finally {
+                closeAll(all);
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * Admin on a live group and on the same group once empty: listConsumerGroups,
+     * describeConsumerGroups, listConsumerGroupOffsets; what Kafka refuses while a member is
+     * in the group (deleteConsumerGroups, deleteConsumerGroupOffsets on its subscribed
+     * topic, alterConsumerGroupOffsets); then reset to earliest and a new member starting
+     * there, deleteConsumerGroupOffsets, deleteConsumerGroups.
+     */
+    static void scenarioGroupAdmin() throws Exception {
+        String topic = uniqueTopic("java-grpadm");
+        String group = uniqueGroup("java-grpadm");
+        log("group admin: group " + group + " on topic " + topic);
+        TopicPartition tp0 = new TopicPartition(topic, 0), tp1 = new TopicPartition(topic, 1);
+        List<Member> all = new ArrayList<>();
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 2);
+            try {
+                Member m = member(all, group, topic, "java-admin-member");
+                waitFor(() -> m.assignment.equals(range(2)), "the member to own both partitions", m);
+                Map<String, String> produced = produceSpread(topic, 2, 30, "adm");
+                readExactly(Collections.singletonList(m), produced, "records of the admin scenario");
+                m.commitSync();
+
+                ConsumerGroupListing listing = null;
+                for (ConsumerGroupListing l : admin.listConsumerGroups().all().get(OP_TIMEOUT_S, TimeUnit.SECONDS)) {
+                    if (l.groupId().equals(group)) listing = l;
+                }
+                check(listing != null, "listConsumerGroups does not show " + group);
+                check(!listing.isSimpleConsumerGroup(), "listed as a simple group: " + listing);
+                check(listing.state().equals(Optional.of(ConsumerGroupState.STABLE)), "listed state " + listing);
+
+                ConsumerGroupDescription d = describeGroup(admin, group);
+                check(d.state() == ConsumerGroupState.STABLE, "describeConsumerGroups state " + d.state());
+                check(!d.isSimpleConsumerGroup(), "described as a simple group: " + d);
+                check(d.partitionAssignor().equals("range"), "partitionAssignor " + d.partitionAssignor());
+                check(d.coordinator() != null && d.coordinator().id() == 0, "coordinator " + d.coordinator());
+                check(d.members().size() == 1, "members " + d.members());
+                MemberDescription md = d.members().iterator().next();
+                check(md.clientId().equals("java-admin-member") && md.consumerId().equals(m.memberId)
+                                && !md.groupInstanceId().isPresent(),
+                        "member " + md + ", want client java-admin-member, member id " + m.memberId);
+                check(md.assignment().topicPartitions().equals(new HashSet<>(Arrays.asList(tp0, tp1))),
+                        "member assignment " + md.assignment());
+                check(groupOffsets(admin, group).equals(constOffsets(2, 15)),
+                        "listConsumerGroupOffsets " + groupOffsets(admin, group));
+
+                // refused while the member is there, and the group carries on
+                expectFailure(admin.deleteConsumerGroups(Collections.singleton(group)).all(),
+                        GroupNotEmptyException.class, "deleteConsumerGroups on a group with a member");
+                expectFailure(admin.deleteConsumerGroupOffsets(group, Collections.singleton(tp0)).all(),
+                        GroupSubscribedToTopicException.class,
+                        "deleteConsumerGroupOffsets of a topic the group is subscribed to");
+                expectFailure(admin.alterConsumerGroupOffsets(group,
+                                Collections.singletonMap(tp0, new OffsetAndMetadata(0))).all(),
+                        UnknownMemberIdException.class, "alterConsumerGroupOffsets on a group with a member");
+                check(describeGroup(admin, group).state() == ConsumerGroupState.STABLE, "state after refusals");
+                check(groupOffsets(admin, group).equals(constOffsets(2, 15)), "offsets after refusals");
+                Map<String, String> more = produceSpread(topic, 2, 4, "adm2");
+                readExactly(Collections.singletonList(m), more, "records produced after the refusals");
+
+                m.close(); // LeaveGroup: the group is empty, its offsets stay
+                d = describeGroup(admin, group);
+                check(d.state() == ConsumerGroupState.EMPTY && d.members().isEmpty(),
+                        "after the member left: " + d.state() + " " + d.members());
+                check(groupOffsets(admin, group).equals(constOffsets(2, 15)), "offsets after the member left");
+
+                // reset to earliest; a new member starts there
+                Map<TopicPartition, OffsetSpec> earliestSpec = new HashMap<>();
+                earliestSpec.put(tp0, OffsetSpec.earliest());
+                earliestSpec.put(tp1, OffsetSpec.earliest());
+                Map<TopicPartition, OffsetAndMetadata> reset = new HashMap<>();
+                admin.listOffsets(earliestSpec).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS)
+                        .forEach((tp, info) -> reset.put(tp, new OffsetAndMetadata(info.offset(), "reset-by-admin")));
+                check(reset.get(tp0).offset() == 0 && reset.get(tp1).offset() == 0, "earliest offsets " + reset);
+                admin.alterConsumerGroupOffsets(group, reset).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                Map<TopicPartition, OffsetAndMetadata> after = admin.listConsumerGroupOffsets(group)
+                        .partitionsToOffsetAndMetadata().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                check(after.equals(reset), "listConsumerGroupOffsets after the reset: " + after + ", want " + reset);
+                Member m2 = member(all, group, topic, "java-admin-member-2");
+                Map<String, String> everything = new TreeMap<>(produced);
+                everything.putAll(more);
+                readExactly(Collections.singletonList(m2), everything, "everything again after the reset to earliest");
+                m2.close(); // nothing committed
+
+                admin.deleteConsumerGroupOffsets(group, Collections.singleton(tp1)).all()
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                Map<Integer, Long> left = groupOffsets(admin, group);
+                check(left.equals(Collections.singletonMap(0, 0L)), "offsets after deleting tp1's: " + left);
+
+                admin.deleteConsumerGroups(Collections.singleton(group)).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                for (ConsumerGroupListing l : admin.listConsumerGroups().all().get(OP_TIMEOUT_S, TimeUnit.SECONDS)) {
+                    check(!l.groupId().equals(group), "deleted group still listed: " + l);
+                }
+                check(groupOffsets(admin, group).isEmpty(), "offsets of a deleted group " + groupOffsets(admin, group));
+                Throwable t = failureOf(admin.describeConsumerGroups(Collections.singleton(group)).all());
+                if (t == null) {
+                    ConsumerGroupState st = describeGroup(admin, group).state();
+                    check(st == ConsumerGroupState.DEAD, "describe a deleted group: state " + st);
+                } else {
+                    check(t instanceof GroupIdNotFoundException, "describe a deleted group: " + t);
+                }
+                expectFailure(admin.deleteConsumerGroups(Collections.singleton(group)).all(),
+                        GroupIdNotFoundException.class, "deleteConsumerGroups of a deleted group");
+            } finally {
+                closeAll(all);
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * Static membership (KIP-345): two members with group.instance.id. close() of a static
+     * member sends no LeaveGroup, so the coordinator keeps its place for session.timeout.ms;
+     * a consumer restarted with the same group.instance.id in that time gets the same
+     * partitions in the same generation and the other member sees no rebalance. Both the
+     * leader and the follower are restarted. Then a second consumer with a live member's
+     * instance id fences the first (FencedInstanceIdException), and Admin
+     * removeMembersFromConsumerGroup empties the group.
+     */
+    static void scenarioGroupStaticMembership() throws Exception {
+        String topic = uniqueTopic("java-static");
+        String group = uniqueGroup("java-static");
+        int parts = 4;
+        String session = "20000"; // longer than a restart takes
+        log("static membership: group " + group + " on topic " + topic);
+        List<Member> all = new ArrayList<>();
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, parts);
+            try {
+                Member a = member(all, group, topic, "java-static-a", ConsumerConfig.GROUP_INSTANCE_ID_CONFIG,
+                        "instance-a", ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+                waitFor(() -> a.assignment.equals(range(parts)), "instance-a to own every partition", a);
+                Member b = member(all, group, topic, "java-static-b", ConsumerConfig.GROUP_INSTANCE_ID_CONFIG,
+                        "instance-b", ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+                waitFor(() -> !a.assignment.isEmpty() && !b.assignment.isEmpty()
+                                && Collections.disjoint(a.assignment, b.assignment)
+                                && a.assignment.size() + b.assignment.size() == parts
+                                && a.generation == b.generation,
+                        "two static members sharing the topic", a, b);
+                Thread.sleep(1000); // let the group settle: no further rebalance expected
+                Map<String, Set<Integer>> owned = new HashMap<>();
+                owned.put("instance-a", a.assignment);
+                owned.put("instance-b", b.assignment);
+                int generation = b.generation;
+                check(a.generation == generation, "generations differ: " + a.describe() + " " + b.describe());
+                log("static members: instance-a " + owned.get("instance-a") + ", instance-b "
+                        + owned.get("instance-b") + ", generation " + generation);
+
+                Member[] current = {a, b};
+                String[] instances = {"instance-a", "instance-b"};
+                for (int i = 0; i < 2; i++) { // restart instance-a (the leader), then instance-b
+                    Member old = current[i], other = current[1 - i];
+                    String instance = instances[i];
+                    String oldId = old.memberId;
+                    int otherEvents = other.events.size();
+                    old.close(); // static: no LeaveGroup
+                    ConsumerGroupDescription d = describeGroup(admin, group);
+                    check(d.state() == ConsumerGroupState.STABLE && d.members().size() == 2,
+                            "after closing static " + instance + " the group should keep it: " + d.state() + " "
+                                    + d.members());
+                    Member fresh = member(all, group, topic, old.name + "-restarted",
+                            ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instance,
+                            ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+                    current[i] = fresh;
+                    waitFor(() -> !fresh.assignment.isEmpty(), "restarted " + instance + " to get partitions",
+                            fresh, other);
+                    Thread.sleep(1500); // a rebalance of the other member would show up by now
+                    log("restarted " + instance + ": " + fresh.describe() + "; other: " + other.describe());
+                    check(fresh.assignment.equals(owned.get(instance)),
+                            "restarted " + instance + " got " + fresh.assignment + ", had " + owned.get(instance));
+                    check(fresh.generation == generation, "restarted " + instance + " is in generation "
+                            + fresh.generation + ", the group was in " + generation + " (a rebalance happened)");
+                    List<String> otherNew = new ArrayList<>(other.events.subList(otherEvents, other.events.size()));
+                    check(otherNew.isEmpty() && other.generation == generation
+                                    && other.assignment.equals(owned.get(instances[1 - i])),
+                            "the other member was rebalanced by the restart of " + instance + ": callbacks " + otherNew
+                                    + ", generation " + other.generation + ", assignment " + other.assignment);
+                    check(!fresh.memberId.equals(oldId), "restarted " + instance + " kept member id " + oldId);
+                }
+
+                // the group still works: each reads its own partitions
+                Map<String, String> recs = produceSpread(topic, parts, 40, "static");
+                readExactly(Arrays.asList(current), recs, "records after both restarts");
+
+                // a second consumer with instance-a's id while it runs fences the first one
+                Member dup = member(all, group, topic, "java-static-a-duplicate",
+                        ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "instance-a",
+                        ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+                Member fenced = current[0];
+                waitFor(() -> fenced.error != null, "the replaced instance-a consumer to be fenced", dup);
+                check(fenced.error instanceof FencedInstanceIdException,
+                        "replaced instance-a consumer failed with " + fenced.error + ", want FencedInstanceIdException");
+                waitFor(() -> dup.assignment.equals(owned.get("instance-a")), "the duplicate to own instance-a's partitions",
+                        dup);
+
+                // both close without leaving; Admin removes them by instance id
+                dup.close();
+                current[1].close();
+                check(describeGroup(admin, group).members().size() == 2, "static members gone before their removal");
+                admin.removeMembersFromConsumerGroup(group, new RemoveMembersFromConsumerGroupOptions())
+                        .all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                ConsumerGroupDescription d = describeGroup(admin, group);
+                check(d.state() == ConsumerGroupState.EMPTY && d.members().isEmpty(),
+                        "after removeMembersFromConsumerGroup: " + d.state() + " " + d.members());
+                admin.deleteConsumerGroups(Collections.singleton(group)).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            } finally {
+                closeAll(all);
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
     /** Scenario name -> why it is expected to fail today. */
     static final Map<String, String> KNOWN_BROKER_BUGS = new HashMap<>();
 
@@ -597,7 +1216,18 @@ public final class MyelinJavaClientTest {
         scenarios.put("describe_configs_and_create_partitions", MyelinJavaClientTest::scenarioConfigsAndPartitions);
         scenarios.put("describe_topics_by_id", MyelinJavaClientTest::scenarioDescribeTopicsById);
         scenarios.put("describe_topics_authorized_operations", MyelinJavaClientTest::scenarioAuthorizedOperations);
+        scenarios.put("group_share_takeover_range", () -> scenarioGroupShareAndTakeover("range"));
+        scenarios.put("group_share_takeover_cooperative_sticky",
+                () -> scenarioGroupShareAndTakeover("cooperative-sticky"));
+        scenarios.put("group_admin_list_describe_alter_delete", MyelinJavaClientTest::scenarioGroupAdmin);
+        scenarios.put("group_static_membership", MyelinJavaClientTest::scenarioGroupStaticMembership);
         boolean strict = "1".equals(System.getenv("MYELIN_INTEROP_STRICT"));
+        // MYELIN_INTEROP_ONLY=group_admin,static runs only the scenarios whose names contain one of these
+        String only = System.getenv("MYELIN_INTEROP_ONLY");
+        if (only != null && !only.isEmpty()) {
+            List<String> wanted = Arrays.asList(only.split(","));
+            scenarios.keySet().removeIf(name -> wanted.stream().noneMatch(name::contains));
+        }
 
         int passed = 0, failed = 0, xfailed = 0;
         for (Map.Entry<String, Scenario> sc : scenarios.entrySet()) {
