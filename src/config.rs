@@ -87,6 +87,9 @@ pub struct Args {
     /// Partitions of `__consumer_offsets`, fixed at first start [default: 50].
     #[arg(long, env = "MYELIN_OFFSETS_TOPIC_PARTITIONS")]
     pub offsets_topic_partitions: Option<i32>,
+    /// Partitions of `__transaction_state`, fixed at first start [default: 50].
+    #[arg(long, env = "MYELIN_TRANSACTION_STATE_PARTITIONS")]
+    pub transaction_state_partitions: Option<i32>,
     /// How long offsets of a group without members are kept, in ms [default: 7 days].
     #[arg(long, env = "MYELIN_OFFSETS_RETENTION_MS")]
     pub offsets_retention_ms: Option<i64>,
@@ -122,6 +125,7 @@ struct FileConfig {
     housekeeping_interval_ms: Option<u64>,
     log_level: Option<String>,
     offsets_topic_partitions: Option<i32>,
+    transaction_state_partitions: Option<i32>,
     offsets_retention_ms: Option<i64>,
     group_initial_rebalance_delay_ms: Option<i64>,
     group_min_session_timeout_ms: Option<i32>,
@@ -145,6 +149,7 @@ pub struct Settings {
     pub housekeeping_interval_ms: u64,
     pub log_level: String,
     pub offsets_topic_partitions: i32,
+    pub transaction_state_partitions: i32,
     pub offsets_retention_ms: i64,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i32,
@@ -238,6 +243,11 @@ impl Settings {
             offsets_topic_partitions: args
                 .offsets_topic_partitions
                 .or(file.offsets_topic_partitions)
+                .unwrap_or(50)
+                .max(1),
+            transaction_state_partitions: args
+                .transaction_state_partitions
+                .or(file.transaction_state_partitions)
                 .unwrap_or(50)
                 .max(1),
             offsets_retention_ms: args

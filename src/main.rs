@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             },
             offsets_partitions: settings.offsets_topic_partitions,
+            txn_partitions: settings.transaction_state_partitions,
             offsets_retention_ms: settings.offsets_retention_ms,
         },
     };

@@ -72,6 +72,14 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 /// The partition does not know the producer and the batch does not start a sequence.
 pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+/// The transaction is in a state that does not allow the request.
+pub const INVALID_TXN_STATE: i16 = 48;
+/// The producer id does not match the transactional id.
+pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+/// The transaction is being completed; retry.
+pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+/// The transactional id is unknown.
+pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// Log offline after an I/O error.
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Record failed validation.

@@ -7,5 +7,6 @@ pub mod legacy;
 pub mod limits;
 pub mod server;
 mod topics;
+pub mod txn;
 
 pub use server::{serve, Ctx, ServerConfig};

@@ -56,8 +56,20 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
     };
     let server = Rc::new(config);
     if shard.id.0 == 0 {
-        ensure_offsets_topic(&shard, &server).await;
+        ensure_internal_topic(
+            &shard,
+            crate::group::store::OFFSETS_TOPIC,
+            server.coordinator.offsets_partitions,
+        )
+        .await;
+        ensure_internal_topic(
+            &shard,
+            crate::txn::coordinator::TXN_TOPIC,
+            server.coordinator.txn_partitions,
+        )
+        .await;
     }
+    crate::txn::coordinator::recover(&shard, server.coordinator).await;
     let open = Rc::new(Cell::new(0usize));
     let accept = async {
         loop {
@@ -102,23 +114,22 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
     }
 }
 
-/// Creates `__consumer_offsets` on first start. Offsets are kept until the coordinator's
-/// own retention deletes them, so the topic's time retention is off.
-async fn ensure_offsets_topic(shard: &Rc<Shard>, server: &ServerConfig) {
-    use crate::group::store::OFFSETS_TOPIC;
-    if shard.catalog().topic(OFFSETS_TOPIC).is_some() {
+/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) on first start.
+/// Its records are kept until the coordinators delete them, so time retention is off.
+async fn ensure_internal_topic(shard: &Rc<Shard>, name: &str, partitions: i32) {
+    if shard.catalog().topic(name).is_some() {
         return;
     }
     let mut configs = std::collections::BTreeMap::new();
     configs.insert("retention.ms".to_string(), "-1".to_string());
     let change = myelin_shards::CatalogChange::CreateTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        partitions: server.coordinator.offsets_partitions,
+        name: name.to_string(),
+        partitions,
         configs,
         validate_only: false,
     };
     if let Err(e) = shard.change_catalog(change).await {
-        tracing::error!("cannot create {OFFSETS_TOPIC}: {e}");
+        tracing::error!("cannot create {name}: {e}");
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn read(
     partition: i32,
     offset: i64,
     max_bytes: usize,
+    committed_only: bool,
 ) -> Result<ReadOutcome, ReadError> {
     let owner = ctx.shard.owner(topic, partition);
     let t = topic.to_string();
@@ -64,11 +65,13 @@ pub async fn read(
         .shard
         .invoke_on(owner, move |s| async move {
             let log = s.log(&t, partition).map_err(|e| (codes::shard(&e), None))?;
-            log.read(offset, max_bytes).await.map_err(|e| {
-                let offsets =
-                    matches!(e, StorageError::OffsetOutOfRange { .. }).then(|| log.offsets());
-                (codes::storage(&e), offsets)
-            })
+            log.read_upto(offset, max_bytes, committed_only)
+                .await
+                .map_err(|e| {
+                    let offsets =
+                        matches!(e, StorageError::OffsetOutOfRange { .. }).then(|| log.offsets());
+                    (codes::storage(&e), offsets)
+                })
         })
         .await;
     match r {

@@ -9,8 +9,10 @@ use crate::server::Ctx;
 use crate::topics;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -42,22 +44,23 @@ fn concat(batches: Vec<Bytes>) -> Bytes {
     }
 }
 
-/// Reads every wanted partition once; returns the response topics and the bytes gathered.
-/// Sets a partition's offsets, each only at the versions that carry it.
-fn with_offsets(
-    d: PartitionData,
+/// A partition's offsets as one read saw them.
+struct Seen {
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
-    version: i16,
-) -> PartitionData {
-    let d = d
-        .with_high_watermark(high_watermark)
-        .with_last_stable_offset(high_watermark);
-    if version >= 5 {
-        d.with_log_start_offset(log_start_offset)
-    } else {
-        d
+}
+
+/// Sets a partition's offsets, each only at the versions that carry it.
+fn with_offsets(d: PartitionData, seen: Seen, version: i16) -> PartitionData {
+    let mut d = d.with_high_watermark(seen.high_watermark);
+    if version >= 4 {
+        d = d.with_last_stable_offset(seen.last_stable_offset);
     }
+    if version >= 5 {
+        d = d.with_log_start_offset(seen.log_start_offset);
+    }
+    d
 }
 
 /// One pass over the wanted partitions.
@@ -69,7 +72,14 @@ struct Pass {
     watch: Vec<(String, i32, i64)>,
 }
 
-async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16) -> Pass {
+/// Reads every wanted partition once; `committed_only` for `read_committed` consumers.
+async fn read_once(
+    ctx: &Ctx,
+    wanted: &[Wanted],
+    max_bytes: usize,
+    version: i16,
+    committed_only: bool,
+) -> Pass {
     let mut watch = Vec::new();
     let mut total = 0usize;
     let mut failed = false;
@@ -79,8 +89,6 @@ async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16)
             let base = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_high_watermark(-1)
-                .with_last_stable_offset(-1)
-                .with_log_start_offset(-1)
                 .with_preferred_read_replica((-1).into());
             let Some(topic) = &w.topic else {
                 let code = if version >= 13 {
@@ -91,9 +99,26 @@ async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16)
                 return (base.with_error_code(code), Vec::new());
             };
             let cap = (p.partition_max_bytes.max(0) as usize).min(max_bytes);
-            match topics::read(ctx, topic, p.partition, p.fetch_offset, cap).await {
+            match topics::read(ctx, topic, p.partition, p.fetch_offset, cap, committed_only).await {
                 Ok(out) => {
-                    let d = with_offsets(base, out.high_watermark, out.log_start_offset, version);
+                    let seen = Seen {
+                        high_watermark: out.high_watermark,
+                        last_stable_offset: out.last_stable_offset,
+                        log_start_offset: out.log_start_offset,
+                    };
+                    let mut d = with_offsets(base, seen, version);
+                    if version >= 4 && committed_only {
+                        let aborted = out
+                            .aborted
+                            .iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_first_offset(a.first_offset)
+                            })
+                            .collect();
+                        d = d.with_aborted_transactions(Some(aborted));
+                    }
                     if version > 3 {
                         return (d, out.batches);
                     }
@@ -108,7 +133,12 @@ async fn read_once(ctx: &Ctx, wanted: &[Wanted], max_bytes: usize, version: i16)
                 Err(e) => {
                     let mut d = base.with_error_code(e.code);
                     if let Some(o) = e.offsets {
-                        d = with_offsets(d, o.high_watermark, o.log_start_offset, version);
+                        let seen = Seen {
+                            high_watermark: o.high_watermark,
+                            last_stable_offset: o.last_stable_offset,
+                            log_start_offset: o.log_start_offset,
+                        };
+                        d = with_offsets(d, seen, version);
                     }
                     (d, Vec::new())
                 }
@@ -184,8 +214,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
     let wait = Duration::from_millis(req.max_wait_ms.clamp(0, limits::FETCH_WAIT_MS_MAX) as u64);
     let deadline = Instant::now() + wait;
     let min_bytes = req.min_bytes.max(0) as usize;
+    // isolation_level 1 is read_committed (v4+).
+    let committed_only = version >= 4 && req.isolation_level == 1;
     loop {
-        let pass = read_once(ctx, &wanted, max_bytes, version).await;
+        let pass = read_once(ctx, &wanted, max_bytes, version, committed_only).await;
         let now = Instant::now();
         if pass.total >= min_bytes.max(1)
             || pass.failed

@@ -1,6 +1,6 @@
-//! FindCoordinator (key 10): every group coordinator is this node (each request for it is
-//! forwarded to the shard that owns the group's offsets partition). There is no transaction
-//! coordinator yet: transaction keys get COORDINATOR_NOT_AVAILABLE.
+//! FindCoordinator (key 10): every group and transaction coordinator is this node (each
+//! request is forwarded to the shard owning the key's `__consumer_offsets` or
+//! `__transaction_state` partition).
 
 use crate::codes;
 use crate::server::Ctx;
@@ -29,7 +29,7 @@ pub async fn handle(
     let port = ctx.server.advertised_port;
     let error = match req.key_type {
         KEY_TYPE_GROUP => codes::NONE,
-        KEY_TYPE_TRANSACTION => codes::COORDINATOR_NOT_AVAILABLE,
+        KEY_TYPE_TRANSACTION => codes::NONE,
         _ => codes::INVALID_REQUEST,
     };
     if version >= 4 {

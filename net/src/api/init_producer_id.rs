@@ -1,10 +1,11 @@
-//! InitProducerId (key 22): producer ids for idempotent producers.
-//!
-//! Transactional producers (a transactional id) need the transaction coordinator, which does
-//! not exist yet: they get COORDINATOR_NOT_AVAILABLE.
+//! InitProducerId (key 22): producer ids for idempotent producers, and for transactional
+//! ones the id bound to their transactional id with a bumped epoch (which fences older
+//! instances and aborts a transaction they left open).
 
 use crate::codes;
 use crate::server::Ctx;
+use crate::txn::coordinator::{on_txn_coordinator, TXN_TIMEOUT_MS_MAX};
+use crate::txn::state::TxnMeta;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::ops::RangeInclusive;
 
@@ -12,6 +13,15 @@ use std::ops::RangeInclusive;
 pub const API_KEY: ApiKey = ApiKey::InitProducerId;
 /// Versions implemented (v3+ may bump the epoch of an existing id, KIP-360).
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+/// `INVALID_TRANSACTION_TIMEOUT`.
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+
+fn ok(id: i64, epoch: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(id))
+        .with_producer_epoch(epoch)
+}
 
 /// Handles InitProducerId.
 pub async fn handle(
@@ -25,22 +35,72 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
-        return failed(codes::COORDINATOR_NOT_AVAILABLE);
-    }
-    // An idempotent producer that lost its sequence state asks for the next epoch of its id.
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        return InitProducerIdResponse::default()
-            .with_producer_id(req.producer_id)
-            .with_producer_epoch(req.producer_epoch + 1);
-    }
-    match ctx.shard.allocate_producer_id().await {
-        Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(0),
-        Err(e) => {
-            tracing::error!("allocating a producer id: {e}");
-            failed(codes::KAFKA_STORAGE_ERROR)
+    let Some(txn_id) = req
+        .transactional_id
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .filter(|t| !t.is_empty())
+    else {
+        // An idempotent producer that lost its sequence state asks for the next epoch.
+        if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+            return ok(req.producer_id.0, req.producer_epoch + 1);
         }
+        return match ctx.shard.allocate_producer_id().await {
+            Ok(id) => ok(id, 0),
+            Err(e) => {
+                tracing::error!("allocating a producer id: {e}");
+                failed(codes::KAFKA_STORAGE_ERROR)
+            }
+        };
+    };
+    let timeout = req.transaction_timeout_ms;
+    if timeout <= 0 || timeout > TXN_TIMEOUT_MS_MAX {
+        return failed(INVALID_TRANSACTION_TIMEOUT);
+    }
+    let offsets_partitions = ctx.server.coordinator.offsets_partitions;
+    let id = txn_id.clone();
+    let result = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, shard| async move {
+        loop {
+            let current = coordinator.txns.borrow().get(&id).cloned();
+            let Some(mut meta) = current else {
+                let pid = shard
+                    .allocate_producer_id()
+                    .await
+                    .map_err(|_| codes::KAFKA_STORAGE_ERROR)?;
+                let meta = TxnMeta::new(pid, timeout);
+                coordinator.save(&log, &id, meta).await?;
+                return Ok((pid, 0));
+            };
+            match meta.init(timeout)? {
+                (true, _) => {
+                    // Abort what the previous instance left open, then try again.
+                    coordinator.save(&log, &id, meta).await?;
+                    coordinator
+                        .finish(&shard, &log, &id, offsets_partitions)
+                        .await?;
+                }
+                (false, Some(epoch)) => {
+                    let pid = meta.producer_id;
+                    coordinator.save(&log, &id, meta).await?;
+                    return Ok((pid, epoch));
+                }
+                (false, None) => {
+                    // Epochs exhausted: a new producer id.
+                    let pid = shard
+                        .allocate_producer_id()
+                        .await
+                        .map_err(|_| codes::KAFKA_STORAGE_ERROR)?;
+                    coordinator
+                        .save(&log, &id, TxnMeta::new(pid, timeout))
+                        .await?;
+                    return Ok((pid, 0));
+                }
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok((pid, epoch)) => ok(pid, epoch),
+        Err(code) => failed(code),
     }
 }

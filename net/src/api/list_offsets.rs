@@ -46,10 +46,17 @@ fn pick_record(batch: bytes::Bytes, target: Option<i64>) -> Result<(i64, i64), i
     best.ok_or(codes::CORRUPT_MESSAGE)
 }
 
-async fn lookup(ctx: &Ctx, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64), i16> {
+async fn lookup(
+    ctx: &Ctx,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    committed_only: bool,
+) -> Result<(i64, i64), i16> {
     topics::with_log(ctx, topic, partition, move |log| async move {
         let o = log.offsets();
         match timestamp {
+            LATEST if committed_only => Ok((o.last_stable_offset, -1)),
             LATEST => Ok((o.high_watermark, -1)),
             EARLIEST => Ok((o.log_start_offset, -1)),
             MAX_TIMESTAMP => match log
@@ -77,6 +84,8 @@ async fn lookup(ctx: &Ctx, topic: &str, partition: i32, timestamp: i64) -> Resul
 /// Handles a ListOffsets request.
 pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let catalog = ctx.shard.catalog();
+    // isolation_level 1 (read_committed, v2+) answers "latest" with the last stable offset.
+    let committed_only = version >= 2 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -92,7 +101,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOff
                         .with_offset(-1)
                         .with_timestamp(-1);
                 }
-                match lookup(ctx, name, p.partition_index, p.timestamp).await {
+                match lookup(ctx, name, p.partition_index, p.timestamp, committed_only).await {
                     // v0 answers with a list of offsets instead of one offset and time.
                     Ok((offset, _)) if version == 0 => {
                         base.with_old_style_offsets(if offset >= 0 { vec![offset] } else { vec![] })

@@ -2,6 +2,8 @@
 //! versions it implements. [`APIS`] is the one table ApiVersions is generated from, so the
 //! broker can never advertise a handler that does not exist.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -9,6 +11,8 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -17,12 +21,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use crate::server::Ctx;
 use bytes::{Bytes, BytesMut};
@@ -123,6 +129,30 @@ pub const APIS: &[Api] = &[
     Api {
         key: init_producer_id::API_KEY,
         versions: init_producer_id::VERSIONS,
+    },
+    Api {
+        key: add_partitions_to_txn::API_KEY,
+        versions: add_partitions_to_txn::VERSIONS,
+    },
+    Api {
+        key: add_offsets_to_txn::API_KEY,
+        versions: add_offsets_to_txn::VERSIONS,
+    },
+    Api {
+        key: end_txn::API_KEY,
+        versions: end_txn::VERSIONS,
+    },
+    Api {
+        key: txn_offset_commit::API_KEY,
+        versions: txn_offset_commit::VERSIONS,
+    },
+    Api {
+        key: describe_transactions::API_KEY,
+        versions: describe_transactions::VERSIONS,
+    },
+    Api {
+        key: list_transactions::API_KEY,
+        versions: list_transactions::VERSIONS,
     },
 ];
 
@@ -268,6 +298,12 @@ pub async fn dispatch(
         ApiKey::DeleteGroups => handled!(delete_groups),
         ApiKey::OffsetDelete => handled!(offset_delete),
         ApiKey::InitProducerId => handled!(init_producer_id),
+        ApiKey::AddPartitionsToTxn => handled!(add_partitions_to_txn),
+        ApiKey::AddOffsetsToTxn => handled!(add_offsets_to_txn),
+        ApiKey::EndTxn => handled!(end_txn),
+        ApiKey::TxnOffsetCommit => handled!(txn_offset_commit),
+        ApiKey::DescribeTransactions => handled!(describe_transactions),
+        ApiKey::ListTransactions => handled!(list_transactions),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

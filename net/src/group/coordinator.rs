@@ -25,6 +25,8 @@ pub struct CoordinatorConfig {
     pub group: GroupConfig,
     /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
     pub offsets_partitions: i32,
+    /// Partitions of `__transaction_state` (`transaction.state.log.num.partitions`).
+    pub txn_partitions: i32,
     /// How long offsets of an empty group are kept (`offsets.retention.minutes`).
     pub offsets_retention_ms: i64,
 }
@@ -34,10 +36,14 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             group: GroupConfig::default(),
             offsets_partitions: 50,
+            txn_partitions: 50,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
+
+/// An offset to set (or, with `None`, delete).
+pub type OffsetChange = (OffsetKey, Option<Committed>);
 
 /// Committed offsets of one group.
 pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
@@ -54,6 +60,8 @@ pub struct Coordinator {
     syncs: RefCell<HashMap<(String, MemberId), oneshot::Sender<SyncOutcome>>>,
     ticking: Cell<bool>,
     config: Cell<Option<CoordinatorConfig>>,
+    /// Offsets committed inside open transactions, by producer id, applied at commit.
+    pending_txn: RefCell<HashMap<i64, Vec<OffsetChange>>>,
 }
 
 thread_local! {
@@ -151,12 +159,52 @@ impl Coordinator {
         }
     }
 
+    /// Stages offsets committed by a transactional producer until its transaction ends.
+    pub fn stage_txn(&self, producer_id: i64, entries: Vec<OffsetChange>) {
+        self.pending_txn
+            .borrow_mut()
+            .entry(producer_id)
+            .or_default()
+            .extend(entries);
+    }
+
+    /// A transaction marker reached an offsets partition of this shard: apply the producer's
+    /// staged offsets on commit, drop them on abort.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let staged = self
+            .pending_txn
+            .borrow_mut()
+            .remove(&producer_id)
+            .unwrap_or_default();
+        if commit {
+            for (k, v) in staged {
+                self.apply(k, v);
+            }
+        }
+    }
+
     /// Loads an offsets partition into memory once.
     async fn ensure_loaded(&self, partition: i32, log: &Rc<Log>) -> Result<(), i16> {
         if self.loaded.borrow().contains(&partition) {
             return Ok(());
         }
-        store::replay(log, |k, v| self.apply(k, v)).await?;
+        store::replay(log, |event| match event {
+            store::Replayed::Offset {
+                key,
+                value,
+                txn: None,
+            } => self.apply(key, value),
+            store::Replayed::Offset {
+                key,
+                value,
+                txn: Some(pid),
+            } => self.stage_txn(pid, vec![(key, value)]),
+            store::Replayed::Marker {
+                producer_id,
+                commit,
+            } => self.complete_txn(producer_id, commit),
+        })
+        .await?;
         self.loaded.borrow_mut().insert(partition);
         Ok(())
     }

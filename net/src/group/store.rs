@@ -90,6 +90,14 @@ where
     rkyv::from_bytes::<T, rkyv::rancor::Error>(&aligned).ok()
 }
 
+/// The record key and value of an offset (a `None` value deletes).
+pub fn encode_entry(
+    key: &OffsetKey,
+    value: Option<&Committed>,
+) -> Result<(Bytes, Option<Bytes>), i16> {
+    Ok((encode(key)?, value.map(encode).transpose()?))
+}
+
 /// Appends offset records (a `None` value deletes) and waits until they are durable.
 pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) -> Result<(), i16> {
     if entries.is_empty() {
@@ -132,11 +140,29 @@ pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) ->
         .map_err(|e| codes::storage(&e))
 }
 
-/// Reads a whole offsets partition, calling `apply` for each record in order.
-pub async fn replay(
-    log: &Rc<Log>,
-    mut apply: impl FnMut(OffsetKey, Option<Committed>),
-) -> Result<(), i16> {
+/// What replaying an offsets partition finds, in order.
+pub enum Replayed {
+    /// An offset record; `txn` names the producer of a transactional commit, which only
+    /// counts once its commit marker follows.
+    Offset {
+        /// The key.
+        key: OffsetKey,
+        /// The value, `None` for a deletion.
+        value: Option<Committed>,
+        /// Producer id for a transactional commit.
+        txn: Option<i64>,
+    },
+    /// A transaction marker for a producer.
+    Marker {
+        /// The producer.
+        producer_id: i64,
+        /// Commit (or abort).
+        commit: bool,
+    },
+}
+
+/// Reads a whole offsets partition, calling `apply` for each record and marker in order.
+pub async fn replay(log: &Rc<Log>, mut apply: impl FnMut(Replayed)) -> Result<(), i16> {
     let mut offset = log.offsets().log_start_offset;
     loop {
         let hw = log.offsets().high_watermark;
@@ -152,14 +178,28 @@ pub async fn replay(
         }
         for b in read.batches {
             let header = batch::BatchHeader::parse(&b).map_err(|e| codes::storage(&e))?;
+            offset = header.last_offset() + 1;
+            let marker = batch::control_type(&header, &b);
+            if marker != myelin_storage::txn::MARKER_NONE {
+                apply(Replayed::Marker {
+                    producer_id: header.producer_id,
+                    commit: marker == myelin_storage::txn::MARKER_COMMIT,
+                });
+                continue;
+            }
+            let txn =
+                (header.attributes & batch::ATTR_TRANSACTIONAL != 0).then_some(header.producer_id);
             records::for_each(&header, records::records_section(&b), |r| {
                 if let Some(key) = r.key.and_then(decode::<OffsetKey>) {
-                    apply(key, r.value.and_then(decode::<Committed>));
+                    apply(Replayed::Offset {
+                        key,
+                        value: r.value.and_then(decode::<Committed>),
+                        txn,
+                    });
                 }
                 true
             })
             .map_err(|e| codes::storage(&e))?;
-            offset = header.last_offset() + 1;
         }
     }
 }

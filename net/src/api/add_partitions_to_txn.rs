@@ -1,0 +1,90 @@
+//! AddPartitionsToTxn (key 24): partitions a transaction is about to write.
+
+use crate::codes;
+use crate::server::Ctx;
+use crate::txn::coordinator::on_txn_coordinator;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, TopicName,
+};
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::AddPartitionsToTxn;
+/// Versions implemented (v4+ are broker-to-broker batches).
+pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+
+/// `OPERATION_NOT_ATTEMPTED`: another partition of the request failed.
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+
+/// Handles AddPartitionsToTxn.
+pub async fn handle(
+    ctx: &Ctx,
+    _version: i16,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    let txn_id = req.v3_and_below_transactional_id.0.to_string();
+    let (pid, epoch) = (
+        req.v3_and_below_producer_id.0,
+        req.v3_and_below_producer_epoch,
+    );
+    let catalog = ctx.shard.catalog();
+    let asked: Vec<(TopicName, Vec<i32>)> = req
+        .v3_and_below_topics
+        .into_iter()
+        .map(|t| (t.name, t.partitions))
+        .collect();
+    let unknown = |t: &TopicName, p: i32| {
+        !catalog
+            .topic(t)
+            .is_some_and(|m| (0..m.partitions).contains(&p))
+    };
+    let any_unknown = asked
+        .iter()
+        .any(|(t, ps)| ps.iter().any(|p| unknown(t, *p)));
+    let code = if any_unknown {
+        Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
+    } else {
+        let partitions: Vec<(String, i32)> = asked
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.0.to_string(), *p)))
+            .collect();
+        let id = txn_id.clone();
+        on_txn_coordinator(ctx, &txn_id, move |coordinator, log, _shard| async move {
+            let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
+                return Err(codes::INVALID_PRODUCER_ID_MAPPING);
+            };
+            if meta.add_partitions(pid, epoch, &partitions, myelin_storage::now_ms())? {
+                coordinator.save(&log, &id, meta).await?;
+            }
+            Ok(())
+        })
+        .await
+    };
+    let results = asked
+        .into_iter()
+        .map(|(name, ps)| {
+            let partitions = ps
+                .into_iter()
+                .map(|p| {
+                    let c = match &code {
+                        Ok(()) => codes::NONE,
+                        Err(codes::UNKNOWN_TOPIC_OR_PARTITION) if !unknown(&name, p) => {
+                            OPERATION_NOT_ATTEMPTED
+                        }
+                        Err(c) => *c,
+                    };
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_partition_error_code(c)
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(name)
+                .with_results_by_partition(partitions)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}

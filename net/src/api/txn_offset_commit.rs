@@ -1,0 +1,120 @@
+//! TxnOffsetCommit (key 28): offsets committed inside a transaction; written to
+//! `__consumer_offsets` as a transactional batch and visible only once the transaction
+//! commits.
+
+use crate::codes;
+use crate::group::coordinator::on_coordinator;
+use crate::group::store::{self, Committed, OffsetKey};
+use crate::server::Ctx;
+use crate::txn::coordinator::{append_durably, record};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::TxnOffsetCommit;
+/// Versions implemented (v3+ carry the consumer's generation and member id, KIP-447).
+pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+
+/// Handles TxnOffsetCommit.
+pub async fn handle(
+    ctx: &Ctx,
+    _version: i16,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let group = req.group_id.0.to_string();
+    let now = myelin_storage::now_ms();
+    let catalog = ctx.shard.catalog();
+    let mut entries = Vec::new();
+    let mut answer: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)> = Vec::new();
+    for t in &req.topics {
+        let known = catalog.topic(&t.name).map(|m| m.partitions);
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
+                parts.push((p.partition_index, codes::UNKNOWN_TOPIC_OR_PARTITION));
+                continue;
+            }
+            parts.push((p.partition_index, codes::NONE));
+            entries.push((
+                OffsetKey {
+                    group: group.clone(),
+                    topic: t.name.0.to_string(),
+                    partition: p.partition_index,
+                },
+                Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p
+                        .committed_metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    commit_ms: now,
+                },
+            ));
+        }
+        answer.push((t.name.clone(), parts));
+    }
+    let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+    let member = req.member_id.to_string();
+    let instance = req.group_instance_id.map(|i| i.to_string());
+    let generation = req.generation_id;
+    let g = group.clone();
+    let r = on_coordinator(ctx, &group, move |coordinator, log| async move {
+        // Without group metadata (generation -1, no member) a transactional commit is not
+        // fenced by the group, as in Kafka; with it, the member must be current.
+        if !(generation < 0 && member.is_empty()) {
+            coordinator.with_group(&g, true, |grp| {
+                grp.validate_commit(&member, instance.as_deref(), generation)
+            })??;
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut recs = Vec::with_capacity(entries.len());
+        for (i, (k, v)) in entries.iter().enumerate() {
+            let (key, value) = store::encode_entry(k, Some(v))?;
+            recs.push(record(i as i64, (pid, epoch), true, false, key, value));
+        }
+        let mut buf = bytes::BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &recs, &options)
+            .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+        append_durably(&log, buf.freeze()).await?;
+        coordinator.stage_txn(
+            pid,
+            entries.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+        );
+        Ok(())
+    })
+    .await;
+    let topics = answer
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts
+                .into_iter()
+                .map(|(p, c)| {
+                    let c = if c == codes::NONE {
+                        r.err().unwrap_or(codes::NONE)
+                    } else {
+                        c
+                    };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(c)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,353 @@
+//! The transaction coordinator shell of one shard (a thread-local, like the group
+//! coordinator): transactional ids hashed to this shard's `__transaction_state` partitions,
+//! their persistence, the markers that end transactions, and the timer that aborts
+//! transactions past their timeout.
+
+use super::state::{TxnMeta, TxnState};
+use crate::codes;
+use crate::group::store::partition_for;
+use crate::server::Ctx;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use myelin_shards::Shard;
+use myelin_storage::{batch, records, Log};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The internal topic holding transaction state.
+pub const TXN_TOPIC: &str = "__transaction_state";
+
+/// Longest transaction timeout a producer may ask for (`transaction.max.timeout.ms`).
+pub const TXN_TIMEOUT_MS_MAX: i32 = 15 * 60 * 1000;
+
+/// Transactional ids one shard coordinates.
+pub const TXNS_PER_SHARD_MAX: usize = 100_000;
+
+/// How often open transactions are checked against their timeout.
+const TICK_MS: u64 = 100;
+
+/// Format version in front of every record key and value.
+const FORMAT_V1: u8 = 1;
+
+/// One shard's transaction coordinator.
+#[derive(Default)]
+pub struct TxnCoordinator {
+    /// Transactional ids and their state.
+    pub txns: RefCell<HashMap<String, TxnMeta>>,
+    loaded: RefCell<HashSet<i32>>,
+    ticking: Cell<bool>,
+}
+
+thread_local! {
+    static TXN_COORDINATOR: Rc<TxnCoordinator> = Rc::new(TxnCoordinator::default());
+}
+
+/// This shard's transaction coordinator.
+pub fn local() -> Rc<TxnCoordinator> {
+    TXN_COORDINATOR.with(Rc::clone)
+}
+
+fn encode_meta(meta: &TxnMeta) -> Result<Bytes, i16> {
+    let body =
+        rkyv::to_bytes::<rkyv::rancor::Error>(meta).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    let mut out = vec![FORMAT_V1];
+    out.extend_from_slice(&body);
+    Ok(Bytes::from(out))
+}
+
+fn decode_meta(bytes: &[u8]) -> Option<TxnMeta> {
+    let (&version, body) = bytes.split_first()?;
+    if version != FORMAT_V1 {
+        return None;
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(body.len());
+    aligned.extend_from_slice(body);
+    rkyv::from_bytes::<TxnMeta, rkyv::rancor::Error>(&aligned).ok()
+}
+
+/// Encodes one batch of records with the crate's encoder (one batch: constant offset minus
+/// sequence).
+fn encode_batch(records: &[Record]) -> Result<Bytes, i16> {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records, &options)
+        .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
+    Ok(buf.freeze())
+}
+
+/// Appends an encoded batch and waits until it is durable.
+pub async fn append_durably(log: &Rc<Log>, batch_bytes: Bytes) -> Result<(), i16> {
+    let batches = batch::split_batches(batch_bytes, myelin_storage::limits::BATCH_BYTES_MAX)
+        .map_err(|e| codes::storage(&e))?;
+    let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
+    log.commit(info.last_offset)
+        .await
+        .map_err(|e| codes::storage(&e))
+}
+
+/// A record of the crate's type with the fields that vary here.
+pub fn record(
+    offset: i64,
+    producer: (i64, i16),
+    txn: bool,
+    control: bool,
+    key: Bytes,
+    value: Option<Bytes>,
+) -> Record {
+    Record {
+        transactional: txn,
+        control,
+        partition_leader_epoch: -1,
+        producer_id: producer.0,
+        producer_epoch: producer.1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: if producer.0 >= 0 && !txn {
+            offset as i32 - 1
+        } else {
+            -1
+        },
+        timestamp: myelin_storage::now_ms(),
+        key: Some(key),
+        value,
+        headers: Default::default(),
+    }
+}
+
+/// The control batch that ends a transaction for `producer` in one partition.
+pub fn marker_batch(producer_id: i64, epoch: i16, commit: bool) -> Result<Bytes, i16> {
+    let kind: i16 = if commit { 1 } else { 0 };
+    let mut key = vec![0u8, 0];
+    key.extend_from_slice(&kind.to_be_bytes());
+    // Value: version 0, coordinator epoch 0.
+    let value = Bytes::from_static(&[0, 0, 0, 0, 0, 0]);
+    let mut r = record(
+        0,
+        (producer_id, epoch),
+        true,
+        true,
+        Bytes::from(key),
+        Some(value),
+    );
+    r.sequence = -1;
+    encode_batch(&[r])
+}
+
+impl TxnCoordinator {
+    async fn persist(&self, log: &Rc<Log>, id: &str, meta: &TxnMeta) -> Result<(), i16> {
+        let key = Bytes::from(id.as_bytes().to_vec());
+        let r = record(0, (-1, -1), false, false, key, Some(encode_meta(meta)?));
+        let mut r = r;
+        r.sequence = -1;
+        append_durably(log, encode_batch(&[r])?).await
+    }
+
+    async fn ensure_loaded(&self, partition: i32, log: &Rc<Log>) -> Result<(), i16> {
+        if self.loaded.borrow().contains(&partition) {
+            return Ok(());
+        }
+        let mut offset = log.offsets().log_start_offset;
+        while offset < log.offsets().high_watermark {
+            let read = log
+                .read(offset, 1 << 20)
+                .await
+                .map_err(|e| codes::storage(&e))?;
+            if read.batches.is_empty() {
+                break;
+            }
+            for b in read.batches {
+                let header = batch::BatchHeader::parse(&b).map_err(|e| codes::storage(&e))?;
+                records::for_each(&header, records::records_section(&b), |r| {
+                    if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode_meta)) {
+                        self.txns
+                            .borrow_mut()
+                            .insert(String::from_utf8_lossy(k).into_owned(), meta);
+                    }
+                    true
+                })
+                .map_err(|e| codes::storage(&e))?;
+                offset = header.last_offset() + 1;
+            }
+        }
+        self.loaded.borrow_mut().insert(partition);
+        Ok(())
+    }
+
+    /// Saves `meta` for `id`, in memory and durably.
+    pub async fn save(&self, log: &Rc<Log>, id: &str, meta: TxnMeta) -> Result<(), i16> {
+        self.persist(log, id, &meta).await?;
+        self.txns.borrow_mut().insert(id.to_string(), meta);
+        Ok(())
+    }
+
+    /// Writes the markers of a decided transaction (state Prepare*), completes it and saves
+    /// it. Markers are idempotent to repeat: a partition ignores a marker for a producer
+    /// with no open transaction there.
+    pub async fn finish(
+        &self,
+        shard: &Rc<Shard>,
+        log: &Rc<Log>,
+        id: &str,
+        offsets_partitions: i32,
+    ) -> Result<(), i16> {
+        let Some(mut meta) = self.txns.borrow().get(id).cloned() else {
+            return Err(codes::TRANSACTIONAL_ID_NOT_FOUND);
+        };
+        let commit = match meta.state {
+            TxnState::PrepareCommit => true,
+            TxnState::PrepareAbort => false,
+            _ => return Ok(()),
+        };
+        write_markers(shard, &meta, commit, offsets_partitions).await?;
+        meta.complete();
+        self.save(log, id, meta).await
+    }
+
+    fn start_ticker(
+        self: &Rc<Self>,
+        shard: Rc<Shard>,
+        offsets_partitions: i32,
+        txn_partitions: i32,
+    ) {
+        if self.ticking.replace(true) {
+            return;
+        }
+        let me = self.clone();
+        glommio::spawn_local(async move {
+            while !shard.is_stopping() {
+                glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
+                let now = myelin_storage::now_ms();
+                let due: Vec<String> = me
+                    .txns
+                    .borrow_mut()
+                    .iter_mut()
+                    .filter_map(|(id, m)| {
+                        let expired = m.expire(now);
+                        let pending = matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort);
+                        (expired || pending).then(|| id.clone())
+                    })
+                    .collect();
+                for id in due {
+                    let p = partition_for(&id, txn_partitions);
+                    let Ok(log) = shard.log(TXN_TOPIC, p) else { continue };
+                    if let Err(code) = me.finish(&shard, &log, &id, offsets_partitions).await {
+                        tracing::warn!(transactional_id = %id, code, "completing a transaction failed; will retry");
+                    }
+                }
+            }
+            me.ticking.set(false);
+        })
+        .detach();
+    }
+}
+
+/// Writes a commit or abort marker for `meta`'s producer to every partition of its
+/// transaction, and tells the group coordinators to apply (or drop) its offsets.
+async fn write_markers(
+    shard: &Rc<Shard>,
+    meta: &TxnMeta,
+    commit: bool,
+    offsets_partitions: i32,
+) -> Result<(), i16> {
+    let (pid, epoch) = (meta.producer_id, meta.epoch);
+    for (topic, partition) in meta.partitions.iter().cloned() {
+        let owner = shard.owner(&topic, partition);
+        let is_offsets = topic == crate::group::store::OFFSETS_TOPIC;
+        let r = shard
+            .invoke_on(owner, move |s| async move {
+                // A deleted topic has nothing left to mark.
+                let Ok(log) = s.log(&topic, partition) else {
+                    return Ok(());
+                };
+                append_durably(&log, marker_batch(pid, epoch, commit)?).await?;
+                if is_offsets {
+                    crate::group::coordinator::local().complete_txn(pid, commit);
+                }
+                Ok::<(), i16>(())
+            })
+            .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(code)) => return Err(code),
+            Err(_) => return Err(codes::COORDINATOR_NOT_AVAILABLE),
+        }
+    }
+    let _ = offsets_partitions;
+    Ok(())
+}
+
+/// Loads every `__transaction_state` partition this shard owns and starts the timer, so
+/// transactions left open before a restart are completed or time out without waiting for
+/// their producer to come back.
+pub async fn recover(shard: &Rc<Shard>, config: crate::group::coordinator::CoordinatorConfig) {
+    let coordinator = local();
+    for p in 0..config.txn_partitions {
+        if shard.owner(TXN_TOPIC, p) != shard.id {
+            continue;
+        }
+        let Ok(log) = shard.log(TXN_TOPIC, p) else {
+            continue;
+        };
+        if let Err(code) = coordinator.ensure_loaded(p, &log).await {
+            tracing::error!(partition = p, code, "loading transaction state failed");
+        }
+    }
+    if !coordinator.txns.borrow().is_empty() {
+        coordinator.start_ticker(
+            shard.clone(),
+            config.offsets_partitions,
+            config.txn_partitions,
+        );
+    }
+}
+
+/// Runs `f` on the coordinator of `transactional_id`, with its partition loaded.
+pub async fn on_txn_coordinator<R, F, Fut>(
+    ctx: &Ctx,
+    transactional_id: &str,
+    f: F,
+) -> Result<R, i16>
+where
+    R: Send + 'static,
+    F: FnOnce(Rc<TxnCoordinator>, Rc<Log>, Rc<Shard>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, i16>> + 'static,
+{
+    if transactional_id.is_empty()
+        || transactional_id.len() > crate::group::limits::GROUP_ID_BYTES_MAX
+    {
+        return Err(codes::INVALID_REQUEST);
+    }
+    let config = ctx.server.coordinator;
+    let partition = partition_for(transactional_id, config.txn_partitions);
+    let owner = ctx.shard.owner(TXN_TOPIC, partition);
+    let result = ctx
+        .shard
+        .invoke_on(owner, move |shard| async move {
+            let coordinator = local();
+            let log = shard
+                .log(TXN_TOPIC, partition)
+                .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
+            coordinator
+                .ensure_loaded(partition, &log)
+                .await
+                .map_err(|_| codes::COORDINATOR_LOAD_IN_PROGRESS)?;
+            if coordinator.txns.borrow().len() >= TXNS_PER_SHARD_MAX {
+                return Err(codes::COORDINATOR_NOT_AVAILABLE);
+            }
+            coordinator.start_ticker(
+                shard.clone(),
+                config.offsets_partitions,
+                config.txn_partitions,
+            );
+            f(coordinator, log, shard).await
+        })
+        .await;
+    result.unwrap_or(Err(codes::COORDINATOR_NOT_AVAILABLE))
+}
