@@ -442,6 +442,13 @@ class _Member:
             **config,
         )
         self.consumer.subscribe([topic], listener=Listener())
+        # Have the topic's metadata before the first JoinGroup. Otherwise kafka-python 3.0.12,
+        # as leader, first assigns nothing, then rejoins once the metadata arrives; and if a
+        # poll() times out during that rejoin, it drops the finished JoinGroup/SyncGroup (the
+        # assignment snapshot already matches, so need_rejoin() turns False): no assignment,
+        # no heartbeats, evicted after session_timeout_ms. A client bug, seen here once in ~10
+        # runs; the broker's JoinGroup/SyncGroup responses in it were right.
+        assert self.consumer.partitions_for_topic(topic), f"{name}: no metadata for {topic}"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
