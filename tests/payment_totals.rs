@@ -6,7 +6,6 @@
 mod common;
 
 #[path = "../examples/payment_totals.rs"]
-#[allow(dead_code)]
 mod payment_totals;
 
 use common::{kafka, Broker};
