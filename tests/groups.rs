@@ -119,14 +119,14 @@ async fn two_members_share_then_one_takes_over_and_offsets_survive() {
     assert!(sa.is_disjoint(&sc), "shares overlap: {sa:?} {sc:?}");
     assert_eq!(sa.len() + sc.len(), PARTITIONS as usize);
 
-    let got = drain(&[&a, &c], 600 - early.len(), Duration::from_secs(30));
-    let all: HashSet<&String> = got.iter().flatten().chain(early.iter()).collect();
+    // Partitions that moved while nothing was committed yet are read again: at least once.
+    let mut all: HashSet<String> = early.into_iter().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while all.len() < 600 && Instant::now() < deadline {
+        let got = drain(&[&a, &c], 1, Duration::from_millis(200));
+        all.extend(got.into_iter().flatten());
+    }
     assert_eq!(all.len(), 600, "together they see every message");
-    assert_eq!(
-        got.iter().map(Vec::len).sum::<usize>() + early.len(),
-        600,
-        "and each only once"
-    );
     a.commit_consumer_state(CommitMode::Sync).unwrap();
     c.commit_consumer_state(CommitMode::Sync).unwrap();
 
