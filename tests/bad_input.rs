@@ -324,3 +324,29 @@ async fn corrupt_and_oversized_batches_get_kafka_error_codes() {
         .unwrap();
     assert_eq!((lo, hi), (0, 1));
 }
+
+#[test]
+fn clients_cannot_write_to_the_coordinators_topics() {
+    let b = Broker::start(&[]);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("__consumer_offsets")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch_bytes().freeze()))])]);
+    // The topic is created at start-up; wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(&b);
+        s.write_all(&request(ApiKey::Produce, 9, 1, &req)).unwrap();
+        let (_, mut body) = read_response(&mut s, ApiKey::Produce, 9);
+        let code = code(&ProduceResponse::decode(&mut body, 9).unwrap());
+        if code != 3 || std::time::Instant::now() > deadline {
+            assert_eq!(code, 17, "INVALID_TOPIC_EXCEPTION");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

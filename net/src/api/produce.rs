@@ -16,6 +16,12 @@ pub const API_KEY: ApiKey = ApiKey::Produce;
 /// Versions implemented; v0–2 carry magic 0/1 message sets, up-converted on arrival.
 pub const VERSIONS: RangeInclusive<i16> = 0..=11;
 
+/// Topics clients may not write to.
+const INTERNAL_TOPICS: [&str; 2] = [
+    crate::group::store::OFFSETS_TOPIC,
+    crate::txn::coordinator::TXN_TOPIC,
+];
+
 /// Byte offset of the magic byte in any Kafka message-set entry.
 const MAGIC_OFFSET: usize = 16;
 
@@ -109,6 +115,10 @@ pub async fn handle(
         let target = match catalog.topic(&topic.name) {
             _ if !matches!(acks, -1..=1) => Err(codes::INVALID_REQUIRED_ACKS),
             None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
+            // The coordinators' own topics are written by the coordinators only.
+            Some(meta) if INTERNAL_TOPICS.contains(&meta.name.as_str()) => {
+                Err(codes::INVALID_TOPIC_EXCEPTION)
+            }
             Some(meta) => Ok(Target {
                 name: meta.name.clone(),
                 partitions: meta.partitions,
