@@ -374,3 +374,33 @@ async fn the_groups_subcommand_reports_lag_resets_and_deletes() {
     let (_, text) = admin(&bs, &["list"]);
     assert!(!text.contains("reporting"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_of_an_empty_group_expire_after_the_retention() {
+    let b = Broker::start(&[
+        "--group-initial-rebalance-delay-ms",
+        "0",
+        "--offsets-retention-ms",
+        "2000",
+    ]);
+    let bs = b.bootstrap();
+    kafka::create_topic(&bs, "short", 1).await;
+    produce(&bs, "short", 0, 10);
+    let c = group_consumer(&bs, "forgetful", "short", "range");
+    assert_eq!(drain(&[&c], 10, Duration::from_secs(30))[0].len(), 10);
+    c.commit_consumer_state(CommitMode::Sync).unwrap();
+    drop(c);
+    let (ok, text) = admin(&bs, &["lag", "--group", "forgetful"]);
+    assert!(ok && text.contains("short\t0\t10"), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while admin(&bs, &["list"]).1.contains("forgetful") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, listed) = admin(&bs, &["list"]);
+    assert!(
+        !listed.contains("forgetful"),
+        "the group's offsets did not expire: {listed}"
+    );
+    let (_, text) = admin(&bs, &["lag", "--group", "forgetful"]);
+    assert!(!text.contains("short\t0"), "{text}");
+}

@@ -226,7 +226,10 @@ impl Coordinator {
                         .unwrap_or_default();
                     me.deliver(&id, replies);
                 }
-                if now - last_sweep >= limits::OFFSET_EXPIRY_SWEEP_MS {
+                // Sweep a few times per retention period, but at most once a minute.
+                let every = (me.config().offsets_retention_ms / 4)
+                    .clamp(limits::TICK_MS as i64, limits::OFFSET_EXPIRY_SWEEP_MS);
+                if now - last_sweep >= every {
                     last_sweep = now;
                     me.expire_offsets(&shard, now).await;
                 }

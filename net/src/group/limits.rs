@@ -21,5 +21,5 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4_096;
 /// How often the coordinator checks sessions and rebalance deadlines.
 pub const TICK_MS: u64 = 100;
 
-/// How often expired offsets are swept.
+/// Longest interval between sweeps of expired offsets.
 pub const OFFSET_EXPIRY_SWEEP_MS: i64 = 60_000;
