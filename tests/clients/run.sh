@@ -11,7 +11,8 @@
 #
 # Checks of known broker bugs are reported as xfail/XFAIL and do not fail the run;
 # MYELIN_INTEROP_STRICT=1 makes them count. KAFKA_PYTHON_VERSION=2.3.3 (say) runs the Python
-# tests with that kafka-python instead of the pinned one.
+# tests with that kafka-python instead of the pinned one. MYELIN_INTEROP_ONLY=group_admin,static
+# runs only the Java scenarios whose names contain one of those words.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -38,6 +38,9 @@ fn response(out: JoinOutcome, version: i16) -> JoinGroupResponse {
     if version >= 7 {
         r = r.with_protocol_type(out.protocol_type.map(s));
     }
+    if version >= 9 {
+        r = r.with_skip_assignment(out.skip_assignment);
+    }
     r.with_protocol_name(out.protocol_name.map(s))
 }
 

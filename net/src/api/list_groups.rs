@@ -29,10 +29,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGrou
                 )
             })
             .collect();
-        // Groups known only by committed offsets are listed as Empty, as Kafka does.
+        // Groups known only by committed offsets are listed as Empty with no protocol type,
+        // as Kafka does.
         for id in c.offsets.borrow().keys() {
             if !c.groups.borrow().contains_key(id) {
-                out.push((id.clone(), "consumer".to_string(), GroupState::Empty.name()));
+                out.push((id.clone(), String::new(), GroupState::Empty.name()));
             }
         }
         out

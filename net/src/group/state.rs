@@ -106,6 +106,8 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// For the leader: every member with its metadata for the chosen protocol.
     pub members: Vec<(MemberId, Option<String>, Bytes)>,
+    /// The leader must not compute a new assignment (KIP-814, JoinGroup v9+).
+    pub skip_assignment: bool,
 }
 
 /// What a SyncGroup gets back.
@@ -285,11 +287,10 @@ impl Group {
         // Static members are known by instance id; a new member id fences the old one.
         let mut member_id = req.member_id.clone();
         if let Some(instance) = &req.instance_id {
-            if let Some(old) = self.static_member(instance) {
-                if member_id.is_empty() || member_id != old {
+            match self.static_member(instance) {
+                Some(old) if member_id.is_empty() || member_id != old => {
                     let fresh = self.new_member_id(&req.client_id, Some(instance));
                     if let Some(mut m) = self.members.remove(&old) {
-                        let unchanged = m.protocols == req.protocols;
                         m.protocols = req.protocols.clone();
                         m.session_timeout_ms = req.session_timeout_ms;
                         m.rebalance_timeout_ms = req.rebalance_timeout_ms;
@@ -298,13 +299,31 @@ impl Group {
                         if self.leader.as_deref() == Some(old.as_str()) {
                             self.leader = Some(fresh.clone());
                         }
-                        if unchanged && self.state == GroupState::Stable {
-                            // The replaced member keeps its assignment: no rebalance.
-                            return (Disposition::Now(self.join_outcome_for(&fresh)), Vec::new());
+                        // A restarted static member that still supports the group's protocol
+                        // keeps its assignment: no rebalance (its subscription bytes may
+                        // differ, e.g. the client's generation inside them).
+                        let keeps_protocol = self
+                            .protocol
+                            .as_ref()
+                            .is_some_and(|p| req.protocols.iter().any(|(n, _)| n == p));
+                        if keeps_protocol && self.state == GroupState::Stable {
+                            let mut out = self.join_outcome_for(&fresh);
+                            // KIP-814: a returning leader must not compute a new assignment.
+                            out.skip_assignment = self.leader.as_deref() == Some(fresh.as_str());
+                            return (Disposition::Now(out), Vec::new());
                         }
                         return self.join_existing(&fresh, now);
                     }
                 }
+                Some(_) => {}
+                None if member_id.is_empty() => {
+                    if self.members.len() + self.pending.len() >= config.max_size {
+                        return now_error(codes::GROUP_MAX_SIZE_REACHED);
+                    }
+                    // A new static member gets its id at once (no MEMBER_ID_REQUIRED round).
+                    member_id = self.new_member_id(&req.client_id, Some(instance));
+                }
+                None => {}
             }
         } else if member_id.is_empty() {
             if self.members.len() + self.pending.len() >= config.max_size {
@@ -449,6 +468,7 @@ impl Group {
             leader: self.leader.clone().unwrap_or_default(),
             member_id: member_id.to_string(),
             members,
+            skip_assignment: false,
         }
     }
 
@@ -972,6 +992,7 @@ mod tests {
             "static members skip MEMBER_ID_REQUIRED"
         );
         let old = joins(&replies)[0].member_id.clone();
+        assert!(!old.is_empty(), "a new static member gets a member id");
         g.sync(
             &old,
             Some("pod-1"),
@@ -979,7 +1000,10 @@ mod tests {
             vec![(old.clone(), Bytes::from_static(b"mine"))],
             1,
         );
-        // Restarted with an empty member id: a new id, same generation, no rebalance.
+        // Restarted with an empty member id (and different subscription bytes, as clients
+        // send): a new id, same generation, no rebalance; it was the leader, so it is told
+        // not to assign (KIP-814).
+        r.protocols[0].1 = Bytes::from_static(b"other-bytes");
         let (d, replies) = g.join(r, 50, &CFG);
         let Disposition::Now(o) = d else {
             panic!("expected an immediate answer")
@@ -987,6 +1011,7 @@ mod tests {
         assert!(replies.is_empty());
         assert_ne!(o.member_id, old);
         assert_eq!((o.error, o.generation), (codes::NONE, 1));
+        assert!(o.skip_assignment);
         assert_eq!(
             g.heartbeat(&old, Some("pod-1"), 1, 51),
             codes::FENCED_INSTANCE_ID

@@ -1207,17 +1207,9 @@ public final class MyelinJavaClientTest {
     /** Scenario name -> why it is expected to fail today. */
     static final Map<String, String> KNOWN_BROKER_BUGS = new HashMap<>();
 
-    // (Topic lookup by id with an empty name, and authorized operations, once listed here,
-    // are fixed.)
-    static {
-        KNOWN_BROKER_BUGS.put("group_static_membership_restart",
-                "JoinGroup of a new static member (member_id \"\", group_instance_id set) answers"
-                        + " member_id \"\" and stores the member under \"\", so a second new static member"
-                        + " lands on the first one's entry; and a static member rejoining a Stable group"
-                        + " with different subscription bytes (the Java client sends generation/owned"
-                        + " partitions in them) starts a rebalance, where Kafka only rebalances if the"
-                        + " selected protocol changes");
-    }
+    // Empty: the bugs once listed here (topic lookup by id with an empty name, authorized
+    // operations, static members getting an empty member id and rebalancing on restart) are
+    // fixed, so their scenarios count like any other.
 
     // ------------------------------------------------------------------------------------
 
