@@ -248,19 +248,36 @@ pub fn up_convert(message_set: &[u8], limit: usize) -> Result<Bytes, LegacyError
     if messages.is_empty() {
         return Err(corrupt("empty message set"));
     }
-    let records: Vec<Record> = messages
-        .into_iter()
-        .enumerate()
-        // The encoder starts a new batch when offset minus sequence changes; a constant
-        // difference with -1 first keeps one batch with base sequence -1.
-        .map(|(i, m)| plain_record(i as i64, i as i32 - 1, m.timestamp, m.key, m.value))
-        .collect();
+    // A v2 batch stores timestamps as deltas the encoder keeps within i32; messages further
+    // apart than that (about 24 days) go into batches of their own.
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
         compression: Compression::None,
     };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(corrupt)?;
+    let mut run: Vec<Record> = Vec::new();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for m in messages {
+        let (l, h) = (lo.min(m.timestamp), hi.max(m.timestamp));
+        if !run.is_empty() && h.saturating_sub(l) > i32::MAX as i64 {
+            RecordBatchEncoder::encode(&mut buf, &run, &options).map_err(corrupt)?;
+            run.clear();
+            (lo, hi) = (m.timestamp, m.timestamp);
+        } else {
+            (lo, hi) = (l, h);
+        }
+        // The encoder starts a new batch when offset minus sequence changes; a constant
+        // difference with -1 first keeps one batch with base sequence -1.
+        let i = run.len();
+        run.push(plain_record(
+            i as i64,
+            i as i32 - 1,
+            m.timestamp,
+            m.key,
+            m.value,
+        ));
+    }
+    RecordBatchEncoder::encode(&mut buf, &run, &options).map_err(corrupt)?;
     Ok(buf.freeze())
 }
 
