@@ -2,7 +2,6 @@
 
 use crate::codes;
 use crate::group::coordinator::on_coordinator;
-use crate::group::limits;
 use crate::group::store::{self, Committed, OffsetKey};
 use crate::server::Ctx;
 use kafka_protocol::messages::offset_commit_response::{
@@ -34,30 +33,16 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
             .map(|p| {
                 let outcome = if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                     Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
-                } else if p
-                    .committed_metadata
-                    .as_ref()
-                    .is_some_and(|m| m.len() > limits::OFFSET_METADATA_BYTES_MAX)
-                {
-                    Err(codes::OFFSET_METADATA_TOO_LARGE)
                 } else {
-                    Ok((
-                        OffsetKey {
-                            group: group.clone(),
-                            topic: t.name.0.to_string(),
-                            partition: p.partition_index,
-                        },
-                        Committed {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p
-                                .committed_metadata
-                                .as_ref()
-                                .map(|m| m.to_string())
-                                .unwrap_or_default(),
-                            commit_ms: now,
-                        },
-                    ))
+                    store::commit_entry(
+                        &group,
+                        &t.name,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.committed_metadata.as_deref(),
+                        now,
+                    )
                 };
                 (p.partition_index, outcome)
             })

@@ -4,7 +4,7 @@
 
 use crate::codes;
 use crate::group::coordinator::on_coordinator;
-use crate::group::store::{self, Committed, OffsetKey};
+use crate::group::store;
 use crate::server::Ctx;
 use crate::txn::coordinator::{append_durably, record};
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -38,24 +38,22 @@ pub async fn handle(
                 parts.push((p.partition_index, codes::UNKNOWN_TOPIC_OR_PARTITION));
                 continue;
             }
-            parts.push((p.partition_index, codes::NONE));
-            entries.push((
-                OffsetKey {
-                    group: group.clone(),
-                    topic: t.name.0.to_string(),
-                    partition: p.partition_index,
-                },
-                Committed {
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    commit_ms: now,
-                },
-            ));
+            let entry = store::commit_entry(
+                &group,
+                &t.name,
+                p.partition_index,
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.committed_metadata.as_deref(),
+                now,
+            );
+            match entry {
+                Ok(e) => {
+                    parts.push((p.partition_index, codes::NONE));
+                    entries.push(e);
+                }
+                Err(code) => parts.push((p.partition_index, code)),
+            }
         }
         answer.push((t.name.clone(), parts));
     }

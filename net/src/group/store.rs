@@ -90,6 +90,36 @@ where
     rkyv::from_bytes::<T, rkyv::rancor::Error>(&aligned).ok()
 }
 
+/// What one partition of an OffsetCommit or TxnOffsetCommit asks to store, or why it is
+/// refused (metadata longer than `offset.metadata.max.bytes`).
+pub fn commit_entry(
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&str>,
+    now: i64,
+) -> Result<(OffsetKey, Committed), i16> {
+    let metadata = metadata.unwrap_or_default();
+    if metadata.len() > crate::group::limits::OFFSET_METADATA_BYTES_MAX {
+        return Err(codes::OFFSET_METADATA_TOO_LARGE);
+    }
+    Ok((
+        OffsetKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        },
+        Committed {
+            offset,
+            leader_epoch,
+            metadata: metadata.to_string(),
+            commit_ms: now,
+        },
+    ))
+}
+
 /// The record key and value of an offset (a `None` value deletes).
 pub fn encode_entry(
     key: &OffsetKey,
