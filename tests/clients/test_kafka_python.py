@@ -3,10 +3,13 @@
 The broker address comes from the MYELIN_BOOTSTRAP environment variable
 (host:port). The tests FAIL (never skip) when it is unset or unreachable.
 
-Myelin has no idempotent producer yet, so producers use enable_idempotence=False.
-The first tests read with manual partition assignment (assign + seek, no group_id);
-the test_group_* tests use consumer groups (subscribe, commit, KafkaAdminClient
-group operations), each consumer polled from its own thread.
+The first tests use enable_idempotence=False (the plain producer path) and read with
+manual partition assignment (assign + seek, no group_id); the test_group_* tests use
+consumer groups (subscribe, commit, KafkaAdminClient group operations), each consumer
+polled from its own thread. The last tests cover the idempotent producer and transactions
+(transactional_id, isolation_level, send_offsets_to_transaction, admin transaction calls);
+a failure there that comes with the fingerprint of a known transaction coordinator race
+(duplicate markers) is reported as xfail, with the evidence.
 """
 
 import os
@@ -743,4 +746,694 @@ def test_group_admin_list_describe_offsets_delete(bootstrap, admin, members):
         assert _admin_describe_group(admin, group)[0] == "Dead"
         assert _admin_delete_groups(admin, [group]) == {group: "GroupIdNotFoundError"}
     finally:
+        admin.delete_topics([topic])
+
+
+# ------------------------------------------------------------------------------------------
+# Idempotent producer and transactions (KIP-98, KIP-447). kafka-python 3.0.12 supports both:
+# enable_idempotence (on by default), transactional_id with init/begin/commit/abort_transaction,
+# send_offsets_to_transaction(offsets, consumer.group_metadata()), isolation_level on the
+# consumer, and KafkaAdminClient list_transactions / describe_transactions.
+
+TXN_TIMEOUT_MS = 45000  # not the client default (60000): describe_transactions must echo it
+
+
+def _producer_id_and_epoch(producer):
+    """(producer id, epoch) from InitProducerId; None when idempotence is off. Read from
+    kafka-python's TransactionManager, which does not expose them otherwise."""
+    tm = producer._transaction_manager
+    if tm is None:
+        return None
+    return tm.producer_id_and_epoch.producer_id, tm.producer_id_and_epoch.epoch
+
+
+def _txn_producer(bootstrap, transactional_id, client_id="kpy-txn-producer"):
+    producer = KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id,
+                             transactional_id=transactional_id, transaction_timeout_ms=TXN_TIMEOUT_MS,
+                             request_timeout_ms=REQUEST_TIMEOUT_MS, max_block_ms=30000)
+    producer.init_transactions()
+    return producer
+
+
+def _isolated_consumer(bootstrap, isolation):
+    return KafkaConsumer(bootstrap_servers=bootstrap, client_id=f"kpy-{isolation}", group_id=None,
+                         isolation_level=isolation, enable_auto_commit=False, auto_offset_reset="earliest",
+                         request_timeout_ms=REQUEST_TIMEOUT_MS, fetch_max_wait_ms=200)
+
+
+def _read_topic(bootstrap, topic, partitions, isolation, expected_total, what):
+    """Reads the whole topic from the beginning (assign, no group) with the given isolation
+    level: exactly expected_total records, nothing more within half a second. Returns
+    {(partition, offset): value}, plus the values of each partition in offset order."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer = _isolated_consumer(bootstrap, isolation)
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        got = {}
+        count = 0
+        deadline = time.monotonic() + CONSUME_DEADLINE_S
+        while count < expected_total and time.monotonic() < deadline:
+            for tp, recs in consumer.poll(timeout_ms=500).items():
+                got.setdefault(tp.partition, []).extend(recs)
+                count += len(recs)
+        extra = sum(len(r) for r in consumer.poll(timeout_ms=500).values())
+    finally:
+        consumer.close()
+    assert count == expected_total and extra == 0, (
+        f"{what} ({isolation}): read {count} records, then {extra} more; want exactly {expected_total} "
+        f"(per partition: { {p: len(r) for p, r in got.items()} })")
+    by_pos = {(r.partition, r.offset): r.value for recs in got.values() for r in recs}
+    order = {p: [r.value for r in got.get(p, [])] for p in range(partitions)}
+    return by_pos, order
+
+
+def _end_offsets(bootstrap, topic, partitions, isolation):
+    consumer = _isolated_consumer(bootstrap, isolation)
+    try:
+        res = consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        consumer.close()
+    return {tp.partition: o for tp, o in res.items()}
+
+
+TXN_FINISH_RACE = (
+    "known broker bug: a decided transaction is completed twice at once (TxnCoordinator::finish from "
+    "both the 100 ms timer and the EndTxn/InitProducerId handler): its markers are written twice, and "
+    "the later finish saves a stale copy of the state over newer changes -- the epoch bump of "
+    "InitProducerId (the new producer is then fenced), or the next transaction's AddPartitionsToTxn "
+    "(then INVALID_TXN_STATE, or partitions left without markers)")
+
+
+def _duplicate_markers(bootstrap, topic, partitions):
+    """The race's fingerprint in a topic where one transactional producer writes at a time:
+    two or more control records in a row (a transaction writes one marker to each partition
+    it touched), found from the offsets the data records leave free. None if there is none."""
+    found = []
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer = _isolated_consumer(bootstrap, "read_uncommitted")
+        try:
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            end = consumer.end_offsets(tps)
+            offsets = {tp: [] for tp in tps}
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
+                for tp, recs in consumer.poll(timeout_ms=200).items():
+                    offsets[tp].extend(r.offset for r in recs)
+        finally:
+            consumer.close()
+        for tp in tps:
+            prev = None
+            for o in offsets[tp] + [end[tp]]:
+                if prev is not None and o - prev - 1 >= 2:
+                    found.append(f"{tp.topic}-{tp.partition}: {o - prev - 1} control records between offsets {prev} and {o}")
+                prev = o
+    except Exception:  # noqa: BLE001 - no evidence then
+        return None
+    return "; ".join(found[:5]) or None
+
+
+class _ExplainedByTxnRace:
+    """Context manager: a failure inside it that comes with the coordinator race's fingerprint
+    in one of the given (topic, partitions) is reported as xfail with the evidence
+    (--runxfail / MYELIN_INTEROP_STRICT=1 makes it count)."""
+
+    def __init__(self, bootstrap, *topics):
+        self.bootstrap = bootstrap
+        self.topics = topics
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, (Exception, pytest.fail.Exception)):
+            return False
+        evidence = [e for t, n in self.topics if (e := _duplicate_markers(self.bootstrap, t, n))]
+        if evidence:
+            pytest.xfail(f"{TXN_FINISH_RACE}. Duplicate markers: {'; '.join(evidence)}. Failure: {exc!r}")
+        return False
+
+
+def test_idempotent_producer_round_trip(bootstrap, admin):
+    """An idempotent producer (enable_idempotence=True, acks=all) gets a producer id and
+    sends 600 keyed records; each partition holds them once, in send order, at contiguous
+    offsets, read back alike with read_uncommitted and read_committed."""
+    topic = _unique_topic("kpy-idem")
+    n = 600
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="kpy-idem-producer",
+                                 enable_idempotence=True, acks="all", linger_ms=5,
+                                 request_timeout_ms=REQUEST_TIMEOUT_MS)
+        try:
+            futs = []
+            for i in range(n):
+                key = f"key-{i % NUM_KEYS:03d}".encode()
+                value = f"idem-{i:05d}-{'q' * (i % 40)}".encode()
+                futs.append((value, producer.send(topic, key=key, value=value)))
+            producer.flush(timeout=30)
+            metas = [(v, f.get(timeout=30)) for v, f in futs]
+            pid = _producer_id_and_epoch(producer)
+        finally:
+            producer.close(timeout=10)
+        assert pid is not None and pid[0] >= 0 and pid[1] >= 0, f"no producer id from InitProducerId: {pid}"
+        expected = {(md.partition, md.offset): v for v, md in metas}
+        assert len(expected) == n, "two records acknowledged at the same offset"
+        sent_order = {p: [v for v, md in metas if md.partition == p] for p in range(PARTITIONS)}
+        for p in range(PARTITIONS):
+            offs = sorted(o for (pp, o) in expected if pp == p)
+            assert offs == list(range(len(offs))), f"p{p}: offsets not contiguous from 0"
+            assert [expected[(p, o)] for o in offs] == sent_order[p], f"p{p}: offsets do not follow the send order"
+        assert _end_offsets(bootstrap, topic, PARTITIONS, "read_committed") == \
+            _end_offsets(bootstrap, topic, PARTITIONS, "read_uncommitted"), \
+            "without transactions the last stable offset must equal the high watermark"
+        for iso in ("read_uncommitted", "read_committed"):
+            by_pos, order = _read_topic(bootstrap, topic, PARTITIONS, iso, n, "idempotent records")
+            assert by_pos == expected, f"{iso}: records differ from those acknowledged"
+            assert order == sent_order, f"{iso}: not read in send order"
+    finally:
+        admin.delete_topics([topic])
+
+
+def _raw_request(admin, request):
+    """Sends one protocol request over the admin client's connection and returns the response."""
+
+    async def send():
+        return await admin._manager.send(request)
+
+    return admin._manager.run(send)
+
+
+def test_idempotent_duplicate_batches_are_deduplicated(bootstrap, admin):
+    """Per-partition sequence dedupe, on the wire (a client only resends on a lost response,
+    which cannot be arranged from outside): InitProducerId for an idempotent producer, then
+    Produce batches with explicit sequence numbers. A resent batch -- the last one, or an
+    earlier one of the last five -- is acknowledged with its original offset and not written
+    again; a batch that skips sequence numbers gets OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    topic = _unique_topic("kpy-dedupe")
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    try:
+        _wait_until(lambda: topic in admin.list_topics(), 10, f"topic {topic} in list_topics")
+        init = _raw_request(admin, InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000))
+        assert init.error_code == 0 and init.producer_id >= 0 and init.producer_epoch >= 0, init
+        pid, epoch = init.producer_id, init.producer_epoch
+
+        def batch(seq, values):
+            b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=pid,
+                                          producer_epoch=epoch, base_sequence=seq, batch_size=1 << 20)
+            for i, v in enumerate(values):
+                b.append(i, timestamp=None, key=None, value=v, headers=[])
+            return bytes(b.build())
+
+        def produce(records):
+            Topic = ProduceRequest.TopicProduceData
+            req = ProduceRequest(transactional_id=None, acks=-1, timeout_ms=REQUEST_TIMEOUT_MS,
+                                 topic_data=[Topic(name=topic, partition_data=[
+                                     Topic.PartitionProduceData(index=0, records=records)])],
+                                 max_version=9)
+            (part,) = _raw_request(admin, req).responses[0].partition_responses
+            return part.error_code, part.base_offset
+
+        a = batch(0, [b"a0", b"a1", b"a2"])
+        b_ = batch(3, [b"b0", b"b1"])
+        assert produce(a) == (0, 0), "first batch (sequence 0-2)"
+        assert produce(b_) == (0, 3), "second batch (sequence 3-4)"
+        assert produce(b_) == (0, 3), "the last batch sent again: want its original offset 3, no error"
+        assert produce(a) == (0, 0), "an earlier batch (of the last five) sent again: want its original offset 0"
+        err, _ = produce(batch(10, [b"gap"]))
+        assert err == 45, f"a batch skipping sequences 5-9: error {err}, want 45 OUT_OF_ORDER_SEQUENCE_NUMBER"
+        assert produce(batch(5, [b"c0"])) == (0, 5), "the next batch in sequence after the refused one"
+
+        by_pos, _ = _read_topic(bootstrap, topic, 1, "read_uncommitted", 6, "deduplicated partition")
+        assert by_pos == {(0, 0): b"a0", (0, 1): b"a1", (0, 2): b"a2", (0, 3): b"b0", (0, 4): b"b1",
+                          (0, 5): b"c0"}, by_pos
+    finally:
+        admin.delete_topics([topic])
+
+
+def test_transactions_commit_abort_read_committed(bootstrap, admin):
+    """A transactional producer over 3 partitions: a committed transaction, an aborted one,
+    and a third first left open -- read_committed stops before it (end_offsets is the last
+    stable offset), read_uncommitted sees it -- then committed. read_committed reads only the
+    committed records, read_uncommitted all; the markers are never returned and take one
+    offset each."""
+    topic = _unique_topic("kpy-txn")
+    txn_id = _unique_group("kpy-txn-id")
+    per_txn = 30
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    producer = _txn_producer(bootstrap, txn_id)
+    try:
+        with _ExplainedByTxnRace(bootstrap, (topic, PARTITIONS)):
+            committed, aborted = {}, {}
+            open_first, open_last = {}, {}
+            for tag in ("commit-1", "abort-2", "commit-3"):
+                producer.begin_transaction()
+                futs = [(f"{tag}-{i:02d}".encode(),
+                         producer.send(topic, key=f"k{i}".encode(), value=f"{tag}-{i:02d}".encode(),
+                                       partition=i % PARTITIONS))
+                        for i in range(per_txn)]
+                producer.flush(timeout=30)
+                for v, f in futs:
+                    md = f.get(timeout=30)
+                    (aborted if tag.startswith("abort") else committed)[(md.partition, md.offset)] = v
+                    if tag == "commit-3":
+                        open_first[md.partition] = min(open_first.get(md.partition, md.offset), md.offset)
+                        open_last[md.partition] = max(open_last.get(md.partition, md.offset), md.offset)
+                if tag == "commit-1":
+                    producer.commit_transaction()
+                elif tag == "abort-2":
+                    producer.abort_transaction()
+
+            # the third transaction is open
+            lso = _end_offsets(bootstrap, topic, PARTITIONS, "read_committed")
+            hw = _end_offsets(bootstrap, topic, PARTITIONS, "read_uncommitted")
+            assert lso == open_first, f"read_committed end_offsets with a transaction open: {lso}, want {open_first}"
+            assert hw == {p: o + 1 for p, o in open_last.items()}, f"read_uncommitted end_offsets: {hw}"
+            before = {pos: v for pos, v in committed.items() if not v.startswith(b"commit-3")}
+            got, _ = _read_topic(bootstrap, topic, PARTITIONS, "read_committed", len(before),
+                                 "with the third transaction open")
+            assert got == before, f"read_committed with the third transaction open: {sorted(got)}"
+            producer.commit_transaction()
+
+            got, _ = _read_topic(bootstrap, topic, PARTITIONS, "read_committed", len(committed), "committed records")
+            assert got == committed, f"read_committed: {sorted(got)}, want {sorted(committed)}"
+            everything = {**committed, **aborted}
+            got, _ = _read_topic(bootstrap, topic, PARTITIONS, "read_uncommitted", len(everything), "all records")
+            assert got == everything, f"read_uncommitted: {sorted(got)}, want {sorted(everything)}"
+            end = {p: o + 2 for p, o in open_last.items()}  # + the commit marker
+            assert _end_offsets(bootstrap, topic, PARTITIONS, "read_committed") == end, \
+                "end offsets after the commit (one offset per marker)"
+    finally:
+        producer.close(timeout=10)
+        admin.delete_topics([topic])
+
+
+def _fenced(exc):
+    """Whether exc says the producer was fenced. Once in that (fatal) state, kafka-python's
+    transactional methods raise KafkaError("Cannot execute transactional method because we
+    are in an error state: <the error>"), the error only in the message."""
+    from kafka.errors import InvalidProducerEpochError, KafkaError, ProducerFencedError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ProducerFencedError, InvalidProducerEpochError)):
+            return True
+        if type(exc) is KafkaError and "in an error state" in str(exc) and (
+                "ProducerFencedError" in str(exc) or "InvalidProducerEpochError" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _expect_fenced(what, op):
+    try:
+        op()
+    except Exception as e:  # noqa: BLE001 - checked below
+        assert _fenced(e), f"{what}: {e!r}, want ProducerFencedError or InvalidProducerEpochError"
+    else:
+        pytest.fail(f"{what} succeeded, though another producer took its transactional id")
+
+
+def test_transactions_zombie_fenced(bootstrap, admin):
+    """Each newer producer with the same transactional_id fences the one before, which has a
+    transaction open with a record written to p0. The zombie's next call fails with
+    ProducerFencedError (or InvalidProducerEpochError): a send to a new partition
+    (AddPartitionsToTxn) for the first zombie, commit_transaction (EndTxn) for the second;
+    then anything it tries. None of their records is visible read_committed; the last
+    producer commits normally. (A send to a partition already in the transaction is
+    test_transactions_zombie_produce_cannot_fence_its_successor.)"""
+    topic = _unique_topic("kpy-zombie")
+    txn_id = _unique_group("kpy-zombie-id")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    producers = []
+    try:
+        with _ExplainedByTxnRace(bootstrap, (topic, 2)):
+            ids = []
+            for name in ("zombie-add-partitions", "zombie-end-txn", "survivor"):
+                cur = _txn_producer(bootstrap, txn_id, f"kpy-{name}")  # fences the one before
+                producers.append(cur)
+                ids.append(_producer_id_and_epoch(cur))
+                if len(producers) > 1:
+                    zombie = producers[-2]
+                    if name == "zombie-end-txn":  # the zombie is zombie-add-partitions
+                        _expect_fenced("zombie send to a new partition (AddPartitionsToTxn)",
+                                       lambda: zombie.send(topic, value=b"zombie-2", partition=1).get(timeout=30))
+                    else:
+                        _expect_fenced("zombie commit_transaction (EndTxn)", zombie.commit_transaction)
+                    _expect_fenced("zombie commit_transaction after being fenced", zombie.commit_transaction)
+                cur.begin_transaction()
+                cur.send(topic, value=f"{name}-1".encode(), partition=0).get(timeout=30)
+            producers[-1].commit_transaction()
+            for a, b in zip(ids, ids[1:]):
+                assert (b[0] == a[0] and b[1] > a[1]) or b[0] > a[0], f"{b} after {a}: want a higher epoch"
+            got, _ = _read_topic(bootstrap, topic, 2, "read_committed", 1, "after the fencing")
+            assert list(got.values()) == [b"survivor-1"], got
+            _read_topic(bootstrap, topic, 2, "read_uncommitted", 3, "every record written, the zombies' too")
+    finally:
+        for p in producers:
+            p.close(timeout=5)
+        admin.delete_topics([topic])
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known broker bug: InitProducerId (v3+) for a transactional id ignores the producer_id/"
+    "producer_epoch the request carries; a fenced producer's KIP-360 epoch bump is granted (a new, "
+    "higher epoch) and fences the current producer. Kafka answers PRODUCER_FENCED "
+    "(TransactionMetadata.prepareIncrementProducerEpoch). Run with --runxfail to make it count.",
+)
+def test_transactions_zombie_produce_cannot_fence_its_successor(bootstrap, admin):
+    """A zombie whose send to a partition already in its transaction gets
+    INVALID_PRODUCER_EPOCH: kafka-python then tries a KIP-360 epoch bump (InitProducerId with
+    its producer id and old epoch), which the coordinator must refuse. The new producer keeps
+    its epoch and commits."""
+    topic = _unique_topic("kpy-zombie-bump")
+    txn_id = _unique_group("kpy-zombie-bump-id")
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    zombie = _txn_producer(bootstrap, txn_id, "kpy-zombie")
+    fresh = None
+    try:
+        zombie.begin_transaction()
+        zombie.send(topic, value=b"zombie-1", partition=0).get(timeout=30)
+        old = _producer_id_and_epoch(zombie)
+        fresh = _txn_producer(bootstrap, txn_id, "kpy-fresh")
+        mine = _producer_id_and_epoch(fresh)
+        _expect_fenced("zombie send to p0 (Produce)",
+                       lambda: zombie.send(topic, value=b"zombie-2", partition=0).get(timeout=30))
+        # the bump is refused (a fatal ProducerFencedError) or, wrongly, granted (a new epoch)
+        tm = zombie._transaction_manager
+        _wait_until(lambda: tm.has_fatal_error() or _producer_id_and_epoch(zombie) != old, 10,
+                    "the zombie's epoch bump attempt (InitProducerId) to be answered")
+        d = admin.describe_transactions([txn_id])[txn_id]
+        assert (d.producer_id, d.producer_epoch) == mine, (
+            f"after the zombie's InitProducerId bump the coordinator has producer {d.producer_id} epoch "
+            f"{d.producer_epoch}; the current producer holds {mine}")
+        fresh.begin_transaction()
+        fresh.send(topic, value=b"fresh-1", partition=0).get(timeout=30)
+        fresh.commit_transaction()
+        got, _ = _read_topic(bootstrap, topic, 1, "read_committed", 1, "after the fencing")
+        assert list(got.values()) == [b"fresh-1"], got
+    finally:
+        zombie.close(timeout=5)
+        if fresh is not None:
+            fresh.close(timeout=5)
+        admin.delete_topics([topic])
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known broker bug: InitProducerId (v3+) for a transactional id ignores the producer_id/"
+    "producer_epoch the request carries and bumps the epoch for a stale caller; Kafka answers "
+    "PRODUCER_FENCED. Run with --runxfail to make it count.",
+)
+def test_init_producer_id_with_a_stale_epoch_is_fenced(admin):
+    """On the wire: InitProducerId for a transactional id twice (epochs e, e+1), then once
+    more carrying the first answer's producer id and epoch (a KIP-360 bump by the fenced
+    producer): Kafka answers PRODUCER_FENCED (90; INVALID_PRODUCER_EPOCH 47 before v4) and
+    leaves the epoch at e+1."""
+    from kafka.protocol.producer import InitProducerIdRequest
+
+    txn_id = _unique_group("kpy-stale-bump")
+    first = _raw_request(admin, InitProducerIdRequest(transactional_id=txn_id, transaction_timeout_ms=60000))
+    second = _raw_request(admin, InitProducerIdRequest(transactional_id=txn_id, transaction_timeout_ms=60000))
+    assert first.error_code == 0 and second.error_code == 0, (first, second)
+    stale = _raw_request(admin, InitProducerIdRequest(
+        transactional_id=txn_id, transaction_timeout_ms=60000, producer_id=first.producer_id,
+        producer_epoch=first.producer_epoch, min_version=3))
+    assert stale.error_code in (90, 47), f"InitProducerId with the stale epoch {first.producer_epoch}: {stale}"
+    d = admin.describe_transactions([txn_id])[txn_id]
+    assert (d.producer_id, d.producer_epoch) == (second.producer_id, second.producer_epoch), d
+
+
+def _in_thread(fn, timeout_s, name):
+    """Runs fn() on a thread of its own (its clients live and die there); returns its
+    result, fails the test if it raised or did not finish in time."""
+    out = queue.Queue()
+
+    def run():
+        try:
+            out.put((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            out.put((False, e))
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        ok, value = out.get(timeout=timeout_s)
+    except queue.Empty:
+        pytest.fail(f"{name}: did not finish within {timeout_s}s")
+    if not ok:
+        raise value
+    return value
+
+
+class _Transformer:
+    """One instance of a consume-transform-produce application: a group consumer
+    (read_committed) and a transactional producer; each input record becomes one output
+    record in the same partition, written with the consumer's offsets in one transaction."""
+
+    def __init__(self, bootstrap, name, group, txn_id, input_topic, output_topic):
+        self.name = name
+        self.output = output_topic
+        self.producer = _txn_producer(bootstrap, txn_id, f"{name}-producer")  # aborts a crashed predecessor
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, client_id=f"{name}-consumer", group_id=group,
+            isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=25, session_timeout_ms=GROUP_SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=GROUP_HEARTBEAT_INTERVAL_MS, max_poll_interval_ms=GROUP_MAX_POLL_INTERVAL_MS,
+            request_timeout_ms=REQUEST_TIMEOUT_MS, fetch_max_wait_ms=200)
+        self.consumer.subscribe([input_topic])
+        self.committed = []  # input (partition, offset) of each record of a committed transaction
+
+    def poll_some(self):
+        deadline = time.monotonic() + GROUP_DEADLINE_S
+        while time.monotonic() < deadline:
+            recs = [r for rs in self.consumer.poll(timeout_ms=200).values() for r in rs]
+            if recs:
+                return recs
+        raise AssertionError(f"{self.name}: no input within {GROUP_DEADLINE_S}s "
+                             f"(assignment {self.consumer.assignment()})")
+
+    def transform(self, recs, commit=True):
+        from kafka.structs import OffsetAndMetadata
+
+        self.producer.begin_transaction()
+        futs, nxt = [], {}
+        for r in recs:
+            futs.append(self.producer.send(self.output, key=r.key, value=b"T(" + r.value + b")",
+                                           partition=r.partition,
+                                           headers=[("src", f"{r.partition}@{r.offset}".encode())]))
+            nxt[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        self.producer.flush(timeout=30)
+        for f in futs:
+            f.get(timeout=30)
+        self.producer.send_offsets_to_transaction(nxt, self.consumer.group_metadata())
+        inputs = [(r.partition, r.offset) for r in recs]
+        if commit:
+            self.producer.commit_transaction()
+            self.committed.extend(inputs)
+        return inputs
+
+    def crash(self):
+        """Goes away mid-transaction: kafka-python's close() does not abort it."""
+        self.producer.close(timeout=0)
+        self.consumer.close()
+
+    def close(self):
+        self.consumer.close()
+        self.producer.close(timeout=10)
+
+
+
+def test_transactions_consume_transform_produce_crash_restart(bootstrap, admin):
+    """Consume-transform-produce with send_offsets_to_transaction(offsets, group_metadata()):
+    the first instance commits a few transactions, then "crashes" with one open (records
+    written, offsets sent); a second instance with the same transactional_id and group
+    aborts it, resumes at the committed offsets and finishes. The output (read_committed)
+    holds each input transformed exactly once; the group's offsets end at the input's end."""
+    inp, out = _unique_topic("kpy-ctp-in"), _unique_topic("kpy-ctp-out")
+    group, txn_id = _unique_group("kpy-ctp"), _unique_group("kpy-ctp-id")
+    n = 150
+    admin.create_topics([NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in (inp, out)])
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                                 request_timeout_ms=REQUEST_TIMEOUT_MS)
+        try:
+            futs = [(f"in-{i:04d}".encode(), producer.send(inp, key=f"k{i}".encode(), value=f"in-{i:04d}".encode(),
+                                                          partition=i % PARTITIONS)) for i in range(n)]
+            producer.flush(timeout=30)
+            inputs = {(md.partition, md.offset): v for v, md in ((v, f.get(timeout=30)) for v, f in futs)}
+        finally:
+            producer.close(timeout=10)
+
+        def first_instance():
+            t = _Transformer(bootstrap, "kpy-ctp-1", group, txn_id, inp, out)
+            while len(t.committed) < 60:
+                t.transform(t.poll_some())
+            crashed = t.transform(t.poll_some(), commit=False)
+            t.crash()
+            return t.committed, crashed
+
+        def second_instance():
+            t = _Transformer(bootstrap, "kpy-ctp-2", group, txn_id, inp, out)
+            try:
+                deadline = time.monotonic() + GROUP_DEADLINE_S
+                while len(first) + len(t.committed) < n and time.monotonic() < deadline:
+                    t.transform(t.poll_some())
+                extra = sum(len(r) for r in t.consumer.poll(timeout_ms=500).values())
+                return t.committed, extra
+            finally:
+                t.close()
+
+        with _ExplainedByTxnRace(bootstrap, (out, PARTITIONS)):
+            first, crashed = _in_thread(first_instance, 60, "kpy-ctp-1")
+            second, extra = _in_thread(second_instance, 60, "kpy-ctp-2")
+            assert not set(first) & set(second), \
+                f"instance 2 redid committed inputs {sorted(set(first) & set(second))[:10]}"
+            assert len(second) == len(set(second)), "instance 2 handled an input twice"
+            assert set(crashed) <= set(second), "instance 2 did not redo the crashed transaction's inputs"
+            assert sorted(first + second) == sorted(inputs), \
+                f"inputs handled: {len(first)} + {len(second)}, want {len(inputs)}"
+            assert extra == 0, f"instance 2 got {extra} inputs beyond the end"
+
+            consumer = _isolated_consumer(bootstrap, "read_committed")
+            try:
+                tps = [TopicPartition(out, p) for p in range(PARTITIONS)]
+                consumer.assign(tps)
+                consumer.seek_to_beginning(*tps)
+                recs = [r for rs in _consume_all(consumer, n).values() for r in rs]
+            finally:
+                consumer.close()
+            by_src = {}
+            for r in recs:
+                src = dict(r.headers)["src"].decode()
+                assert src not in by_src, f"input {src} transformed twice in the output"
+                assert src.startswith(f"{r.partition}@"), f"input {src} landed in output partition {r.partition}"
+                by_src[src] = r.value
+            assert by_src == {f"{p}@{o}": b"T(" + v + b")" for (p, o), v in inputs.items()}
+            _read_topic(bootstrap, out, PARTITIONS, "read_uncommitted", n + len(crashed),
+                        "the output with the crashed transaction's aborted records")
+            assert _admin_group_offsets(admin, group) == {TopicPartition(inp, p): n // PARTITIONS
+                                                          for p in range(PARTITIONS)}
+    finally:
+        admin.delete_topics([inp, out])
+
+
+def test_admin_list_describe_transactions(bootstrap, admin):
+    """KafkaAdminClient list_transactions / describe_transactions: an open transaction
+    (Ongoing, its partitions, start time, timeout), a committed one and a fresh id (Empty);
+    filters by state and producer id; an unknown id raises TransactionalIdNotFoundError."""
+    from kafka.errors import TransactionalIdNotFoundError
+
+    topic = _unique_topic("kpy-txnadm")
+    prefix = _unique_group("kpy-txnadm")
+    ids = {s: f"{prefix}-{s}" for s in ("ongoing", "commit", "empty")}
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    producers = {}
+    try:
+        for s, txn_id in ids.items():
+            producers[s] = _txn_producer(bootstrap, txn_id, f"kpy-txnadm-{s}")
+        start = int(time.time() * 1000)
+        for s in ("ongoing", "commit"):
+            p = producers[s]
+            p.begin_transaction()
+            p.send(topic, value=s.encode(), partition=0).get(timeout=30)
+            p.send(topic, value=s.encode(), partition=1).get(timeout=30)
+        producers["commit"].commit_transaction()
+        pids = {s: _producer_id_and_epoch(p) for s, p in producers.items()}
+
+        def listed(**filters):
+            rows = [t for ts in admin.list_transactions(**filters).values() for t in ts
+                    if t.transactional_id.startswith(prefix)]
+            return {t.transactional_id: (t.state, t.producer_id) for t in rows}
+
+        want = {ids["ongoing"]: "Ongoing", ids["commit"]: "CompleteCommit", ids["empty"]: "Empty"}
+        assert listed() == {ids[s]: (want[ids[s]], pids[s][0]) for s in ids}
+        assert set(listed(state_filters=["Ongoing"])) == {ids["ongoing"]}
+        assert set(listed(producer_id_filters=[pids["commit"][0]])) == {ids["commit"]}
+
+        d = admin.describe_transactions(list(ids.values()))
+        for s, txn_id in ids.items():
+            td = d[txn_id]
+            assert (td.state, td.producer_id, td.producer_epoch) == (want[txn_id], *pids[s]), td
+            assert td.coordinator_id == 0 and td.transaction_timeout_ms == TXN_TIMEOUT_MS, td
+        td = d[ids["ongoing"]]
+        assert td.topic_partitions == {TopicPartition(topic, 0), TopicPartition(topic, 1)}, td
+        assert start - 1000 <= td.transaction_start_time_ms <= int(time.time() * 1000), td
+        assert d[ids["empty"]].topic_partitions == set(), d[ids["empty"]]
+        with pytest.raises(TransactionalIdNotFoundError):
+            admin.describe_transactions([f"{prefix}-unknown"])
+        producers["ongoing"].commit_transaction()
+        assert admin.describe_transactions([ids["ongoing"]])[ids["ongoing"]].state == "CompleteCommit"
+    finally:
+        for p in producers.values():
+            p.close(timeout=10)
+        admin.delete_topics([topic])
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known broker bug: DescribeTransactions still lists the partitions of a completed "
+    "(CompleteCommit/CompleteAbort) transaction (TxnMeta::complete keeps them); Kafka empties them on "
+    "completion (TransactionMetadata.prepareComplete). Run with --runxfail to make it count.",
+)
+def test_admin_describe_completed_transaction_has_no_partitions(bootstrap, admin):
+    topic = _unique_topic("kpy-txndone")
+    prefix = _unique_group("kpy-txndone")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    try:
+        for end in ("commit", "abort"):
+            p = _txn_producer(bootstrap, f"{prefix}-{end}", f"kpy-txndone-{end}")
+            try:
+                p.begin_transaction()
+                p.send(topic, value=b"x", partition=0).get(timeout=30)
+                p.send(topic, value=b"x", partition=1).get(timeout=30)
+                p.commit_transaction() if end == "commit" else p.abort_transaction()
+            finally:
+                p.close(timeout=10)
+        d = admin.describe_transactions([f"{prefix}-commit", f"{prefix}-abort"])
+        assert (d[f"{prefix}-commit"].state, d[f"{prefix}-commit"].topic_partitions) == ("CompleteCommit", set()), d
+        assert (d[f"{prefix}-abort"].state, d[f"{prefix}-abort"].topic_partitions) == ("CompleteAbort", set()), d
+    finally:
+        admin.delete_topics([topic])
+
+
+@pytest.mark.xfail(strict=False, reason=TXN_FINISH_RACE + ". Run with --runxfail to make it count.")
+def test_transactions_back_to_back_commit_abort(bootstrap, admin):
+    """Back-to-back transactions over 3 partitions, alternately committed and aborted, one
+    record per partition each: every commit and abort succeeds, read_committed sees exactly
+    the committed records, and each partition holds one marker per transaction."""
+    topic = _unique_topic("kpy-txn-b2b")
+    n = 300
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    producer = _txn_producer(bootstrap, _unique_group("kpy-txn-b2b-id"))
+    try:
+        committed = {}
+        for i in range(n):
+            producer.begin_transaction()
+            futs = [producer.send(topic, value=f"t{i}-p{p}".encode(), partition=p) for p in range(PARTITIONS)]
+            sent = {(md.partition, md.offset): f"t{i}-p{md.partition}".encode()
+                    for md in (f.get(timeout=30) for f in futs)}
+            try:
+                if i % 2 == 0:
+                    producer.commit_transaction()
+                    committed.update(sent)
+                else:
+                    producer.abort_transaction()
+            except Exception as e:  # noqa: BLE001 - reported with the evidence
+                pytest.fail(f"transaction {i} ({'commit' if i % 2 == 0 else 'abort'}) failed: {e!r}; "
+                            f"{_duplicate_markers(bootstrap, topic, PARTITIONS)}")
+        got, _ = _read_topic(bootstrap, topic, PARTITIONS, "read_committed", len(committed), "committed records")
+        assert got == committed, (f"read_committed: missing {sorted(set(committed) - set(got))[:10]}, "
+                                  f"aborted but visible {sorted(set(got) - set(committed))[:10]}")
+        end = _end_offsets(bootstrap, topic, PARTITIONS, "read_uncommitted")
+        assert end == {p: 2 * n for p in range(PARTITIONS)}, \
+            f"end offsets {end}, want {2 * n}: {_duplicate_markers(bootstrap, topic, PARTITIONS)}"
+    finally:
+        producer.close(timeout=5)
         admin.delete_topics([topic])

@@ -4,9 +4,13 @@
 // The broker address comes from $MYELIN_BOOTSTRAP (host:port). Exit code 0 when every
 // check passes, 1 when any fails (with a FAIL line saying what), 2 on a usage/setup error.
 //
-// Myelin has no idempotent producer yet, so producers use enable.idempotence=false. The
-// first scenarios read with assign() + seek (no group.id); the group_* scenarios use consumer
-// groups with the classic protocol (group.protocol=classic: KIP-848 is not served).
+// The first scenarios use enable.idempotence=false (the plain producer path) and read with
+// assign() + seek (no group.id); the group_* scenarios use consumer groups with the classic
+// protocol (group.protocol=classic: KIP-848 is not served). The idempotent_* and txn_*
+// scenarios keep the producer's defaults (idempotent, acks=all) and cover transactions:
+// read_committed, consume-transform-produce with sendOffsetsToTransaction, zombie fencing,
+// Admin listTransactions/describeTransactions. A txn_* failure that comes with the
+// fingerprint of a known coordinator race (duplicate markers) is reported as XFAIL.
 
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -39,12 +43,16 @@ import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.ListTransactionsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -70,6 +78,9 @@ import org.apache.kafka.common.errors.FencedInstanceIdException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.GroupNotEmptyException;
 import org.apache.kafka.common.errors.GroupSubscribedToTopicException;
+import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
@@ -77,6 +88,7 @@ import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
+import org.apache.kafka.common.utils.ProducerIdAndEpoch;
 import org.apache.kafka.common.utils.Utils;
 
 public final class MyelinJavaClientTest {
@@ -1204,12 +1216,905 @@ public final class MyelinJavaClientTest {
         }
     }
 
+    // ------------------------------------------------------------------------------------
+    // idempotent producer and transactions (KIP-98, KIP-447): the producers here keep the
+    // client's defaults (enable.idempotence=true, acks=all, 5 requests in flight)
+
+    static final int TXN_TIMEOUT_MS = 45000; // not the client default (60000): describe must echo it
+
+    /**
+     * A producer with the client's own defaults: idempotence on, acks=all; only the client id,
+     * timeouts and serializers are set, plus extra (key, value) pairs.
+     */
+    static KafkaProducer<byte[], byte[]> defaultProducer(String clientId, String... extra) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        for (int i = 0; i + 1 < extra.length; i += 2) p.put(extra[i], extra[i + 1]);
+        return new KafkaProducer<>(p);
+    }
+
+    /** A transactional producer (initTransactions not called yet). */
+    static KafkaProducer<byte[], byte[]> txnProducer(String clientId, String transactionalId) {
+        return defaultProducer(clientId, ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId,
+                ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, Integer.toString(TXN_TIMEOUT_MS));
+    }
+
+    static KafkaConsumer<byte[], byte[]> consumer(String isolationLevel) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "myelin-interop-consumer-" + isolationLevel);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolationLevel);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "200");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+
+    /**
+     * The producer id and epoch the producer got from InitProducerId. The client does not
+     * expose them, so this reads its TransactionManager (package-private) by reflection; null
+     * when the producer has no TransactionManager, i.e. idempotence is off.
+     */
+    static ProducerIdAndEpoch producerIdAndEpoch(KafkaProducer<?, ?> producer) throws Exception {
+        java.lang.reflect.Field f = KafkaProducer.class.getDeclaredField("transactionManager");
+        f.setAccessible(true);
+        Object tm = f.get(producer);
+        if (tm == null) return null;
+        java.lang.reflect.Method m = tm.getClass().getDeclaredMethod("producerIdAndEpoch");
+        m.setAccessible(true);
+        return (ProducerIdAndEpoch) m.invoke(tm);
+    }
+
+    static List<TopicPartition> allPartitions(String topic, int parts) {
+        List<TopicPartition> l = new ArrayList<>();
+        for (int p = 0; p < parts; p++) l.add(new TopicPartition(topic, p));
+        return l;
+    }
+
+    /**
+     * Reads a whole topic from the beginning with the given isolation level (assign, no group):
+     * exactly `expected` records must come, nothing more within half a second. Returns them in
+     * partition, then offset order.
+     */
+    static List<ConsumerRecord<byte[], byte[]>> readTopic(String topic, int parts, String isolation, int expected,
+            String what) {
+        try (KafkaConsumer<byte[], byte[]> consumer = consumer(isolation)) {
+            List<TopicPartition> tps = allPartitions(topic, parts);
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            Map<Integer, List<ConsumerRecord<byte[], byte[]>>> got;
+            try {
+                got = consumeAll(consumer, expected);
+            } catch (CheckFailed e) {
+                throw new CheckFailed(what + " (" + isolation + "): " + e.getMessage());
+            }
+            ConsumerRecords<byte[], byte[]> extra = consumer.poll(Duration.ofMillis(500));
+            int total = 0;
+            for (List<ConsumerRecord<byte[], byte[]>> l : got.values()) total += l.size();
+            check(total == expected && extra.isEmpty(), what + " (" + isolation + "): read " + total
+                    + " records and then " + extra.count() + " more, want exactly " + expected);
+            List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+            for (int p = 0; p < parts; p++) out.addAll(got.getOrDefault(p, Collections.emptyList()));
+            return out;
+        }
+    }
+
+    static Map<Integer, Long> endOffsets(String topic, int parts, String isolation) {
+        try (KafkaConsumer<byte[], byte[]> consumer = consumer(isolation)) {
+            Map<Integer, Long> out = new TreeMap<>();
+            consumer.endOffsets(allPartitions(topic, parts), Duration.ofSeconds(OP_TIMEOUT_S))
+                    .forEach((tp, o) -> out.put(tp.partition(), o));
+            return out;
+        }
+    }
+
+    /** "partition@offset" -> value of each record. */
+    static Map<String, String> positions(List<ConsumerRecord<byte[], byte[]>> recs) {
+        Map<String, String> m = new TreeMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : recs) m.put(r.partition() + "@" + r.offset(), s(r.value()));
+        return m;
+    }
+
+    /** Whether t or one of its causes says the producer was fenced. */
+    static boolean fenced(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof ProducerFencedException || c instanceof InvalidProducerEpochException) return true;
+        }
+        return false;
+    }
+
+    static String chain(Throwable t) {
+        StringBuilder sb = new StringBuilder();
+        for (Throwable c = t; c != null; c = c.getCause()) sb.append(sb.length() == 0 ? "" : " <- ").append(c);
+        return sb.toString();
+    }
+
+    /** Runs op, which must fail because the producer was fenced. */
+    static void expectFenced(Scenario op, String what) {
+        Throwable t = null;
+        try {
+            op.run();
+        } catch (Throwable e) {
+            t = e;
+        }
+        check(t != null, what + ": succeeded, want ProducerFencedException or InvalidProducerEpochException");
+        check(fenced(t), what + ": failed with " + chain(t)
+                + ", want ProducerFencedException or InvalidProducerEpochException");
+        log(what + ": fenced as expected: " + t);
+    }
+
+    /**
+     * (a) A KafkaProducer with default settings -- idempotent (it asks InitProducerId for a
+     * producer id), acks=all, up to 5 batches in flight per partition -- sends 1,000 keyed
+     * records; each partition holds them exactly once, in send order, at contiguous offsets,
+     * and both isolation levels read them all.
+     */
+    static void scenarioIdempotentDefaultProducer() throws Exception {
+        String topic = uniqueTopic("java-idem");
+        int n = 1000;
+        log("idempotent default producer on topic " + topic);
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, PARTITIONS);
+            try {
+                Map<Integer, List<String>> sentOrder = new TreeMap<>();
+                Map<String, String> expected = new TreeMap<>();
+                ProducerIdAndEpoch pid;
+                try (KafkaProducer<byte[], byte[]> producer = defaultProducer("java-idem-producer")) {
+                    List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+                    for (int i = 0; i < n; i++) {
+                        futures.add(producer.send(new ProducerRecord<>(topic, b(String.format("key-%03d", i % NUM_KEYS)),
+                                b(String.format("idem-%05d-%s", i, "z".repeat(i % 40))))));
+                    }
+                    producer.flush();
+                    for (int i = 0; i < n; i++) {
+                        RecordMetadata md = futures.get(i).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        byte[] key = b(String.format("key-%03d", i % NUM_KEYS));
+                        int want = Utils.toPositive(Utils.murmur2(key)) % PARTITIONS;
+                        check(md.partition() == want, "record " + i + " went to partition " + md.partition()
+                                + ", default partitioner says " + want);
+                        String v = String.format("idem-%05d-%s", i, "z".repeat(i % 40));
+                        sentOrder.computeIfAbsent(md.partition(), k -> new ArrayList<>()).add(v);
+                        check(expected.put(md.partition() + "@" + md.offset(), v) == null,
+                                "two records acknowledged at " + md.partition() + "@" + md.offset());
+                    }
+                    pid = producerIdAndEpoch(producer);
+                }
+                check(pid != null && pid.producerId >= 0 && pid.epoch >= 0,
+                        "the default producer should be idempotent with a producer id from InitProducerId, has "
+                                + pid);
+                log("producer id " + pid.producerId + " epoch " + pid.epoch + "; per partition "
+                        + sentOrder.get(0).size() + "/" + sentOrder.get(1).size() + "/" + sentOrder.get(2).size());
+                for (int p = 0; p < PARTITIONS; p++) {
+                    for (int i = 0; i < sentOrder.get(p).size(); i++) {
+                        check(sentOrder.get(p).get(i).equals(expected.get(p + "@" + i)),
+                                "p" + p + ": offsets do not follow the send order at " + i);
+                    }
+                }
+                check(endOffsets(topic, PARTITIONS, "read_uncommitted").equals(endOffsets(topic, PARTITIONS,
+                                "read_committed")),
+                        "without transactions the last stable offset must equal the high watermark");
+                for (String iso : new String[] {"read_uncommitted", "read_committed"}) {
+                    List<ConsumerRecord<byte[], byte[]>> recs = readTopic(topic, PARTITIONS, iso, n, "idempotent records");
+                    Map<String, String> got = positions(recs);
+                    check(got.equals(expected), iso + ": records differ from those acknowledged");
+                    for (int p = 0; p < PARTITIONS; p++) {
+                        List<String> order = new ArrayList<>();
+                        for (ConsumerRecord<byte[], byte[]> r : recs) if (r.partition() == p) order.add(s(r.value()));
+                        check(order.equals(sentOrder.get(p)), iso + ": p" + p + " not read in send order");
+                    }
+                }
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * (b) One transactional producer over 3 partitions: a committed transaction, an aborted
+     * one, and a third that is first left open -- read_committed stops at the last stable
+     * offset (before it), read_uncommitted sees it -- and then committed. read_committed reads
+     * only the committed records, read_uncommitted every record; neither sees the markers,
+     * each of which takes one offset.
+     */
+    static void scenarioTxnCommitAbortVisibility() throws Exception {
+        String topic = uniqueTopic("java-txn");
+        String txnId = uniqueGroup("java-txn-id");
+        int perTxn = 30;
+        log("transactions commit/abort on topic " + topic + " with transactional.id " + txnId);
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, PARTITIONS);
+            try (KafkaProducer<byte[], byte[]> producer = txnProducer("java-txn-producer", txnId)) {
+                producer.initTransactions();
+                Map<String, String> committed = new TreeMap<>(), aborted = new TreeMap<>();
+                Map<Integer, Long> openFirst = new TreeMap<>(), openLast = new TreeMap<>();
+                String[] tags = {"commit-1", "abort-2", "commit-3"};
+                for (String tag : tags) {
+                    producer.beginTransaction();
+                    List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+                    for (int i = 0; i < perTxn; i++) {
+                        futures.add(producer.send(new ProducerRecord<>(topic, i % PARTITIONS, b("k" + i),
+                                b(String.format("%s-%02d", tag, i)))));
+                    }
+                    producer.flush();
+                    for (int i = 0; i < perTxn; i++) {
+                        RecordMetadata md = futures.get(i).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        String pos = md.partition() + "@" + md.offset();
+                        (tag.startsWith("abort") ? aborted : committed).put(pos, String.format("%s-%02d", tag, i));
+                        if (tag.equals("commit-3")) {
+                            openFirst.merge(md.partition(), md.offset(), Math::min);
+                            openLast.merge(md.partition(), md.offset(), Math::max);
+                        }
+                    }
+                    if (tag.startsWith("abort")) {
+                        producer.abortTransaction();
+                    } else if (tag.equals("commit-1")) {
+                        producer.commitTransaction();
+                    }
+                }
+                // the third transaction is open: its records are written but not yet stable
+                Map<Integer, Long> lso = endOffsets(topic, PARTITIONS, "read_committed");
+                Map<Integer, Long> hw = endOffsets(topic, PARTITIONS, "read_uncommitted");
+                Map<Integer, Long> wantHw = new TreeMap<>();
+                openLast.forEach((p, o) -> wantHw.put(p, o + 1));
+                check(lso.equals(openFirst), "read_committed endOffsets with a transaction open = " + lso
+                        + ", want its first offsets " + openFirst + " (the last stable offset)");
+                check(hw.equals(wantHw), "read_uncommitted endOffsets with a transaction open = " + hw + ", want "
+                        + wantHw);
+                Map<String, String> before = new TreeMap<>(committed);
+                before.values().removeIf(v -> v.startsWith("commit-3"));
+                Map<String, String> got = positions(readTopic(topic, PARTITIONS, "read_committed", before.size(),
+                        "with the third transaction open"));
+                check(got.equals(before), "read_committed with the third transaction open: got " + got.keySet()
+                        + ", want " + before.keySet());
+                producer.commitTransaction();
+
+                got = positions(readTopic(topic, PARTITIONS, "read_committed", committed.size(), "committed records"));
+                check(got.equals(committed), "read_committed: got " + got.keySet() + ", want " + committed.keySet());
+                Map<String, String> everything = new TreeMap<>(committed);
+                everything.putAll(aborted);
+                got = positions(readTopic(topic, PARTITIONS, "read_uncommitted", everything.size(), "all records"));
+                check(got.equals(everything), "read_uncommitted: got " + got.keySet() + ", want "
+                        + everything.keySet());
+                log("read_committed saw " + committed.size() + " records, read_uncommitted " + everything.size());
+
+                Map<Integer, Long> end = endOffsets(topic, PARTITIONS, "read_committed");
+                Map<Integer, Long> wantEnd = new TreeMap<>();
+                openLast.forEach((p, o) -> wantEnd.put(p, o + 2)); // + the commit marker
+                check(end.equals(wantEnd), "read_committed endOffsets after the last commit = " + end + ", want "
+                        + wantEnd + " (one offset per commit marker)");
+                check(endOffsets(topic, PARTITIONS, "read_uncommitted").equals(wantEnd),
+                        "read_uncommitted endOffsets after the last commit");
+            } catch (Exception e) {
+                throw explainedByTxnRace(e, topic, PARTITIONS);
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /** One instance of a consume-transform-produce application (KIP-447 style). */
+    static final class Transformer implements AutoCloseable {
+        final String name;
+        final KafkaProducer<byte[], byte[]> producer;
+        final KafkaConsumer<byte[], byte[]> consumer;
+        final String output;
+        /** Input "partition@offset" of each record whose transaction this instance committed. */
+        final List<String> committedInputs = new ArrayList<>();
+
+        Transformer(String name, String group, String transactionalId, String input, String output) {
+            this.name = name;
+            this.output = output;
+            producer = txnProducer(name + "-producer", transactionalId);
+            producer.initTransactions(); // aborts what an earlier instance left open
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.CLIENT_ID_CONFIG, name + "-consumer");
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "40");
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(GROUP_SESSION_TIMEOUT_MS));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Integer.toString(GROUP_HEARTBEAT_INTERVAL_MS));
+            p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, Integer.toString(GROUP_MAX_POLL_INTERVAL_MS));
+            p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+            p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+            p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "200");
+            p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            consumer = new KafkaConsumer<>(p);
+            consumer.subscribe(Collections.singletonList(input));
+        }
+
+        /** Polls until records come (bounded); never empty. */
+        ConsumerRecords<byte[], byte[]> pollSome() {
+            long deadline = System.nanoTime() + GROUP_DEADLINE.toNanos();
+            while (System.nanoTime() < deadline) {
+                ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(200));
+                if (!recs.isEmpty()) return recs;
+            }
+            throw new CheckFailed(name + ": no input records within " + GROUP_DEADLINE.getSeconds()
+                    + "s (assignment " + consumer.assignment() + ")");
+        }
+
+        /**
+         * Writes the transformed records and the consumer's next offsets in one transaction;
+         * commits it, or leaves it open when commit is false. Returns the inputs handled.
+         */
+        List<String> transform(ConsumerRecords<byte[], byte[]> recs, boolean commit) throws Exception {
+            producer.beginTransaction();
+            List<String> inputs = new ArrayList<>();
+            Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            for (ConsumerRecord<byte[], byte[]> r : recs) {
+                String src = r.partition() + "@" + r.offset();
+                inputs.add(src);
+                List<Header> hs = Collections.singletonList(new RecordHeader("src", b(src)));
+                futures.add(producer.send(new ProducerRecord<>(output, r.partition(), null, r.key(),
+                        b("T(" + s(r.value()) + ")"), hs)));
+                next.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+            }
+            producer.flush();
+            for (java.util.concurrent.Future<RecordMetadata> f : futures) f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            producer.sendOffsetsToTransaction(next, consumer.groupMetadata());
+            if (commit) {
+                producer.commitTransaction();
+                committedInputs.addAll(inputs);
+            }
+            return inputs;
+        }
+
+        /** A crash: the producer goes away mid-transaction without aborting it. */
+        void crash() {
+            producer.close(Duration.ZERO); // forced: no abort of the open transaction
+            consumer.close(Duration.ofSeconds(10));
+        }
+
+        @Override
+        public void close() {
+            try {
+                consumer.close(Duration.ofSeconds(10));
+            } catch (IllegalStateException alreadyClosed) {
+                // crashed
+            }
+            producer.close(Duration.ofSeconds(10));
+        }
+    }
+
+    /**
+     * (c) Consume-transform-produce with sendOffsetsToTransaction(offsets, groupMetadata): a
+     * group consumer (read_committed) and a transactional producer. The first instance commits
+     * a few transactions, then "crashes" with one open (records written, offsets sent, no
+     * commit or abort); a second instance with the same transactional.id and group finishes
+     * the input. The output (read_committed) holds every input transformed exactly once, the
+     * crashed transaction's records are only visible read_uncommitted, and the group's offsets
+     * end at the input's end.
+     */
+    static void scenarioTxnConsumeTransformProduce() throws Exception {
+        String input = uniqueTopic("java-ctp-in");
+        String output = uniqueTopic("java-ctp-out");
+        String group = uniqueGroup("java-ctp");
+        String txnId = uniqueGroup("java-ctp-id");
+        int n = 300;
+        log("consume-transform-produce " + input + " -> " + output + ", group " + group + ", transactional.id "
+                + txnId);
+        try (Admin admin = admin()) {
+            createTopic(admin, input, PARTITIONS);
+            createTopic(admin, output, PARTITIONS);
+            try {
+                Map<String, String> inputs = produceSpreadDefault(input, PARTITIONS, n, "in");
+                List<String> crashed;
+                List<String> first;
+                try (Transformer t1 = new Transformer("java-ctp-1", group, txnId, input, output)) {
+                    while (t1.committedInputs.size() < 120) t1.transform(t1.pollSome(), true);
+                    crashed = t1.transform(t1.pollSome(), false);
+                    first = t1.committedInputs;
+                    t1.crash();
+                }
+                log("instance 1 committed " + first.size() + " inputs, crashed with " + crashed.size() + " in an "
+                        + "open transaction");
+                Set<String> seen2 = new HashSet<>();
+                try (Transformer t2 = new Transformer("java-ctp-2", group, txnId, input, output)) {
+                    long deadline = System.nanoTime() + GROUP_DEADLINE.toNanos();
+                    while (first.size() + t2.committedInputs.size() < n) {
+                        check(System.nanoTime() < deadline, "instance 2 handled only " + t2.committedInputs.size()
+                                + " of the " + (n - first.size()) + " inputs instance 1 did not commit");
+                        t2.transform(t2.pollSome(), true);
+                    }
+                    for (String src : t2.committedInputs) {
+                        check(!first.contains(src), "instance 2 read input " + src
+                                + " again, though instance 1 committed it");
+                        check(seen2.add(src), "instance 2 read input " + src + " twice");
+                    }
+                    check(seen2.containsAll(crashed), "instance 2 did not redo the crashed transaction's inputs");
+                    ConsumerRecords<byte[], byte[]> extra = t2.consumer.poll(Duration.ofMillis(500));
+                    check(extra.isEmpty(), "instance 2 got " + extra.count() + " inputs beyond the end");
+                }
+                // every input exactly once in the committed output, in its own partition
+                List<ConsumerRecord<byte[], byte[]>> out = readTopic(output, PARTITIONS, "read_committed", n,
+                        "transformed output");
+                Map<String, String> bySrc = new TreeMap<>();
+                for (ConsumerRecord<byte[], byte[]> r : out) {
+                    Header h = r.headers().lastHeader("src");
+                    check(h != null, "output " + r.partition() + "@" + r.offset() + " has no src header");
+                    String src = s(h.value());
+                    check(bySrc.put(src, s(r.value())) == null, "input " + src + " transformed twice in the output");
+                    check(src.startsWith(r.partition() + "@"), "input " + src + " landed in output p" + r.partition());
+                }
+                Map<String, String> want = new TreeMap<>();
+                inputs.forEach((pos, v) -> want.put(pos, "T(" + v + ")"));
+                check(bySrc.equals(want), "output by input: " + bySrc.size() + " entries, want " + want.size()
+                        + "; missing " + diff(want.keySet(), bySrc.keySet()) + ", unexpected "
+                        + diff(bySrc.keySet(), want.keySet()));
+                // the crashed transaction's writes are there, aborted
+                readTopic(output, PARTITIONS, "read_uncommitted", n + crashed.size(),
+                        "output including the crashed transaction's aborted records");
+                Map<Integer, Long> offsets = groupOffsets(admin, group);
+                check(offsets.equals(constOffsets(PARTITIONS, n / PARTITIONS)),
+                        "group offsets at the end: " + offsets + ", want " + constOffsets(PARTITIONS, n / PARTITIONS));
+                admin.deleteConsumerGroups(Collections.singleton(group)).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw explainedByTxnRace(e, output, PARTITIONS);
+            } finally {
+                deleteTopic(admin, input);
+                deleteTopic(admin, output);
+            }
+        }
+    }
+
+    static Set<String> diff(Set<String> a, Set<String> b) {
+        Set<String> d = new TreeSet<>(a);
+        d.removeAll(b);
+        return d.size() > 10 ? new TreeSet<>(new ArrayList<>(d).subList(0, 10)) : d;
+    }
+
+    /** produceSpread with an idempotent default producer. */
+    static Map<String, String> produceSpreadDefault(String topic, int partitions, int n, String tag) throws Exception {
+        Map<String, String> out = new TreeMap<>();
+        try (KafkaProducer<byte[], byte[]> producer = defaultProducer("java-spread-" + tag)) {
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                futures.add(producer.send(new ProducerRecord<>(topic, i % partitions, b("k" + i),
+                        b(String.format("%s-%04d", tag, i)))));
+            }
+            producer.flush();
+            for (int i = 0; i < n; i++) {
+                RecordMetadata md = futures.get(i).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                out.put(md.partition() + "@" + md.offset(), String.format("%s-%04d", tag, i));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * (d) Zombie fencing: each newer producer with the same transactional.id fences the one
+     * before, which had a transaction open with a record written. The zombie's next call
+     * fails with ProducerFencedException (or InvalidProducerEpochException), whichever API it
+     * reaches: Produce (a send to a partition already in its transaction), AddPartitionsToTxn
+     * (a send to a new partition), EndTxn (commitTransaction). None of the zombies' records
+     * becomes visible read_committed; the last producer commits normally.
+     */
+    static void scenarioTxnZombieFencing() throws Exception {
+        String topic = uniqueTopic("java-fence-txn");
+        String txnId = uniqueGroup("java-zombie-id");
+        log("zombie fencing on topic " + topic + " with transactional.id " + txnId);
+        List<KafkaProducer<byte[], byte[]>> producers = new ArrayList<>();
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 2);
+            try {
+                String[] names = {"zombie-produce", "zombie-add-partitions", "zombie-end-txn", "survivor"};
+                List<ProducerIdAndEpoch> ids = new ArrayList<>();
+                KafkaProducer<byte[], byte[]> prev = null;
+                int aborted = 0;
+                for (String name : names) {
+                    KafkaProducer<byte[], byte[]> cur = txnProducer("java-" + name, txnId);
+                    producers.add(cur);
+                    cur.initTransactions(); // fences prev and aborts its open transaction
+                    ids.add(producerIdAndEpoch(cur));
+                    final KafkaProducer<byte[], byte[]> zombie = prev;
+                    if (zombie != null) {
+                        String zname = names[producers.size() - 2];
+                        switch (zname) {
+                            case "zombie-produce":
+                                expectFenced(() -> zombie.send(new ProducerRecord<>(topic, 0, b("k"), b(zname + "-2")))
+                                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS), zname + ": send to p0 (Produce)");
+                                break;
+                            case "zombie-add-partitions":
+                                expectFenced(() -> zombie.send(new ProducerRecord<>(topic, 1, b("k"), b(zname + "-2")))
+                                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS), zname + ": send to p1 (AddPartitionsToTxn)");
+                                break;
+                            default:
+                                expectFenced(zombie::commitTransaction, zname + ": commitTransaction (EndTxn)");
+                        }
+                        // whatever comes next fails too
+                        expectFenced(zombie::commitTransaction, zname + ": commitTransaction after being fenced");
+                    }
+                    cur.beginTransaction();
+                    cur.send(new ProducerRecord<>(topic, 0, b("k"), b(name + "-1"))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                    if (!name.equals("survivor")) aborted++;
+                    prev = cur;
+                }
+                prev.commitTransaction();
+                for (int i = 1; i < ids.size(); i++) {
+                    ProducerIdAndEpoch a = ids.get(i - 1), c = ids.get(i);
+                    check(c.producerId == a.producerId ? c.epoch > a.epoch : c.producerId > a.producerId,
+                            names[i] + " got " + c + " after " + a + ": a newer producer must get a higher epoch");
+                }
+                log("producer ids/epochs in order: " + ids);
+                List<ConsumerRecord<byte[], byte[]>> recs = readTopic(topic, 2, "read_committed", 1,
+                        "after the fencing");
+                check(s(recs.get(0).value()).equals("survivor-1"), "read_committed saw " + s(recs.get(0).value())
+                        + ", want only survivor-1");
+                readTopic(topic, 2, "read_uncommitted", aborted + 1, "every record written, the zombies' too");
+            } catch (Exception e) {
+                throw explainedByTxnRace(e, topic, 2);
+            } finally {
+                for (KafkaProducer<byte[], byte[]> p : producers) {
+                    try {
+                        p.close(Duration.ofSeconds(5));
+                    } catch (Throwable ignored) {
+                        // fenced producers may complain on close
+                    }
+                }
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * (e) Admin listTransactions / describeTransactions on four transactional ids in the
+     * states Ongoing, CompleteCommit, CompleteAbort and Empty: filters by state, producer id
+     * and duration; describe shows state, producer id and epoch, timeout, start time and the
+     * partitions of the open transaction; an unknown id is TransactionalIdNotFoundException.
+     */
+    static void scenarioTxnAdminListDescribe() throws Exception {
+        String topic = uniqueTopic("java-txnadm");
+        String prefix = uniqueGroup("java-txnadm");
+        String ongoing = prefix + "-ongoing", commit = prefix + "-commit", abort = prefix + "-abort",
+                empty = prefix + "-empty";
+        log("transaction admin: transactional ids " + prefix + "-*");
+        List<KafkaProducer<byte[], byte[]>> producers = new ArrayList<>();
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 2);
+            try {
+                Map<String, ProducerIdAndEpoch> pids = new TreeMap<>();
+                Map<String, KafkaProducer<byte[], byte[]>> byId = new HashMap<>();
+                for (String id : new String[] {ongoing, commit, abort, empty}) {
+                    KafkaProducer<byte[], byte[]> p = txnProducer("java-txnadm-" + id.substring(prefix.length() + 1), id);
+                    producers.add(p);
+                    p.initTransactions();
+                    pids.put(id, producerIdAndEpoch(p));
+                    byId.put(id, p);
+                }
+                long beforeStart = System.currentTimeMillis();
+                for (String id : new String[] {ongoing, commit, abort}) {
+                    KafkaProducer<byte[], byte[]> p = byId.get(id);
+                    p.beginTransaction();
+                    p.send(new ProducerRecord<>(topic, 0, b("k"), b(id))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                    p.send(new ProducerRecord<>(topic, 1, b("k"), b(id))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                }
+                byId.get(commit).commitTransaction();
+                byId.get(abort).abortTransaction();
+                Thread.sleep(50); // the open transaction is now at least 50 ms old
+
+                Map<String, TransactionState> want = new TreeMap<>();
+                want.put(ongoing, TransactionState.ONGOING);
+                want.put(commit, TransactionState.COMPLETE_COMMIT);
+                want.put(abort, TransactionState.COMPLETE_ABORT);
+                want.put(empty, TransactionState.EMPTY);
+                Map<String, TransactionListing> listed = listTxns(admin, new ListTransactionsOptions(), prefix);
+                Map<String, TransactionState> states = new TreeMap<>();
+                listed.forEach((id, l) -> states.put(id, l.state()));
+                check(states.equals(want), "listTransactions states " + states + ", want " + want);
+                for (String id : want.keySet()) {
+                    check(listed.get(id).producerId() == pids.get(id).producerId,
+                            "listTransactions " + listed.get(id) + ": producer id, want " + pids.get(id));
+                }
+                Set<String> onlyOngoing = listTxns(admin, new ListTransactionsOptions()
+                        .filterStates(Collections.singleton(TransactionState.ONGOING)), prefix).keySet();
+                check(onlyOngoing.equals(Collections.singleton(ongoing)),
+                        "listTransactions(filterStates ONGOING) gave " + onlyOngoing);
+                Set<String> byPid = listTxns(admin, new ListTransactionsOptions()
+                        .filterProducerIds(Collections.singleton(pids.get(commit).producerId)), prefix).keySet();
+                check(byPid.equals(Collections.singleton(commit)), "listTransactions(filterProducerIds "
+                        + pids.get(commit).producerId + ") gave " + byPid);
+                Set<String> longRunning = listTxns(admin, new ListTransactionsOptions()
+                        .filterStates(Collections.singleton(TransactionState.ONGOING)).filterOnDuration(3_600_000L),
+                        prefix).keySet();
+                check(longRunning.isEmpty(), "listTransactions(ONGOING, running over an hour) gave " + longRunning);
+                Set<String> running = listTxns(admin, new ListTransactionsOptions()
+                        .filterStates(Collections.singleton(TransactionState.ONGOING)).filterOnDuration(10L),
+                        prefix).keySet();
+                check(running.equals(Collections.singleton(ongoing)),
+                        "listTransactions(ONGOING, running over 10 ms) gave " + running);
+
+                Map<String, TransactionDescription> d = admin.describeTransactions(want.keySet()).all()
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                for (String id : want.keySet()) {
+                    TransactionDescription td = d.get(id);
+                    check(td != null, "describeTransactions gave nothing for " + id);
+                    String what = "describeTransactions(" + id + ") = " + td;
+                    check(td.state() == want.get(id), what + ": state, want " + want.get(id));
+                    check(td.coordinatorId() == 0, what + ": coordinator, want broker 0");
+                    check(td.producerId() == pids.get(id).producerId && td.producerEpoch() == pids.get(id).epoch,
+                            what + ": producer id/epoch, want " + pids.get(id));
+                    check(td.transactionTimeoutMs() == TXN_TIMEOUT_MS, what + ": timeout, want " + TXN_TIMEOUT_MS);
+                    // the partitions of completed transactions: txn_admin_describe_completed_has_no_partitions
+                    if (id.equals(ongoing) || id.equals(empty)) {
+                        Set<TopicPartition> parts = id.equals(ongoing)
+                                ? new HashSet<>(allPartitions(topic, 2)) : Collections.emptySet();
+                        check(td.topicPartitions().equals(parts), what + ": partitions, want " + parts);
+                    }
+                }
+                TransactionDescription td = d.get(ongoing);
+                long now = System.currentTimeMillis();
+                check(td.transactionStartTimeMs().isPresent()
+                                && td.transactionStartTimeMs().getAsLong() >= beforeStart - 1000
+                                && td.transactionStartTimeMs().getAsLong() <= now,
+                        "describeTransactions(ongoing) start time " + td.transactionStartTimeMs() + ", want within ["
+                                + beforeStart + ", " + now + "]");
+                expectFailure(admin.describeTransactions(Collections.singleton(prefix + "-unknown")).all(),
+                        TransactionalIdNotFoundException.class, "describeTransactions of an unknown transactional id");
+
+                byId.get(ongoing).commitTransaction();
+                td = admin.describeTransactions(Collections.singleton(ongoing)).description(ongoing)
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                check(td.state() == TransactionState.COMPLETE_COMMIT, "describeTransactions after the commit: " + td);
+            } catch (Exception e) {
+                throw explainedByTxnRace(e, topic, 2);
+            } finally {
+                for (KafkaProducer<byte[], byte[]> p : producers) p.close(Duration.ofSeconds(5));
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * describeTransactions of a committed and an aborted transaction: CompleteCommit and
+     * CompleteAbort with no partitions -- Kafka's coordinator empties the partition set when a
+     * transaction completes (TransactionMetadata.prepareComplete), the set belongs to the
+     * transaction in progress.
+     */
+    static void scenarioTxnAdminDescribeCompleted() throws Exception {
+        String topic = uniqueTopic("java-txndone");
+        String prefix = uniqueGroup("java-txndone");
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, 2);
+            try {
+                Map<String, TransactionState> want = new TreeMap<>();
+                for (String end : new String[] {"commit", "abort"}) {
+                    String id = prefix + "-" + end;
+                    want.put(id, end.equals("commit") ? TransactionState.COMPLETE_COMMIT : TransactionState.COMPLETE_ABORT);
+                    try (KafkaProducer<byte[], byte[]> p = txnProducer("java-txndone-" + end, id)) {
+                        p.initTransactions();
+                        p.beginTransaction();
+                        p.send(new ProducerRecord<>(topic, 0, b("k"), b(id))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        p.send(new ProducerRecord<>(topic, 1, b("k"), b(id))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        if (end.equals("commit")) p.commitTransaction();
+                        else p.abortTransaction();
+                    }
+                }
+                Map<String, TransactionDescription> d = admin.describeTransactions(want.keySet()).all()
+                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                for (String id : want.keySet()) {
+                    TransactionDescription td = d.get(id);
+                    check(td != null && td.state() == want.get(id) && td.topicPartitions().isEmpty(),
+                            "describeTransactions(" + id + ") = " + td + ", want state " + want.get(id)
+                                    + " and no partitions");
+                }
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * The transaction coordinator race (see KNOWN_BROKER_BUGS): the coordinator's 100 ms timer
+     * and the EndTxn or InitProducerId request handling both complete the same decided
+     * transaction at once. Both write its markers, and the later one saves its stale copy of
+     * the transactional id's state over whatever changed meanwhile.
+     */
+    static final String TXN_FINISH_RACE = "a decided transaction is completed twice at once "
+            + "(TxnCoordinator::finish from both the 100 ms timer and the EndTxn/InitProducerId handler): its "
+            + "markers are written twice, and the later finish saves a stale copy of the state over newer "
+            + "changes -- the epoch bump of InitProducerId (the new producer is then fenced), or the next "
+            + "transaction's AddPartitionsToTxn (then INVALID_TXN_STATE, or partitions left without markers)";
+
+    /** A failure explained by a known broker bug: XFAIL, unless MYELIN_INTEROP_STRICT=1. */
+    static final class KnownBrokerBug extends RuntimeException {
+        final String bug;
+
+        /** bug: the known bug; evidence: what showed it; cause: the failure it explains. */
+        KnownBrokerBug(String bug, String evidence, Throwable cause) {
+            super(cause + " -- explained by: " + evidence, cause);
+            this.bug = bug;
+        }
+    }
+
+    /**
+     * The race's fingerprint in a topic where one transactional producer writes at a time: two
+     * or more control records in a row (each transaction writes exactly one marker to each
+     * partition it touched). Found from the offsets the data records leave free. Returns a
+     * description, or null when every gap holds at most one marker.
+     */
+    static String duplicateMarkers(String topic, int parts) {
+        List<String> found = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = consumer("read_uncommitted")) {
+            List<TopicPartition> tps = allPartitions(topic, parts);
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = consumer.endOffsets(tps, Duration.ofSeconds(OP_TIMEOUT_S));
+            Map<Integer, List<Long>> offsets = new TreeMap<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (System.nanoTime() < deadline
+                    && tps.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    offsets.computeIfAbsent(r.partition(), k -> new ArrayList<>()).add(r.offset());
+                }
+            }
+            for (TopicPartition tp : tps) {
+                long prev = -1;
+                List<Long> l = new ArrayList<>(offsets.getOrDefault(tp.partition(), Collections.emptyList()));
+                l.add(end.get(tp)); // the markers after the last record end at the end offset
+                for (long o : l) {
+                    if (prev >= 0 && o - prev - 1 >= 2) {
+                        found.add(tp + ": " + (o - prev - 1) + " control records between offsets " + prev + " and " + o);
+                    }
+                    prev = o;
+                }
+            }
+        } catch (Exception e) {
+            return null; // no evidence
+        }
+        return found.isEmpty() ? null : String.join("; ", found.subList(0, Math.min(5, found.size())));
+    }
+
+    /** The failure as KnownBrokerBug when the topic shows the coordinator race's fingerprint. */
+    static Exception explainedByTxnRace(Exception failure, String topic, int parts) {
+        if (failure instanceof KnownBrokerBug) return failure;
+        String evidence = duplicateMarkers(topic, parts);
+        if (evidence == null) return failure;
+        return new KnownBrokerBug(TXN_FINISH_RACE, "duplicate markers in " + topic + ": " + evidence, failure);
+    }
+
+    /**
+     * Back-to-back transactions over 3 partitions, alternately committed and aborted, one
+     * record per partition each: every commit and abort succeeds, read_committed sees exactly
+     * the committed records, and each partition holds one marker per transaction.
+     */
+    static void scenarioTxnBackToBack() throws Exception {
+        String topic = uniqueTopic("java-txn-b2b");
+        String txnId = uniqueGroup("java-txn-b2b-id");
+        int n = 300;
+        log("back-to-back transactions on topic " + topic);
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, PARTITIONS);
+            try (KafkaProducer<byte[], byte[]> producer = txnProducer("java-txn-b2b", txnId)) {
+                producer.initTransactions();
+                Map<String, String> committed = new TreeMap<>();
+                List<String> endFailures = new ArrayList<>();
+                long t0 = System.nanoTime();
+                int done = 0;
+                for (int i = 0; i < n; i++, done++) {
+                    producer.beginTransaction();
+                    List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+                    for (int p = 0; p < PARTITIONS; p++) {
+                        futures.add(producer.send(new ProducerRecord<>(topic, p, null, b("t" + i + "-p" + p))));
+                    }
+                    Map<String, String> sent = new TreeMap<>();
+                    for (int p = 0; p < PARTITIONS; p++) {
+                        RecordMetadata md = futures.get(p).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        sent.put(md.partition() + "@" + md.offset(), "t" + i + "-p" + p);
+                    }
+                    try {
+                        if (i % 2 == 0) {
+                            producer.commitTransaction();
+                            committed.putAll(sent);
+                        } else {
+                            producer.abortTransaction();
+                        }
+                    } catch (Exception e) {
+                        endFailures.add("transaction " + i + " (" + (i % 2 == 0 ? "commit" : "abort") + "): " + e);
+                        break; // the producer is in a fatal state now
+                    }
+                }
+                log(done + " transactions in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+                check(endFailures.isEmpty(), "ending a transaction failed: " + endFailures + "; "
+                        + java.util.Objects.toString(duplicateMarkers(topic, PARTITIONS), "no duplicate markers"));
+                Map<String, String> got = positions(readTopic(topic, PARTITIONS, "read_committed", committed.size(),
+                        "committed records of back-to-back transactions"));
+                check(got.equals(committed), "read_committed: missing " + diff(committed.keySet(), got.keySet())
+                        + ", aborted but visible " + diff(got.keySet(), committed.keySet()));
+                Map<Integer, Long> end = endOffsets(topic, PARTITIONS, "read_uncommitted");
+                check(end.equals(constOffsets(PARTITIONS, 2L * n)), "end offsets " + end + ", want " + 2 * n
+                        + " (a record and a marker per transaction): "
+                        + java.util.Objects.toString(duplicateMarkers(topic, PARTITIONS), "no duplicate markers"));
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /**
+     * Repeated crash and restart of a transactional producer: each producer calls
+     * initTransactions -- aborting the transaction its predecessor left open over 4
+     * partitions -- and must then be the one the coordinator knows (its epoch); it commits a
+     * record, then opens a transaction over the 4 partitions and goes away (close(ZERO): no
+     * abort).
+     */
+    static void scenarioTxnReinitAfterCrash() throws Exception {
+        String topic = uniqueTopic("java-txn-reinit");
+        String txnId = uniqueGroup("java-txn-reinit-id");
+        int cycles = 40, parts = 4;
+        log("re-init after crash on topic " + topic);
+        try (Admin admin = admin()) {
+            createTopic(admin, topic, parts);
+            try {
+                for (int i = 0; i < cycles; i++) {
+                    try (KafkaProducer<byte[], byte[]> p = txnProducer("java-txn-reinit-" + i, txnId)) {
+                        p.initTransactions();
+                        ProducerIdAndEpoch mine = producerIdAndEpoch(p);
+                        Thread.sleep(120); // past the coordinator's next 100 ms tick
+                        TransactionDescription td = admin.describeTransactions(Collections.singleton(txnId))
+                                .description(txnId).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        check(td.producerId() == mine.producerId && td.producerEpoch() == mine.epoch,
+                                "cycle " + i + ": initTransactions gave " + mine + ", the coordinator then has epoch "
+                                        + td.producerEpoch() + " (" + td.state() + ")");
+                        p.beginTransaction();
+                        p.send(new ProducerRecord<>(topic, 0, null, b("committed-" + i))).get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        p.commitTransaction();
+                        p.beginTransaction();
+                        for (int q = 0; q < parts; q++) {
+                            p.send(new ProducerRecord<>(topic, q, null, b("crashed-" + i)))
+                                    .get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+                        }
+                        p.close(Duration.ZERO);
+                    }
+                }
+                readTopic(topic, parts, "read_committed", cycles, "the committed records");
+            } finally {
+                deleteTopic(admin, topic);
+            }
+        }
+    }
+
+    /** listTransactions with options, only the transactional ids starting with prefix. */
+    static Map<String, TransactionListing> listTxns(Admin admin, ListTransactionsOptions options, String prefix)
+            throws Exception {
+        Map<String, TransactionListing> out = new TreeMap<>();
+        for (TransactionListing l : admin.listTransactions(options).all().get(OP_TIMEOUT_S, TimeUnit.SECONDS)) {
+            if (l.transactionalId().startsWith(prefix)) {
+                check(out.put(l.transactionalId(), l) == null, "listTransactions lists " + l + " twice");
+            }
+        }
+        return out;
+    }
+
     /** Scenario name -> why it is expected to fail today. */
     static final Map<String, String> KNOWN_BROKER_BUGS = new HashMap<>();
 
-    // Empty: the bugs once listed here (topic lookup by id with an empty name, authorized
-    // operations, static members getting an empty member id and rebalancing on restart) are
-    // fixed, so their scenarios count like any other.
+    // The bugs once listed here (topic lookup by id with an empty name, authorized operations,
+    // static members getting an empty member id and rebalancing on restart) are fixed.
+    static {
+        KNOWN_BROKER_BUGS.put("txn_admin_describe_completed_has_no_partitions",
+                "DescribeTransactions still lists the partitions of a completed (CompleteCommit/CompleteAbort) "
+                        + "transaction: TxnMeta::complete keeps them; Kafka empties them on completion");
+        // These two make the race frequent; the other txn_* scenarios report it as XFAIL when a
+        // failure comes with its fingerprint (explainedByTxnRace).
+        KNOWN_BROKER_BUGS.put("txn_back_to_back_commit_abort", TXN_FINISH_RACE);
+        KNOWN_BROKER_BUGS.put("txn_reinit_after_crash_repeated", TXN_FINISH_RACE);
+    }
 
     // ------------------------------------------------------------------------------------
 
@@ -1260,6 +2165,17 @@ public final class MyelinJavaClientTest {
         scenarios.put("group_static_membership_restart", MyelinJavaClientTest::scenarioGroupStaticRestart);
         scenarios.put("group_static_membership_fencing_and_removal",
                 MyelinJavaClientTest::scenarioGroupStaticFencingAndRemoval);
+        scenarios.put("idempotent_default_producer_exactly_once_in_order",
+                MyelinJavaClientTest::scenarioIdempotentDefaultProducer);
+        scenarios.put("txn_commit_abort_read_committed", MyelinJavaClientTest::scenarioTxnCommitAbortVisibility);
+        scenarios.put("txn_consume_transform_produce_crash_restart",
+                MyelinJavaClientTest::scenarioTxnConsumeTransformProduce);
+        scenarios.put("txn_zombie_fencing", MyelinJavaClientTest::scenarioTxnZombieFencing);
+        scenarios.put("txn_admin_list_describe", MyelinJavaClientTest::scenarioTxnAdminListDescribe);
+        scenarios.put("txn_admin_describe_completed_has_no_partitions",
+                MyelinJavaClientTest::scenarioTxnAdminDescribeCompleted);
+        scenarios.put("txn_back_to_back_commit_abort", MyelinJavaClientTest::scenarioTxnBackToBack);
+        scenarios.put("txn_reinit_after_crash_repeated", MyelinJavaClientTest::scenarioTxnReinitAfterCrash);
         boolean strict = "1".equals(System.getenv("MYELIN_INTEROP_STRICT"));
         // MYELIN_INTEROP_ONLY=group_admin,static runs only the scenarios whose names contain one of these
         String only = System.getenv("MYELIN_INTEROP_ONLY");
@@ -1278,6 +2194,7 @@ public final class MyelinJavaClientTest {
                 log((knownBug != null ? "XPASS (known bug fixed? drop it from KNOWN_BROKER_BUGS) " : "PASS ")
                         + sc.getKey() + " (" + (System.nanoTime() - t0) / 1_000_000 + " ms)");
             } catch (Throwable e) {
+                if (knownBug == null && !strict && e instanceof KnownBrokerBug) knownBug = ((KnownBrokerBug) e).bug;
                 if (knownBug != null) {
                     xfailed++;
                     log("XFAIL " + sc.getKey() + ": " + e);
