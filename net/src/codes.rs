@@ -78,6 +78,9 @@ pub const INVALID_TXN_STATE: i16 = 48;
 pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 /// The transaction is being completed; retry.
 pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+/// A newer instance of the producer has taken over (Kafka 2.7+; older clients get
+/// INVALID_PRODUCER_EPOCH).
+pub const PRODUCER_FENCED: i16 = 90;
 /// The transactional id is unknown.
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// Log offline after an I/O error.

@@ -8,8 +8,8 @@ manual partition assignment (assign + seek, no group_id); the test_group_* tests
 consumer groups (subscribe, commit, KafkaAdminClient group operations), each consumer
 polled from its own thread. The last tests cover the idempotent producer and transactions
 (transactional_id, isolation_level, send_offsets_to_transaction, admin transaction calls);
-a failure there that comes with the fingerprint of a known transaction coordinator race
-(duplicate markers) is reported as xfail, with the evidence.
+a failure there is reported with the duplicate transaction markers found in the topic, if
+any, as evidence.
 """
 
 import os
@@ -817,14 +817,6 @@ def _end_offsets(bootstrap, topic, partitions, isolation):
     return {tp.partition: o for tp, o in res.items()}
 
 
-TXN_FINISH_RACE = (
-    "known broker bug: a decided transaction is completed twice at once (TxnCoordinator::finish from "
-    "both the 100 ms timer and the EndTxn/InitProducerId handler): its markers are written twice, and "
-    "the later finish saves a stale copy of the state over newer changes -- the epoch bump of "
-    "InitProducerId (the new producer is then fenced), or the next transaction's AddPartitionsToTxn "
-    "(then INVALID_TXN_STATE, or partitions left without markers)")
-
-
 def _duplicate_markers(bootstrap, topic, partitions):
     """The race's fingerprint in a topic where one transactional producer writes at a time:
     two or more control records in a row (a transaction writes one marker to each partition
@@ -857,8 +849,7 @@ def _duplicate_markers(bootstrap, topic, partitions):
 
 class _ExplainedByTxnRace:
     """Context manager: a failure inside it that comes with the coordinator race's fingerprint
-    in one of the given (topic, partitions) is reported as xfail with the evidence
-    (--runxfail / MYELIN_INTEROP_STRICT=1 makes it count)."""
+    in one of the given (topic, partitions) is reported with that evidence."""
 
     def __init__(self, bootstrap, *topics):
         self.bootstrap = bootstrap
@@ -872,7 +863,7 @@ class _ExplainedByTxnRace:
             return False
         evidence = [e for t, n in self.topics if (e := _duplicate_markers(self.bootstrap, t, n))]
         if evidence:
-            pytest.xfail(f"{TXN_FINISH_RACE}. Duplicate markers: {'; '.join(evidence)}. Failure: {exc!r}")
+            raise AssertionError(f"duplicate transaction markers: {'; '.join(evidence)}") from exc
         return False
 
 
@@ -1101,13 +1092,6 @@ def test_transactions_zombie_fenced(bootstrap, admin):
         admin.delete_topics([topic])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known broker bug: InitProducerId (v3+) for a transactional id ignores the producer_id/"
-    "producer_epoch the request carries; a fenced producer's KIP-360 epoch bump is granted (a new, "
-    "higher epoch) and fences the current producer. Kafka answers PRODUCER_FENCED "
-    "(TransactionMetadata.prepareIncrementProducerEpoch). Run with --runxfail to make it count.",
-)
 def test_transactions_zombie_produce_cannot_fence_its_successor(bootstrap, admin):
     """A zombie whose send to a partition already in its transaction gets
     INVALID_PRODUCER_EPOCH: kafka-python then tries a KIP-360 epoch bump (InitProducerId with
@@ -1146,12 +1130,6 @@ def test_transactions_zombie_produce_cannot_fence_its_successor(bootstrap, admin
         admin.delete_topics([topic])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known broker bug: InitProducerId (v3+) for a transactional id ignores the producer_id/"
-    "producer_epoch the request carries and bumps the epoch for a stale caller; Kafka answers "
-    "PRODUCER_FENCED. Run with --runxfail to make it count.",
-)
 def test_init_producer_id_with_a_stale_epoch_is_fenced(admin):
     """On the wire: InitProducerId for a transactional id twice (epochs e, e+1), then once
     more carrying the first answer's producer id and epoch (a KIP-360 bump by the fenced
@@ -1376,12 +1354,6 @@ def test_admin_list_describe_transactions(bootstrap, admin):
         admin.delete_topics([topic])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known broker bug: DescribeTransactions still lists the partitions of a completed "
-    "(CompleteCommit/CompleteAbort) transaction (TxnMeta::complete keeps them); Kafka empties them on "
-    "completion (TransactionMetadata.prepareComplete). Run with --runxfail to make it count.",
-)
 def test_admin_describe_completed_transaction_has_no_partitions(bootstrap, admin):
     topic = _unique_topic("kpy-txndone")
     prefix = _unique_group("kpy-txndone")
@@ -1403,7 +1375,6 @@ def test_admin_describe_completed_transaction_has_no_partitions(bootstrap, admin
         admin.delete_topics([topic])
 
 
-@pytest.mark.xfail(strict=False, reason=TXN_FINISH_RACE + ". Run with --runxfail to make it count.")
 def test_transactions_back_to_back_commit_abort(bootstrap, admin):
     """Back-to-back transactions over 3 partitions, alternately committed and aborted, one
     record per partition each: every commit and abort succeeds, read_committed sees exactly

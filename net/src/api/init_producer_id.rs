@@ -24,11 +24,7 @@ fn ok(id: i64, epoch: i16) -> InitProducerIdResponse {
 }
 
 /// Handles InitProducerId.
-pub async fn handle(
-    ctx: &Ctx,
-    _version: i16,
-    req: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let failed = |code| {
         InitProducerIdResponse::default()
             .with_error_code(code)
@@ -58,8 +54,26 @@ pub async fn handle(
         return failed(INVALID_TRANSACTION_TIMEOUT);
     }
     let offsets_partitions = ctx.server.coordinator.offsets_partitions;
+    // KIP-360: a producer that names its current id and epoch asks for a bump; a stale pair
+    // belongs to a fenced instance.
+    let claimed = (req.producer_id.0 >= 0 && req.producer_epoch >= 0)
+        .then_some((req.producer_id.0, req.producer_epoch));
+    let fenced = if version >= 4 {
+        codes::PRODUCER_FENCED
+    } else {
+        codes::INVALID_PRODUCER_EPOCH
+    };
     let id = txn_id.clone();
     let result = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, shard| async move {
+        let current = coordinator.txns.borrow().get(&id).cloned();
+        match (claimed, current.as_ref()) {
+            (Some((pid, _)), Some(meta)) if pid != meta.producer_id => {
+                return Err(codes::INVALID_PRODUCER_ID_MAPPING)
+            }
+            (Some((_, epoch)), Some(meta)) if epoch != meta.epoch => return Err(fenced),
+            (Some(_), None) => return Err(codes::INVALID_PRODUCER_ID_MAPPING),
+            _ => {}
+        }
         loop {
             let current = coordinator.txns.borrow().get(&id).cloned();
             let Some(mut meta) = current else {

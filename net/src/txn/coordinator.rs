@@ -8,6 +8,7 @@ use crate::codes;
 use crate::group::store::partition_for;
 use crate::server::Ctx;
 use bytes::{Bytes, BytesMut};
+use glommio::sync::Semaphore;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -34,12 +35,27 @@ const TICK_MS: u64 = 100;
 const FORMAT_V1: u8 = 1;
 
 /// One shard's transaction coordinator.
-#[derive(Default)]
 pub struct TxnCoordinator {
     /// Transactional ids and their state.
     pub txns: RefCell<HashMap<String, TxnMeta>>,
     loaded: RefCell<HashSet<i32>>,
     ticking: Cell<bool>,
+    /// Serialises every read-modify-write of transaction state on this shard (requests and
+    /// the timer): each spans awaits (persisting, writing markers), and two of them
+    /// interleaving on one id would write markers twice or save a stale copy over a newer
+    /// state.
+    lock: Semaphore,
+}
+
+impl Default for TxnCoordinator {
+    fn default() -> Self {
+        TxnCoordinator {
+            txns: RefCell::new(HashMap::new()),
+            loaded: RefCell::new(HashSet::new()),
+            ticking: Cell::new(false),
+            lock: Semaphore::new(1),
+        }
+    }
 }
 
 thread_local! {
@@ -223,6 +239,7 @@ impl TxnCoordinator {
         glommio::spawn_local(async move {
             while !shard.is_stopping() {
                 glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
+                let Ok(_permit) = me.lock.acquire_permit(1).await else { break };
                 let now = myelin_storage::now_ms();
                 let due: Vec<String> = me
                     .txns
@@ -288,6 +305,9 @@ async fn write_markers(
 /// their producer to come back.
 pub async fn recover(shard: &Rc<Shard>, config: crate::group::coordinator::CoordinatorConfig) {
     let coordinator = local();
+    let Ok(_permit) = coordinator.lock.acquire_permit(1).await else {
+        return;
+    };
     for p in 0..config.txn_partitions {
         if shard.owner(TXN_TOPIC, p) != shard.id {
             continue;
@@ -334,6 +354,12 @@ where
             let log = shard
                 .log(TXN_TOPIC, partition)
                 .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
+            // Loading, and every change after it, happen one at a time on this shard.
+            let _permit = coordinator
+                .lock
+                .acquire_permit(1)
+                .await
+                .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
             coordinator
                 .ensure_loaded(partition, &log)
                 .await
@@ -346,7 +372,7 @@ where
                 config.offsets_partitions,
                 config.txn_partitions,
             );
-            f(coordinator, log, shard).await
+            f(coordinator.clone(), log, shard).await
         })
         .await;
     result.unwrap_or(Err(codes::COORDINATOR_NOT_AVAILABLE))

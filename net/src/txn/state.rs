@@ -174,13 +174,15 @@ impl TxnMeta {
         }
     }
 
-    /// Markers are written: the transaction is complete.
+    /// Markers are written: the transaction is complete and touches no partition any more.
     pub fn complete(&mut self) {
         self.state = match self.state {
             TxnState::PrepareCommit => TxnState::CompleteCommit,
             TxnState::PrepareAbort => TxnState::CompleteAbort,
             other => other,
         };
+        self.partitions.clear();
+        self.groups.clear();
     }
 
     /// Whether an ongoing transaction has run past its timeout; if so it is moved to

@@ -2107,13 +2107,6 @@ public final class MyelinJavaClientTest {
     // The bugs once listed here (topic lookup by id with an empty name, authorized operations,
     // static members getting an empty member id and rebalancing on restart) are fixed.
     static {
-        KNOWN_BROKER_BUGS.put("txn_admin_describe_completed_has_no_partitions",
-                "DescribeTransactions still lists the partitions of a completed (CompleteCommit/CompleteAbort) "
-                        + "transaction: TxnMeta::complete keeps them; Kafka empties them on completion");
-        // These two make the race frequent; the other txn_* scenarios report it as XFAIL when a
-        // failure comes with its fingerprint (explainedByTxnRace).
-        KNOWN_BROKER_BUGS.put("txn_back_to_back_commit_abort", TXN_FINISH_RACE);
-        KNOWN_BROKER_BUGS.put("txn_reinit_after_crash_repeated", TXN_FINISH_RACE);
     }
 
     // ------------------------------------------------------------------------------------
@@ -2194,7 +2187,6 @@ public final class MyelinJavaClientTest {
                 log((knownBug != null ? "XPASS (known bug fixed? drop it from KNOWN_BROKER_BUGS) " : "PASS ")
                         + sc.getKey() + " (" + (System.nanoTime() - t0) / 1_000_000 + " ms)");
             } catch (Throwable e) {
-                if (knownBug == null && !strict && e instanceof KnownBrokerBug) knownBug = ((KnownBrokerBug) e).bug;
                 if (knownBug != null) {
                     xfailed++;
                     log("XFAIL " + sc.getKey() + ": " + e);
