@@ -3,6 +3,9 @@
 //! Configuration comes from flags, then `MYELIN_*` environment variables, then an optional
 //! TOML file, then defaults: one node, `./myelin-data`, `127.0.0.1:9092`.
 
+/// How long start-up waits for an answer on the listen address before deciding it is free.
+const PORT_PROBE_MS: u64 = 200;
+
 mod admin;
 mod config;
 
@@ -32,8 +35,11 @@ fn main() -> anyhow::Result<()> {
     let cluster_id = config::cluster_id(&settings.data_dir)?;
     // Every shard binds with SO_REUSEPORT, which would silently share the port with another
     // broker of the same user; refuse to start when something already answers there.
-    if std::net::TcpStream::connect_timeout(&settings.listen, std::time::Duration::from_millis(200))
-        .is_ok()
+    if std::net::TcpStream::connect_timeout(
+        &settings.listen,
+        std::time::Duration::from_millis(PORT_PROBE_MS),
+    )
+    .is_ok()
     {
         bail!(
             "cannot listen on {}: something is already listening there",
@@ -113,7 +119,9 @@ fn wait_for_signals(stop: Arc<Mutex<Option<StopHandle>>>) -> anyhow::Result<()> 
                         return;
                     }
                 }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::thread::sleep(std::time::Duration::from_millis(
+                    myelin_shards::limits::STOP_CHECK_MS,
+                ));
             }
         })?;
     Ok(())

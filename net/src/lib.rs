@@ -3,6 +3,7 @@
 pub mod api;
 pub mod codes;
 pub mod group;
+pub mod internal_log;
 pub mod legacy;
 pub mod limits;
 pub mod server;

@@ -18,3 +18,9 @@ pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 /// Requests one connection may have in flight (read but not yet answered). Produce requests
 /// pipeline behind each other's fsyncs; beyond this the connection stops reading.
 pub const IN_FLIGHT_PER_CONNECTION_MAX: usize = 64;
+
+/// Pause after a failed accept (out of file descriptors, say) before trying again.
+pub const ACCEPT_RETRY_MS: u64 = 10;
+
+/// How often shutdown checks whether open connections have finished.
+pub const DRAIN_CHECK_MS: u64 = 20;

@@ -77,7 +77,10 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
-                    glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                    glommio::timer::sleep(std::time::Duration::from_millis(
+                        limits::ACCEPT_RETRY_MS,
+                    ))
+                    .await;
                     continue;
                 }
             };
@@ -110,7 +113,7 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
     while open.get() > 0 && std::time::Instant::now() < deadline {
-        glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+        glommio::timer::sleep(std::time::Duration::from_millis(limits::DRAIN_CHECK_MS)).await;
     }
 }
 

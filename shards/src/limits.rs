@@ -18,3 +18,11 @@ pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 
 /// Producer ids reserved per durable write: a restart skips at most this many ids.
 pub const PRODUCER_ID_BLOCK: i64 = 1_000;
+
+/// How often a waiting task checks whether shutdown has begun: the delay a stop adds to
+/// idle connections and background loops.
+pub const STOP_CHECK_MS: u64 = 50;
+
+/// Smallest housekeeping interval; also the step in which a shard waits between rounds, so
+/// shutdown does not wait for a whole interval.
+pub const HOUSEKEEPING_STEP_MS: u64 = 100;

@@ -140,16 +140,26 @@ where
                 let housekeeping = glommio::spawn_local({
                     let shard = shard.clone();
                     async move {
-                        let every =
-                            Duration::from_millis(shard.node.housekeeping_interval_ms.max(100));
+                        let every = Duration::from_millis(
+                            shard
+                                .node
+                                .housekeeping_interval_ms
+                                .max(limits::HOUSEKEEPING_STEP_MS),
+                        );
                         while !shard.is_stopping() {
-                            glommio::timer::sleep(Duration::from_millis(100)).await;
+                            glommio::timer::sleep(Duration::from_millis(
+                                limits::HOUSEKEEPING_STEP_MS,
+                            ))
+                            .await;
                             let t0 = std::time::Instant::now();
                             shard.housekeeping().await;
                             let mut waited = t0.elapsed();
                             while waited < every && !shard.is_stopping() {
-                                glommio::timer::sleep(Duration::from_millis(100)).await;
-                                waited += Duration::from_millis(100);
+                                glommio::timer::sleep(Duration::from_millis(
+                                    limits::HOUSEKEEPING_STEP_MS,
+                                ))
+                                .await;
+                                waited += Duration::from_millis(limits::HOUSEKEEPING_STEP_MS);
                             }
                         }
                     }

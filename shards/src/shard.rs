@@ -160,7 +160,7 @@ impl Shard {
     /// Resolves when shutdown begins.
     pub async fn stopped(&self) {
         while !self.is_stopping() {
-            glommio::timer::sleep(Duration::from_millis(50)).await;
+            glommio::timer::sleep(Duration::from_millis(crate::limits::STOP_CHECK_MS)).await;
         }
     }
 

@@ -219,11 +219,6 @@ impl Log {
         }
     }
 
-    /// Total bytes of the log's segments.
-    pub fn size_bytes(&self) -> u64 {
-        self.state.borrow().segments.iter().map(|s| s.bytes).sum()
-    }
-
     /// Appends validated batches in order, assigning offsets. The batches are readable once
     /// [`Log::commit`] for the returned last offset has returned.
     pub fn append(

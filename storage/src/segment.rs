@@ -146,14 +146,6 @@ impl SegmentFile {
         Ok(())
     }
 
-    /// Makes what was written durable.
-    pub async fn sync(&self) -> Result<()> {
-        if let Some(f) = &self.file {
-            f.fdatasync().await?;
-        }
-        Ok(())
-    }
-
     /// Trims the preallocated tail, syncs, and writes the index of a sealed, fully written
     /// segment.
     pub async fn finish(
@@ -174,20 +166,6 @@ impl SegmentFile {
         write_file_atomic(dir, &index_file_name(base_offset), index.to_bytes()?).await?;
         self.tail = Vec::new();
         Ok(())
-    }
-
-    /// Reads `len` bytes at `position` from disk.
-    pub async fn read(&self, position: u64, len: usize) -> Result<Vec<u8>> {
-        let Some(file) = &self.file else {
-            return Err(std::io::Error::other("segment has no file").into());
-        };
-        let r = file.read_at(position, len).await?;
-        if r.len() < len {
-            return Err(
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into(),
-            );
-        }
-        Ok(r.to_vec())
     }
 }
 

@@ -84,11 +84,6 @@ impl TxnIndex {
     pub fn trim(&mut self, log_start_offset: i64) {
         self.aborted.retain(|a| a.last_offset >= log_start_offset);
     }
-
-    /// Whether `producer_id` has a transaction open in this partition.
-    pub fn is_open(&self, producer_id: i64) -> bool {
-        self.ongoing.contains_key(&producer_id)
-    }
 }
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ impl ChaosProxy {
             });
         }
         ChaosProxy {
-            addr: listener_addr(addr),
+            addr,
             chaos,
             stop,
             cuts,
@@ -285,10 +285,6 @@ impl ChaosProxy {
     pub fn cuts(&self) -> usize {
         self.cuts.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-fn listener_addr(addr: SocketAddr) -> SocketAddr {
-    addr
 }
 
 impl Drop for ChaosProxy {

@@ -16,7 +16,6 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=3;
 pub async fn handle(ctx: &Ctx, _version: i16, req: EndTxnRequest) -> EndTxnResponse {
     let txn_id = req.transactional_id.0.to_string();
     let (pid, epoch, commit) = (req.producer_id.0, req.producer_epoch, req.committed);
-    let offsets_partitions = ctx.server.coordinator.offsets_partitions;
     let id = txn_id.clone();
     let r = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, shard| async move {
         let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
@@ -26,9 +25,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: EndTxnRequest) -> EndTxnRespo
             EndAction::AlreadyDone => Ok(()),
             EndAction::WriteMarkers { .. } => {
                 coordinator.save(&log, &id, meta).await?;
-                coordinator
-                    .finish(&shard, &log, &id, offsets_partitions)
-                    .await
+                coordinator.finish(&shard, &log, &id).await
             }
         }
     })

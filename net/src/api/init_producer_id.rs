@@ -53,7 +53,6 @@ pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> Init
     if timeout <= 0 || timeout > TXN_TIMEOUT_MS_MAX {
         return failed(INVALID_TRANSACTION_TIMEOUT);
     }
-    let offsets_partitions = ctx.server.coordinator.offsets_partitions;
     // KIP-360: a producer that names its current id and epoch asks for a bump; a stale pair
     // belongs to a fenced instance.
     let claimed = (req.producer_id.0 >= 0 && req.producer_epoch >= 0)
@@ -89,9 +88,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> Init
                 (true, _) => {
                     // Abort what the previous instance left open, then try again.
                     coordinator.save(&log, &id, meta).await?;
-                    coordinator
-                        .finish(&shard, &log, &id, offsets_partitions)
-                        .await?;
+                    coordinator.finish(&shard, &log, &id).await?;
                 }
                 (false, Some(epoch)) => {
                     let pid = meta.producer_id;

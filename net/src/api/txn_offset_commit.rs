@@ -5,13 +5,12 @@
 use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store;
+use crate::internal_log::{append_durably, encode_batch, record};
 use crate::server::Ctx;
-use crate::txn::coordinator::{append_durably, record};
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -78,14 +77,7 @@ pub async fn handle(
             let (key, value) = store::encode_entry(k, Some(v))?;
             recs.push(record(i as i64, (pid, epoch), true, false, key, value));
         }
-        let mut buf = bytes::BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &recs, &options)
-            .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
-        append_durably(&log, buf.freeze()).await?;
+        append_durably(&log, encode_batch(&recs)?).await?;
         coordinator.stage_txn(
             pid,
             entries.into_iter().map(|(k, v)| (k, Some(v))).collect(),

@@ -5,20 +5,14 @@
 //! null for a deletion (a tombstone). The last record for a key wins.
 
 use crate::codes;
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-};
+use crate::internal_log::{self, decode, encode};
+use bytes::Bytes;
 use myelin_storage::{batch, records, Log};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::rc::Rc;
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-
-/// Format version written in front of every key and value.
-const FORMAT_V1: u8 = 1;
 
 /// Which partition of `__consumer_offsets` a group belongs to: Kafka's choice, the absolute
 /// Java `String.hashCode` of the group id modulo the partition count, so tools that compute
@@ -55,39 +49,6 @@ pub struct Committed {
     pub metadata: String,
     /// When it was committed (ms since the epoch), for offset retention.
     pub commit_ms: i64,
-}
-
-fn encode<T>(value: &T) -> Result<Bytes, i16>
-where
-    T: for<'a> Serialize<
-        rkyv::api::high::HighSerializer<
-            rkyv::util::AlignedVec,
-            rkyv::ser::allocator::ArenaHandle<'a>,
-            rkyv::rancor::Error,
-        >,
-    >,
-{
-    let body =
-        rkyv::to_bytes::<rkyv::rancor::Error>(value).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
-    let mut out = Vec::with_capacity(body.len() + 1);
-    out.push(FORMAT_V1);
-    out.extend_from_slice(&body);
-    Ok(Bytes::from(out))
-}
-
-fn decode<T>(bytes: &[u8]) -> Option<T>
-where
-    T: Archive,
-    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
-        + Deserialize<T, rkyv::api::high::HighDeserializer<rkyv::rancor::Error>>,
-{
-    let (&version, body) = bytes.split_first()?;
-    if version != FORMAT_V1 {
-        return None;
-    }
-    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(body.len());
-    aligned.extend_from_slice(body);
-    rkyv::from_bytes::<T, rkyv::rancor::Error>(&aligned).ok()
 }
 
 /// What one partition of an OffsetCommit or TxnOffsetCommit asks to store, or why it is
@@ -133,41 +94,19 @@ pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) ->
     if entries.is_empty() {
         return Ok(());
     }
-    let now = myelin_storage::now_ms();
     let mut recs = Vec::with_capacity(entries.len());
     for (i, (key, value)) in entries.iter().enumerate() {
-        recs.push(Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Constant offset minus sequence keeps the encoder to one batch.
-            sequence: i as i32 - 1,
-            timestamp: now,
-            key: Some(encode(key)?),
-            value: match value {
-                Some(v) => Some(encode(v)?),
-                None => None,
-            },
-            headers: Default::default(),
-        });
+        let (key, value) = encode_entry(key, value.as_ref())?;
+        recs.push(internal_log::record(
+            i as i64,
+            (-1, -1),
+            false,
+            false,
+            key,
+            value,
+        ));
     }
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &recs, &options)
-        .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
-    let batches = batch::split_batches(buf.freeze(), myelin_storage::limits::BATCH_BYTES_MAX)
-        .map_err(|e| codes::storage(&e))?;
-    let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
-    log.commit(info.last_offset)
-        .await
-        .map_err(|e| codes::storage(&e))
+    internal_log::append_durably(log, internal_log::encode_batch(&recs)?).await
 }
 
 /// What replaying an offsets partition finds, in order.
@@ -193,45 +132,30 @@ pub enum Replayed {
 
 /// Reads a whole offsets partition, calling `apply` for each record and marker in order.
 pub async fn replay(log: &Rc<Log>, mut apply: impl FnMut(Replayed)) -> Result<(), i16> {
-    let mut offset = log.offsets().log_start_offset;
-    loop {
-        let hw = log.offsets().high_watermark;
-        if offset >= hw {
+    internal_log::replay(log, |header, b| {
+        let marker = batch::control_type(header, b);
+        if marker != myelin_storage::txn::MARKER_NONE {
+            apply(Replayed::Marker {
+                producer_id: header.producer_id,
+                commit: marker == myelin_storage::txn::MARKER_COMMIT,
+            });
             return Ok(());
         }
-        let read = log
-            .read(offset, 1 << 20)
-            .await
-            .map_err(|e| codes::storage(&e))?;
-        if read.batches.is_empty() {
-            return Ok(());
-        }
-        for b in read.batches {
-            let header = batch::BatchHeader::parse(&b).map_err(|e| codes::storage(&e))?;
-            offset = header.last_offset() + 1;
-            let marker = batch::control_type(&header, &b);
-            if marker != myelin_storage::txn::MARKER_NONE {
-                apply(Replayed::Marker {
-                    producer_id: header.producer_id,
-                    commit: marker == myelin_storage::txn::MARKER_COMMIT,
+        let txn =
+            (header.attributes & batch::ATTR_TRANSACTIONAL != 0).then_some(header.producer_id);
+        records::for_each(header, records::records_section(b), |r| {
+            if let Some(key) = r.key.and_then(decode::<OffsetKey>) {
+                apply(Replayed::Offset {
+                    key,
+                    value: r.value.and_then(decode::<Committed>),
+                    txn,
                 });
-                continue;
             }
-            let txn =
-                (header.attributes & batch::ATTR_TRANSACTIONAL != 0).then_some(header.producer_id);
-            records::for_each(&header, records::records_section(&b), |r| {
-                if let Some(key) = r.key.and_then(decode::<OffsetKey>) {
-                    apply(Replayed::Offset {
-                        key,
-                        value: r.value.and_then(decode::<Committed>),
-                        txn,
-                    });
-                }
-                true
-            })
-            .map_err(|e| codes::storage(&e))?;
-        }
-    }
+            true
+        })
+        .map_err(|e| codes::storage(&e))
+    })
+    .await
 }
 
 #[cfg(test)]

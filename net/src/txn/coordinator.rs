@@ -6,14 +6,12 @@
 use super::state::{TxnMeta, TxnState};
 use crate::codes;
 use crate::group::store::partition_for;
+use crate::internal_log::{self, append_durably, decode, encode, encode_batch, record};
 use crate::server::Ctx;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use glommio::sync::Semaphore;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use myelin_shards::Shard;
-use myelin_storage::{batch, records, Log};
+use myelin_storage::{records, Log};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -30,9 +28,6 @@ pub const TXNS_PER_SHARD_MAX: usize = 100_000;
 
 /// How often open transactions are checked against their timeout.
 const TICK_MS: u64 = 100;
-
-/// Format version in front of every record key and value.
-const FORMAT_V1: u8 = 1;
 
 /// One shard's transaction coordinator.
 pub struct TxnCoordinator {
@@ -67,76 +62,6 @@ pub fn local() -> Rc<TxnCoordinator> {
     TXN_COORDINATOR.with(Rc::clone)
 }
 
-fn encode_meta(meta: &TxnMeta) -> Result<Bytes, i16> {
-    let body =
-        rkyv::to_bytes::<rkyv::rancor::Error>(meta).map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
-    let mut out = vec![FORMAT_V1];
-    out.extend_from_slice(&body);
-    Ok(Bytes::from(out))
-}
-
-fn decode_meta(bytes: &[u8]) -> Option<TxnMeta> {
-    let (&version, body) = bytes.split_first()?;
-    if version != FORMAT_V1 {
-        return None;
-    }
-    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(body.len());
-    aligned.extend_from_slice(body);
-    rkyv::from_bytes::<TxnMeta, rkyv::rancor::Error>(&aligned).ok()
-}
-
-/// Encodes one batch of records with the crate's encoder (one batch: constant offset minus
-/// sequence).
-fn encode_batch(records: &[Record]) -> Result<Bytes, i16> {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records, &options)
-        .map_err(|_| codes::UNKNOWN_SERVER_ERROR)?;
-    Ok(buf.freeze())
-}
-
-/// Appends an encoded batch and waits until it is durable.
-pub async fn append_durably(log: &Rc<Log>, batch_bytes: Bytes) -> Result<(), i16> {
-    let batches = batch::split_batches(batch_bytes, myelin_storage::limits::BATCH_BYTES_MAX)
-        .map_err(|e| codes::storage(&e))?;
-    let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
-    log.commit(info.last_offset)
-        .await
-        .map_err(|e| codes::storage(&e))
-}
-
-/// A record of the crate's type with the fields that vary here.
-pub fn record(
-    offset: i64,
-    producer: (i64, i16),
-    txn: bool,
-    control: bool,
-    key: Bytes,
-    value: Option<Bytes>,
-) -> Record {
-    Record {
-        transactional: txn,
-        control,
-        partition_leader_epoch: -1,
-        producer_id: producer.0,
-        producer_epoch: producer.1,
-        timestamp_type: TimestampType::Creation,
-        offset,
-        sequence: if producer.0 >= 0 && !txn {
-            offset as i32 - 1
-        } else {
-            -1
-        },
-        timestamp: myelin_storage::now_ms(),
-        key: Some(key),
-        value,
-        headers: Default::default(),
-    }
-}
-
 /// The control batch that ends a transaction for `producer` in one partition.
 pub fn marker_batch(producer_id: i64, epoch: i16, commit: bool) -> Result<Bytes, i16> {
     let kind: i16 = if commit { 1 } else { 0 };
@@ -144,54 +69,42 @@ pub fn marker_batch(producer_id: i64, epoch: i16, commit: bool) -> Result<Bytes,
     key.extend_from_slice(&kind.to_be_bytes());
     // Value: version 0, coordinator epoch 0.
     let value = Bytes::from_static(&[0, 0, 0, 0, 0, 0]);
-    let mut r = record(
+    encode_batch(&[record(
         0,
         (producer_id, epoch),
         true,
         true,
         Bytes::from(key),
         Some(value),
-    );
-    r.sequence = -1;
-    encode_batch(&[r])
+    )])
 }
 
 impl TxnCoordinator {
     async fn persist(&self, log: &Rc<Log>, id: &str, meta: &TxnMeta) -> Result<(), i16> {
         let key = Bytes::from(id.as_bytes().to_vec());
-        let r = record(0, (-1, -1), false, false, key, Some(encode_meta(meta)?));
-        let mut r = r;
-        r.sequence = -1;
-        append_durably(log, encode_batch(&[r])?).await
+        append_durably(
+            log,
+            encode_batch(&[record(0, (-1, -1), false, false, key, Some(encode(meta)?))])?,
+        )
+        .await
     }
 
     async fn ensure_loaded(&self, partition: i32, log: &Rc<Log>) -> Result<(), i16> {
         if self.loaded.borrow().contains(&partition) {
             return Ok(());
         }
-        let mut offset = log.offsets().log_start_offset;
-        while offset < log.offsets().high_watermark {
-            let read = log
-                .read(offset, 1 << 20)
-                .await
-                .map_err(|e| codes::storage(&e))?;
-            if read.batches.is_empty() {
-                break;
-            }
-            for b in read.batches {
-                let header = batch::BatchHeader::parse(&b).map_err(|e| codes::storage(&e))?;
-                records::for_each(&header, records::records_section(&b), |r| {
-                    if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode_meta)) {
-                        self.txns
-                            .borrow_mut()
-                            .insert(String::from_utf8_lossy(k).into_owned(), meta);
-                    }
-                    true
-                })
-                .map_err(|e| codes::storage(&e))?;
-                offset = header.last_offset() + 1;
-            }
-        }
+        internal_log::replay(log, |header, b| {
+            records::for_each(header, records::records_section(b), |r| {
+                if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode::<TxnMeta>)) {
+                    self.txns
+                        .borrow_mut()
+                        .insert(String::from_utf8_lossy(k).into_owned(), meta);
+                }
+                true
+            })
+            .map_err(|e| codes::storage(&e))
+        })
+        .await?;
         self.loaded.borrow_mut().insert(partition);
         Ok(())
     }
@@ -206,13 +119,7 @@ impl TxnCoordinator {
     /// Writes the markers of a decided transaction (state Prepare*), completes it and saves
     /// it. Markers are idempotent to repeat: a partition ignores a marker for a producer
     /// with no open transaction there.
-    pub async fn finish(
-        &self,
-        shard: &Rc<Shard>,
-        log: &Rc<Log>,
-        id: &str,
-        offsets_partitions: i32,
-    ) -> Result<(), i16> {
+    pub async fn finish(&self, shard: &Rc<Shard>, log: &Rc<Log>, id: &str) -> Result<(), i16> {
         let Some(mut meta) = self.txns.borrow().get(id).cloned() else {
             return Err(codes::TRANSACTIONAL_ID_NOT_FOUND);
         };
@@ -221,17 +128,12 @@ impl TxnCoordinator {
             TxnState::PrepareAbort => false,
             _ => return Ok(()),
         };
-        write_markers(shard, &meta, commit, offsets_partitions).await?;
+        write_markers(shard, &meta, commit).await?;
         meta.complete();
         self.save(log, id, meta).await
     }
 
-    fn start_ticker(
-        self: &Rc<Self>,
-        shard: Rc<Shard>,
-        offsets_partitions: i32,
-        txn_partitions: i32,
-    ) {
+    fn start_ticker(self: &Rc<Self>, shard: Rc<Shard>, txn_partitions: i32) {
         if self.ticking.replace(true) {
             return;
         }
@@ -254,7 +156,7 @@ impl TxnCoordinator {
                 for id in due {
                     let p = partition_for(&id, txn_partitions);
                     let Ok(log) = shard.log(TXN_TOPIC, p) else { continue };
-                    if let Err(code) = me.finish(&shard, &log, &id, offsets_partitions).await {
+                    if let Err(code) = me.finish(&shard, &log, &id).await {
                         tracing::warn!(transactional_id = %id, code, "completing a transaction failed; will retry");
                     }
                 }
@@ -267,12 +169,7 @@ impl TxnCoordinator {
 
 /// Writes a commit or abort marker for `meta`'s producer to every partition of its
 /// transaction, and tells the group coordinators to apply (or drop) its offsets.
-async fn write_markers(
-    shard: &Rc<Shard>,
-    meta: &TxnMeta,
-    commit: bool,
-    offsets_partitions: i32,
-) -> Result<(), i16> {
+async fn write_markers(shard: &Rc<Shard>, meta: &TxnMeta, commit: bool) -> Result<(), i16> {
     let (pid, epoch) = (meta.producer_id, meta.epoch);
     for (topic, partition) in meta.partitions.iter().cloned() {
         let owner = shard.owner(&topic, partition);
@@ -296,7 +193,6 @@ async fn write_markers(
             Err(_) => return Err(codes::COORDINATOR_NOT_AVAILABLE),
         }
     }
-    let _ = offsets_partitions;
     Ok(())
 }
 
@@ -320,11 +216,7 @@ pub async fn recover(shard: &Rc<Shard>, config: crate::group::coordinator::Coord
         }
     }
     if !coordinator.txns.borrow().is_empty() {
-        coordinator.start_ticker(
-            shard.clone(),
-            config.offsets_partitions,
-            config.txn_partitions,
-        );
+        coordinator.start_ticker(shard.clone(), config.txn_partitions);
     }
 }
 
@@ -367,11 +259,7 @@ where
             if coordinator.txns.borrow().len() >= TXNS_PER_SHARD_MAX {
                 return Err(codes::COORDINATOR_NOT_AVAILABLE);
             }
-            coordinator.start_ticker(
-                shard.clone(),
-                config.offsets_partitions,
-                config.txn_partitions,
-            );
+            coordinator.start_ticker(shard.clone(), config.txn_partitions);
             f(coordinator.clone(), log, shard).await
         })
         .await;
