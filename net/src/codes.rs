@@ -99,9 +99,10 @@ pub fn storage(e: &StorageError) -> i16 {
         StorageError::OutOfOrderSequence => OUT_OF_ORDER_SEQUENCE_NUMBER,
         StorageError::InvalidProducerEpoch => INVALID_PRODUCER_EPOCH,
         StorageError::UnknownProducerId => UNKNOWN_PRODUCER_ID,
-        StorageError::Io(_) | StorageError::Offline | StorageError::BadMetadata(_) => {
-            KAFKA_STORAGE_ERROR
-        }
+        StorageError::Io(_)
+        | StorageError::Offline
+        | StorageError::Discarded
+        | StorageError::BadMetadata(_) => KAFKA_STORAGE_ERROR,
     }
 }
 

@@ -97,9 +97,7 @@ pub async fn append_durably(log: &Rc<Log>, batch_bytes: Bytes) -> Result<(), i16
     let batches = batch::split_batches(batch_bytes, myelin_storage::limits::BATCH_BYTES_MAX)
         .map_err(|e| codes::storage(&e))?;
     let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
-    log.commit(info.last_offset)
-        .await
-        .map_err(|e| codes::storage(&e))
+    log.commit(&info).await.map_err(|e| codes::storage(&e))
 }
 
 /// Calls `f` with every batch of the partition, in order, up to the high watermark.

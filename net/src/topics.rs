@@ -32,7 +32,7 @@ pub async fn append(
             });
             drop(appended);
             let (log, info) = placed?;
-            log.commit(info.last_offset).await?;
+            log.commit(&info).await?;
             Ok::<_, myelin_shards::ShardError>(info)
         })
         .await;

@@ -41,6 +41,10 @@ pub enum StorageError {
     /// A producer the partition does not know wrote from a sequence other than 0.
     #[error("unknown producer id")]
     UnknownProducerId,
+    /// The records were appended but cut away before they were written (a full disk); the
+    /// producer may send them again.
+    #[error("records discarded after a failed write")]
+    Discarded,
     /// An index or metadata file could not be decoded.
     #[error("bad metadata file: {0}")]
     BadMetadata(String),
@@ -49,6 +53,20 @@ pub enum StorageError {
 impl From<glommio::GlommioError<()>> for StorageError {
     fn from(e: glommio::GlommioError<()>) -> Self {
         StorageError::Io(e.into())
+    }
+}
+
+impl StorageError {
+    /// True when the error means the disk (or the user's quota) is full: a condition that
+    /// passes, unlike a failing device.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Io(e) => {
+                e.kind() == std::io::ErrorKind::StorageFull
+                    || e.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        }
     }
 }
 

@@ -6,14 +6,17 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod index;
 pub mod limits;
 pub mod log;
 pub mod producer;
 pub mod records;
 pub mod segment;
+pub mod sim;
 pub mod txn;
 
 pub use config::LogConfig;
 pub use error::{Result, StorageError};
+pub use fs::{DmaFs, FileSystem, SegmentIo};
 pub use log::{now_ms, AppendInfo, Log, Offsets, ReadOutcome};

@@ -29,3 +29,7 @@ pub const CACHE_BYTES_DEFAULT: usize = 8 << 20;
 
 /// Fetch waiters one partition keeps before cancelled ones are swept.
 pub const WAITERS_SWEEP_AT: usize = 1024;
+
+/// A cold read shorter than this reads this much and keeps the rest for the next
+/// sequential read, so a consumer catching up with small fetches costs one I/O per step.
+pub const READ_AHEAD_BYTES: u64 = 512 << 10;

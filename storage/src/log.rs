@@ -10,6 +10,7 @@
 use crate::batch::{self, BatchHeader};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
+use crate::fs::{DmaFs, FileSystem, SegmentIo};
 use crate::index::{self, IndexEntry, SegmentIndex};
 use crate::producer::{self, ProducerState, SeqCheck};
 use crate::segment::{self, Segment};
@@ -36,8 +37,8 @@ struct Cached {
     bytes: Bytes,
 }
 
-struct State {
-    segments: Vec<Segment>,
+struct State<F: FileSystem> {
+    segments: Vec<Segment<F>>,
     log_start_offset: i64,
     log_end_offset: i64,
     high_watermark: i64,
@@ -48,6 +49,41 @@ struct State {
     waiters: Vec<oneshot::Sender<()>>,
     producers: ProducerState,
     txns: TxnIndex,
+    /// Bumped by every truncation; appends remember the generation they were made in.
+    generation: u64,
+    /// Recent truncations, `(generation after it, offset cut at)`, oldest first.
+    truncations: VecDeque<(u64, i64)>,
+}
+
+/// Truncations remembered for appends still waiting on them; an append older than all of
+/// them is treated as discarded.
+const TRUNCATIONS_KEPT: usize = 16;
+
+impl<F: FileSystem> State<F> {
+    /// Rebuilds producer and transaction state from the batch index, as on start-up.
+    fn rebuild_producers(&mut self, now: i64) {
+        self.producers = ProducerState::default();
+        self.txns = TxnIndex::default();
+        for e in self.segments.iter().flat_map(|s| s.entries.iter()) {
+            self.txns.on_batch(e);
+            if e.control_type != crate::txn::MARKER_NONE {
+                self.producers.fence(e.producer_id, e.producer_epoch, now);
+            }
+            if e.producer_id >= 0 && e.base_sequence >= 0 {
+                let count = (e.last_offset - e.base_offset + 1) as i32;
+                let last = producer::last_seq(e.base_sequence, count);
+                self.producers.record(
+                    e.producer_id,
+                    e.producer_epoch,
+                    e.base_sequence,
+                    last,
+                    e.base_offset,
+                    e.last_offset,
+                    now,
+                );
+            }
+        }
+    }
 }
 
 /// Where an append landed.
@@ -61,6 +97,8 @@ pub struct AppendInfo {
     pub log_append_time_ms: i64,
     /// Log start offset at the time of the append.
     pub log_start_offset: i64,
+    /// The log's truncation generation when the append was made.
+    pub generation: u64,
 }
 
 /// What a read returns.
@@ -91,14 +129,16 @@ pub struct Offsets {
     pub log_end_offset: i64,
 }
 
-/// One partition's log.
-pub struct Log {
+/// One partition's log, on the real file system unless a test gives it another.
+pub struct Log<F: FileSystem = DmaFs> {
+    fs: F,
     dir: PathBuf,
     config: RefCell<LogConfig>,
-    state: RefCell<State>,
+    state: RefCell<State<F>>,
     writer: Semaphore,
     flushing: Cell<bool>,
     offline: Cell<bool>,
+    readahead: RefCell<Option<ReadAhead<F>>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -108,42 +148,36 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-impl Log {
-    /// Opens the log in `dir`, creating the directory if needed, and recovers it: sealed
-    /// segments load their index, the last segment is scanned and cut after its last intact
-    /// batch.
+impl Log<DmaFs> {
+    /// Opens the log in `dir` on the real file system; see [`Log::open_with`].
     pub async fn open(dir: PathBuf, config: LogConfig) -> Result<Log> {
-        let listing = {
-            let dir = dir.clone();
-            glommio::executor()
-                .spawn_blocking(move || -> std::io::Result<Vec<i64>> {
-                    std::fs::create_dir_all(&dir)?;
-                    let mut bases = Vec::new();
-                    for entry in std::fs::read_dir(&dir)? {
-                        let name = entry?.file_name();
-                        let name = name.to_string_lossy();
-                        if let Some(stem) = name.strip_suffix(".log") {
-                            if let Ok(base) = stem.parse::<i64>() {
-                                bases.push(base);
-                            }
-                        }
-                    }
-                    bases.sort_unstable();
-                    Ok(bases)
-                })
-                .await?
-        };
         // The probe's answer is cached per device for the whole process: once is enough.
         static PROBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !PROBED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            segment::probe_device(&dir).await?;
+            crate::fs::probe_device(&dir).await?;
         }
+        Log::open_with(DmaFs, dir, config).await
+    }
+}
+
+impl<F: FileSystem> Log<F> {
+    /// Opens the log in `dir`, creating the directory if needed, and recovers it: sealed
+    /// segments load their index, the last segment is scanned and cut after its last intact
+    /// batch.
+    pub async fn open_with(fs: F, dir: PathBuf, config: LogConfig) -> Result<Log<F>> {
+        let mut listing: Vec<i64> = fs
+            .list(&dir)
+            .await?
+            .iter()
+            .filter_map(|name| name.strip_suffix(".log")?.parse().ok())
+            .collect();
+        listing.sort_unstable();
         let now = now_ms();
         let mut segments = Vec::with_capacity(listing.len());
         let count = listing.len();
         for (i, base) in listing.into_iter().enumerate() {
             let last = i + 1 == count;
-            segments.push(recover_segment(&dir, base, last, &config, now).await?);
+            segments.push(recover_segment(&fs, &dir, base, last, &config, now).await?);
         }
         if segments.is_empty() {
             segments.push(Segment::new(0, now));
@@ -162,34 +196,20 @@ impl Log {
             waiters: Vec::new(),
             producers: ProducerState::default(),
             txns: TxnIndex::default(),
+            generation: 0,
+            truncations: VecDeque::new(),
         };
         // Producer state comes back from the index: every entry names its batch's producer.
-        for e in state.segments.iter().flat_map(|s| s.entries.iter()) {
-            state.txns.on_batch(e);
-            if e.control_type != crate::txn::MARKER_NONE {
-                state.producers.fence(e.producer_id, e.producer_epoch, now);
-            }
-            if e.producer_id >= 0 && e.base_sequence >= 0 {
-                let count = (e.last_offset - e.base_offset + 1) as i32;
-                let last = producer::last_seq(e.base_sequence, count);
-                state.producers.record(
-                    e.producer_id,
-                    e.producer_epoch,
-                    e.base_sequence,
-                    last,
-                    e.base_offset,
-                    e.last_offset,
-                    now,
-                );
-            }
-        }
+        state.rebuild_producers(now);
         Ok(Log {
+            fs,
             dir,
             config: RefCell::new(config),
             state: RefCell::new(state),
             writer: Semaphore::new(1),
             flushing: Cell::new(false),
             offline: Cell::new(false),
+            readahead: RefCell::new(None),
         })
     }
 
@@ -318,6 +338,7 @@ impl Log {
             last_offset,
             log_append_time_ms: append_time.unwrap_or(-1),
             log_start_offset: st.log_start_offset,
+            generation: st.generation,
         })
     }
 
@@ -327,11 +348,29 @@ impl Log {
     /// Writing is done by one flusher task per log, detached from the callers, so a caller
     /// that goes away (a closed connection) never cancels a write half-way. Batches appended
     /// while a write is in flight go out together in the next one (group commit).
-    pub async fn commit(self: &Rc<Self>, last_offset: i64) -> Result<()> {
+    ///
+    /// Fails with [`StorageError::Discarded`] when a failed write (a full disk) made the log
+    /// cut the append away; the producer may retry it.
+    pub async fn commit(self: &Rc<Self>, append: &AppendInfo) -> Result<()> {
+        let last_offset = append.last_offset;
         loop {
             let woken = self.watch();
-            if self.state.borrow().high_watermark > last_offset {
-                return Ok(());
+            {
+                let st = self.state.borrow();
+                if st.generation != append.generation {
+                    let oldest = st.truncations.front().map_or(u64::MAX, |t| t.0);
+                    let cut = oldest > append.generation + 1
+                        || st
+                            .truncations
+                            .iter()
+                            .any(|&(g, at)| g > append.generation && last_offset >= at);
+                    if cut {
+                        return Err(StorageError::Discarded);
+                    }
+                }
+                if st.high_watermark > last_offset {
+                    return Ok(());
+                }
             }
             if self.offline.get() {
                 return Err(StorageError::Offline);
@@ -356,6 +395,10 @@ impl Log {
                 }
                 let Ok(_permit) = log.writer.acquire_permit(1).await else { break };
                 if let Err(e) = log.write_pending(false).await {
+                    if e.is_disk_full() && log.discard_unwritten().await.is_ok() {
+                        tracing::warn!(dir = %log.dir.display(), "disk full: unwritten batches discarded, producers see KAFKA_STORAGE_ERROR until space returns");
+                        continue;
+                    }
                     tracing::error!(dir = %log.dir.display(), "log write failed, taking it offline: {e}");
                     log.offline.set(true);
                     for w in log.state.borrow_mut().waiters.drain(..) {
@@ -398,7 +441,7 @@ impl Log {
                 .map(|p| p.bytes.as_ref())
                 .collect();
             let mut disk = self.segment_file(base)?;
-            let res = disk.write(&self.dir, base, &slices).await;
+            let res = disk.write(&self.fs, &self.dir, base, &slices).await;
             self.put_segment_file(base, disk, false);
             res?;
             i += run;
@@ -415,7 +458,7 @@ impl Log {
                 .last()
                 .and_then(|s| s.disk.file.clone());
             if let Some(f) = file {
-                f.fdatasync().await?;
+                f.sync().await?;
             }
             self.state.borrow_mut().unsynced_messages = 0;
         }
@@ -434,7 +477,7 @@ impl Log {
     }
 
     /// A copy of a segment's file state for the writer to work on across awaits.
-    fn segment_file(&self, base: i64) -> Result<segment::SegmentFile> {
+    fn segment_file(&self, base: i64) -> Result<segment::SegmentFile<F>> {
         let st = self.state.borrow();
         match st.segments.iter().find(|s| s.base_offset == base) {
             Some(seg) => Ok(seg.disk.clone()),
@@ -443,12 +486,120 @@ impl Log {
     }
 
     /// Puts the writer's file state back (the segment may have been deleted meanwhile).
-    fn put_segment_file(&self, base: i64, disk: segment::SegmentFile, finished: bool) {
+    fn put_segment_file(&self, base: i64, disk: segment::SegmentFile<F>, finished: bool) {
         let mut st = self.state.borrow_mut();
         if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) {
             seg.disk = disk;
             seg.finished |= finished;
         }
+    }
+
+    /// Cuts everything from `offset` on (rounded down to the start of the batch holding it)
+    /// from memory and disk. Appends waiting on the cut records fail with
+    /// [`StorageError::Discarded`].
+    pub async fn truncate_to(&self, offset: i64) -> Result<()> {
+        let _permit = self.writer.acquire_permit(1).await?;
+        self.truncate_locked(offset).await
+    }
+
+    /// After a write failed for lack of space: drops every batch that is not yet below the
+    /// high watermark, so the log on disk and in memory agree again and later appends start
+    /// from a clean end. Called with the writer held.
+    async fn discard_unwritten(&self) -> Result<()> {
+        let hw = self.state.borrow().high_watermark;
+        self.truncate_locked(hw).await
+    }
+
+    async fn truncate_locked(&self, offset: i64) -> Result<()> {
+        let now = now_ms();
+        let (dropped, cut_segment) = {
+            let mut st = self.state.borrow_mut();
+            let cut = st
+                .segments
+                .iter()
+                .flat_map(|s| s.entries.iter())
+                .find(|e| e.last_offset >= offset)
+                .map_or(offset, |e| e.base_offset.min(offset))
+                .clamp(st.log_start_offset, st.log_end_offset);
+            if cut >= st.log_end_offset {
+                return Ok(());
+            }
+            let keep = st.segments.partition_point(|s| s.base_offset < cut).max(1);
+            let dropped: Vec<Segment<F>> = st.segments.drain(keep..).collect();
+            let mut cut_segment = None;
+            if let Some(seg) = st.segments.last_mut() {
+                seg.entries.retain(|e| e.base_offset < cut);
+                let end = seg.entries.last().map_or(0, |e| e.end());
+                seg.bytes = end;
+                seg.sealed = false;
+                seg.finished = false;
+                cut_segment = Some((seg.base_offset, end, seg.disk.clone()));
+            }
+            st.pending.retain(|p| p.last_offset < cut);
+            st.cache.retain(|c| c.base_offset < cut);
+            st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
+            st.log_end_offset = cut;
+            st.high_watermark = st.high_watermark.min(cut);
+            st.unsynced_messages = 0;
+            st.generation += 1;
+            let generation = st.generation;
+            st.truncations.push_back((generation, cut));
+            if st.truncations.len() > TRUNCATIONS_KEPT {
+                st.truncations.pop_front();
+            }
+            st.rebuild_producers(now);
+            *self.readahead.borrow_mut() = None;
+            for w in st.waiters.drain(..) {
+                let _ = w.send(());
+            }
+            (dropped, cut_segment)
+        };
+        // The cut segment loses its index first: a crash half-way leaves a segment that is
+        // scanned, never one whose index names batches that are gone.
+        if let Some((base, _, _)) = &cut_segment {
+            self.fs
+                .remove(&self.dir.join(segment::index_file_name(*base)))
+                .await?;
+        }
+        for seg in dropped.into_iter().rev() {
+            let base = seg.base_offset;
+            drop(seg);
+            self.fs
+                .remove(&self.dir.join(segment::index_file_name(base)))
+                .await?;
+            self.fs
+                .remove(&self.dir.join(segment::log_file_name(base)))
+                .await?;
+        }
+        let Some((base, end, mut disk)) = cut_segment else {
+            return Ok(());
+        };
+        if let Some(file) = disk.file.clone() {
+            let tail_start = segment::align_down(end);
+            let tail = if end > tail_start {
+                file.read_at(tail_start, (end - tail_start) as usize)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            file.truncate(segment::align_up(end)).await?;
+            if !tail.is_empty() {
+                file.write_blocks(tail_start, &[&tail]).await?;
+            }
+            file.sync().await?;
+            disk.tail = tail;
+            disk.written = end;
+            disk.allocated = segment::align_up(end);
+        } else {
+            disk = segment::SegmentFile::default();
+        }
+        self.put_segment_file(base, disk, false);
+        if self.state.borrow().segments.is_empty() {
+            let mut st = self.state.borrow_mut();
+            let leo = st.log_end_offset;
+            st.segments.push(Segment::new(leo, now));
+        }
+        Ok(())
     }
 
     /// Sync, trim and index every sealed segment that is fully written.
@@ -465,13 +616,13 @@ impl Log {
                 return Ok(());
             };
             let mut disk = self.segment_file(base)?;
-            let res = disk.finish(&self.dir, base, entries).await;
+            let res = disk.finish(&self.fs, &self.dir, base, entries).await;
             self.put_segment_file(base, disk, res.is_ok());
             res?;
         }
     }
 
-    fn evict_cache(st: &mut State, budget: usize) {
+    fn evict_cache(st: &mut State<F>, budget: usize) {
         while st.cache_bytes > budget {
             match st.cache.front() {
                 Some(c) if c.last_offset < st.high_watermark => {
@@ -529,12 +680,8 @@ impl Log {
         for step in plan {
             match step {
                 ReadStep::Cached(b) => out.batches.push(b),
-                ReadStep::Disk {
-                    base,
-                    position,
-                    len,
-                } => {
-                    let data = self.read_disk(base, position, len).await?;
+                ReadStep::Disk(run) => {
+                    let data = self.read_disk(run).await?;
                     out.batches.extend(data);
                 }
             }
@@ -545,13 +692,13 @@ impl Log {
     /// The reads that serve `offset..` up to `max_bytes` below `upto`, and the last offset
     /// they cover.
     fn plan_read(
-        st: &State,
+        st: &State<F>,
         offset: i64,
         max_bytes: usize,
         upto: i64,
-    ) -> (Vec<ReadStep>, Option<i64>) {
+    ) -> (Vec<ReadStep<F>>, Option<i64>) {
         let mut last_covered = None;
-        let mut plan: Vec<ReadStep> = Vec::new();
+        let mut plan: Vec<ReadStep<F>> = Vec::new();
         let mut total = 0usize;
         let seg_idx = st
             .segments
@@ -578,50 +725,89 @@ impl Log {
                         continue;
                     }
                 }
+                let Some(file) = &seg.disk.file else {
+                    // Not written yet; unreachable below the high watermark.
+                    break 'segments;
+                };
                 match plan.last_mut() {
-                    Some(ReadStep::Disk {
-                        base,
-                        position,
-                        len,
-                    }) if *base == seg.base_offset && *position + *len as u64 == e.position => {
-                        *len += e.size as usize;
+                    Some(ReadStep::Disk(run))
+                        if Rc::ptr_eq(&run.file, file)
+                            && run.position + run.len as u64 == e.position =>
+                    {
+                        run.len += e.size as usize;
+                        run.bases.push(e.base_offset);
                     }
-                    _ => plan.push(ReadStep::Disk {
-                        base: seg.base_offset,
+                    _ => plan.push(ReadStep::Disk(DiskRun {
+                        file: file.clone(),
                         position: e.position,
                         len: e.size as usize,
-                    }),
+                        written: seg.disk.written,
+                        bases: vec![e.base_offset],
+                    })),
                 }
             }
         }
         (plan, last_covered)
     }
 
-    /// Reads a run of batches from a segment file and checks every one before serving it.
-    async fn read_disk(&self, base: i64, position: u64, len: usize) -> Result<Vec<Bytes>> {
-        let file = {
-            let st = self.state.borrow();
-            st.segments
-                .iter()
-                .find(|s| s.base_offset == base)
-                .and_then(|s| s.disk.file.clone())
+    /// Reads a run of batches from a segment file and checks every one before serving it:
+    /// length, CRC, and the base offset the index promised. A read shorter than the
+    /// read-ahead size fetches more of the file and keeps it for the next sequential read.
+    async fn read_disk(&self, run: DiskRun<F>) -> Result<Vec<Bytes>> {
+        let end = run.position + run.len as u64;
+        let buffered = self.readahead.borrow().as_ref().and_then(|ra| {
+            let covers = Rc::ptr_eq(&ra.file, &run.file)
+                && ra.position <= run.position
+                && ra.position + ra.data.len() as u64 >= end;
+            covers.then(|| {
+                let from = (run.position - ra.position) as usize;
+                ra.data.slice(from..from + run.len)
+            })
+        });
+        let mut data = match buffered {
+            Some(d) => d,
+            None => {
+                let want = (run.len as u64)
+                    .max(crate::limits::READ_AHEAD_BYTES)
+                    .min(run.written.saturating_sub(run.position).max(run.len as u64));
+                let r = Bytes::from(run.file.read_at(run.position, want as usize).await?);
+                if r.len() < run.len {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "short read",
+                    )
+                    .into());
+                }
+                if r.len() > run.len {
+                    *self.readahead.borrow_mut() = Some(ReadAhead {
+                        file: run.file.clone(),
+                        position: run.position,
+                        data: r.clone(),
+                    });
+                }
+                r.slice(..run.len)
+            }
         };
-        let Some(file) = file else {
-            return Err(std::io::Error::other("segment file missing").into());
-        };
-        let r = file.read_at(position, len).await?;
-        if r.len() < len {
-            return Err(
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into(),
-            );
-        }
-        let mut data = Bytes::copy_from_slice(&r);
-        let mut out = Vec::new();
-        while !data.is_empty() {
-            let h = batch::validate(&data, crate::limits::BATCH_BYTES_MAX).inspect_err(|e| {
-                tracing::error!(dir = %self.dir.display(), position, "corrupt batch on disk: {e}");
+        let mut out = Vec::with_capacity(run.bases.len());
+        for &base in &run.bases {
+            let checked = batch::validate(&data, crate::limits::BATCH_BYTES_MAX).and_then(|h| {
+                if h.base_offset == base {
+                    Ok(h)
+                } else {
+                    Err(StorageError::CorruptBatch(
+                        "base offset differs from the index",
+                    ))
+                }
+            });
+            let h = checked.inspect_err(|e| {
+                tracing::error!(dir = %self.dir.display(), position = run.position, "corrupt batch on disk: {e}");
             })?;
             out.push(data.split_to(h.total_bytes()));
+        }
+        if !data.is_empty() {
+            return Err(StorageError::CorruptBatch(
+                "batch sizes differ from the index",
+            ));
         }
         Ok(out)
     }
@@ -678,7 +864,7 @@ impl Log {
     /// Deletes sealed, fully written segments that retention by time or size no longer
     /// keeps. Returns the number of segments deleted.
     pub async fn enforce_retention(&self, now: i64) -> Result<usize> {
-        let doomed: Vec<Segment> = {
+        let doomed: Vec<Segment<F>> = {
             let config = self.config.borrow();
             let mut st = self.state.borrow_mut();
             st.producers.expire(now, producer::PRODUCER_EXPIRATION_MS);
@@ -700,7 +886,8 @@ impl Log {
             if n == 0 {
                 return Ok(0);
             }
-            let doomed: Vec<Segment> = st.segments.drain(..n).collect();
+            let doomed: Vec<Segment<F>> = st.segments.drain(..n).collect();
+            *self.readahead.borrow_mut() = None;
             st.log_start_offset = st
                 .segments
                 .first()
@@ -721,12 +908,8 @@ impl Log {
             let log = self.dir.join(segment::log_file_name(seg.base_offset));
             let idx = self.dir.join(segment::index_file_name(seg.base_offset));
             drop(seg);
-            glommio::executor()
-                .spawn_blocking(move || {
-                    let _ = std::fs::remove_file(idx);
-                    std::fs::remove_file(log)
-                })
-                .await?;
+            self.fs.remove(&idx).await?;
+            self.fs.remove(&log).await?;
         }
         Ok(n)
     }
@@ -737,6 +920,7 @@ impl Log {
         if !self.offline.get() {
             self.write_pending(true).await?;
         }
+        *self.readahead.borrow_mut() = None;
         let files: Vec<_> = {
             let mut st = self.state.borrow_mut();
             st.segments
@@ -745,7 +929,7 @@ impl Log {
                 .collect()
         };
         for f in files {
-            if let Ok(f) = std::rc::Rc::try_unwrap(f) {
+            if let Ok(f) = Rc::try_unwrap(f) {
                 f.close().await?;
             }
         }
@@ -753,28 +937,45 @@ impl Log {
     }
 }
 
-enum ReadStep {
+enum ReadStep<F: FileSystem> {
     Cached(Bytes),
-    Disk {
-        base: i64,
-        position: u64,
-        len: usize,
-    },
+    Disk(DiskRun<F>),
+}
+
+/// Consecutive batches of one segment file, read with one I/O. The file is the one the
+/// index was planned against, so a segment replaced by compaction meanwhile is still read
+/// consistently.
+struct DiskRun<F: FileSystem> {
+    file: Rc<F::File>,
+    position: u64,
+    len: usize,
+    /// Bytes of the file that were written when the read was planned: read-ahead stops there.
+    written: u64,
+    /// Base offsets of the batches, as the index has them.
+    bases: Vec<i64>,
+}
+
+/// Bytes read after a cold read, kept for the next sequential one.
+struct ReadAhead<F: FileSystem> {
+    file: Rc<F::File>,
+    position: u64,
+    data: Bytes,
 }
 
 /// Opens one segment found on disk. A sealed segment with a valid index is trusted; anything
 /// else is scanned, and the last segment is cut after its last intact batch.
-async fn recover_segment(
+async fn recover_segment<F: FileSystem>(
+    fs: &F,
     dir: &Path,
     base: i64,
     last: bool,
     config: &LogConfig,
     now: i64,
-) -> Result<Segment> {
-    let file = std::rc::Rc::new(segment::open_rw(&dir.join(segment::log_file_name(base))).await?);
+) -> Result<Segment<F>> {
+    let file = Rc::new(fs.open(&dir.join(segment::log_file_name(base))).await?);
     let mut seg = Segment::new(base, now);
     if !last {
-        if let Some(index) = read_index(dir, base).await {
+        if let Some(index) = read_index(fs, dir, base).await {
             seg.bytes = index.logical_bytes;
             seg.disk.written = index.logical_bytes;
             seg.disk.allocated = segment::align_up(index.logical_bytes);
@@ -786,7 +987,7 @@ async fn recover_segment(
         }
     }
     let limit = crate::limits::BATCH_BYTES_MAX.max(config.max_message_bytes);
-    let scanned = segment::scan(&file, base, limit).await?;
+    let scanned = segment::scan(file.as_ref(), base, limit).await?;
     if scanned.torn {
         tracing::warn!(dir = %dir.display(), base, at = scanned.logical_bytes, "cut torn segment tail");
     }
@@ -796,21 +997,14 @@ async fn recover_segment(
     file.truncate(segment::align_up(end)).await?;
     let tail_start = segment::align_down(end);
     if end > tail_start {
-        let r = file
+        seg.disk.tail = file
             .read_at(tail_start, (end - tail_start) as usize)
             .await?;
-        seg.disk.tail = r.to_vec();
     }
     if end % crate::limits::DMA_ALIGNMENT != 0 || scanned.torn {
         // Zero the rest of the tail block on disk too.
-        let mut buf = file.alloc_dma_buffer(crate::limits::DMA_ALIGNMENT as usize);
-        let out = buf.as_bytes_mut();
-        out.fill(0);
-        if let Some(dst) = out.get_mut(..seg.disk.tail.len()) {
-            dst.copy_from_slice(&seg.disk.tail);
-        }
-        file.write_at(buf, tail_start).await?;
-        file.fdatasync().await?;
+        file.write_blocks(tail_start, &[&seg.disk.tail]).await?;
+        file.sync().await?;
     }
     seg.bytes = end;
     seg.disk.written = end;
@@ -820,16 +1014,15 @@ async fn recover_segment(
     seg.created_ms = now;
     seg.sealed = !last;
     if !last {
-        seg.disk.finish(dir, base, seg.entries.clone()).await?;
+        seg.disk.finish(fs, dir, base, seg.entries.clone()).await?;
         seg.finished = true;
     }
     Ok(seg)
 }
 
-async fn read_index(dir: &Path, base: i64) -> Option<SegmentIndex> {
-    let path = dir.join(segment::index_file_name(base));
-    let bytes = glommio::executor()
-        .spawn_blocking(move || std::fs::read(path))
+async fn read_index<F: FileSystem>(fs: &F, dir: &Path, base: i64) -> Option<SegmentIndex> {
+    let bytes = fs
+        .read(&dir.join(segment::index_file_name(base)))
         .await
         .ok()?;
     match SegmentIndex::from_bytes(&bytes) {

@@ -3,10 +3,10 @@
 
 use crate::batch;
 use crate::error::Result;
+use crate::fs::{FileSystem, SegmentIo};
 use crate::index::{IndexEntry, SegmentIndex};
 use crate::limits::{DMA_ALIGNMENT, PREALLOCATE_BYTES};
-use glommio::io::{DmaFile, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 /// File name of the segment starting at `base_offset`, as Kafka names them.
@@ -32,10 +32,9 @@ pub fn align_down(v: u64) -> u64 {
 /// What the writer knows about a segment's file. Only the task holding the log's writer
 /// changes it: it copies it out, does its I/O, and puts it back, so appends can go on
 /// meanwhile.
-#[derive(Clone, Default)]
-pub struct SegmentFile {
+pub struct SegmentFile<F: FileSystem> {
     /// The open file; `None` until the writer creates it (a freshly rolled segment).
-    pub file: Option<Rc<DmaFile>>,
+    pub file: Option<Rc<F::File>>,
     /// Bytes on disk.
     pub written: u64,
     /// Bytes the file has been extended to.
@@ -44,14 +43,36 @@ pub struct SegmentFile {
     pub tail: Vec<u8>,
 }
 
+impl<F: FileSystem> Clone for SegmentFile<F> {
+    fn clone(&self) -> Self {
+        SegmentFile {
+            file: self.file.clone(),
+            written: self.written,
+            allocated: self.allocated,
+            tail: self.tail.clone(),
+        }
+    }
+}
+
+impl<F: FileSystem> Default for SegmentFile<F> {
+    fn default() -> Self {
+        SegmentFile {
+            file: None,
+            written: 0,
+            allocated: 0,
+            tail: Vec::new(),
+        }
+    }
+}
+
 /// A segment: its batches and its file.
-pub struct Segment {
+pub struct Segment<F: FileSystem> {
     /// Offset of the first batch the segment may hold.
     pub base_offset: i64,
     /// Logical bytes assigned to the segment, including batches not yet written.
     pub bytes: u64,
     /// The file, as the writer left it.
-    pub disk: SegmentFile,
+    pub disk: SegmentFile<F>,
     /// One entry per batch.
     pub entries: Vec<IndexEntry>,
     /// Wall-clock time the segment was created, for `segment.ms`.
@@ -62,9 +83,9 @@ pub struct Segment {
     pub finished: bool,
 }
 
-impl Segment {
+impl<F: FileSystem> Segment<F> {
     /// A new, empty segment whose file the writer will create.
-    pub fn new(base_offset: i64, now_ms: i64) -> Segment {
+    pub fn new(base_offset: i64, now_ms: i64) -> Segment<F> {
         Segment {
             base_offset,
             bytes: 0,
@@ -93,14 +114,20 @@ impl Segment {
     }
 }
 
-impl SegmentFile {
+impl<F: FileSystem> SegmentFile<F> {
     /// Writes `data` (whole batches, in order) after what is on disk. The tail block is
     /// rewritten together with the new bytes, so every write is block-aligned.
-    pub async fn write(&mut self, dir: &Path, base_offset: i64, data: &[&[u8]]) -> Result<()> {
+    pub async fn write(
+        &mut self,
+        fs: &F,
+        dir: &Path,
+        base_offset: i64,
+        data: &[&[u8]],
+    ) -> Result<()> {
         let file = match &self.file {
             Some(f) => f.clone(),
             None => {
-                let f = Rc::new(create_segment_file(&dir.join(log_file_name(base_offset))).await?);
+                let f = Rc::new(fs.create(&dir.join(log_file_name(base_offset))).await?);
                 self.file = Some(f.clone());
                 f
             }
@@ -112,34 +139,29 @@ impl SegmentFile {
         if start + len > self.allocated {
             let target = align_up(start + len).max(self.allocated + PREALLOCATE_BYTES);
             // Extents allocated up front keep later fdatasyncs from persisting a new size.
-            // A file system without fallocate still works, only slower.
-            if let Err(e) = file.pre_allocate(target, false).await {
+            // A file system without fallocate still works, only slower; a full disk shows
+            // up as ENOSPC on the write itself.
+            if let Err(e) = file.allocate(target).await {
                 tracing::debug!("fallocate failed, writing without preallocation: {e}");
+            } else {
+                self.allocated = target;
             }
-            self.allocated = target;
         }
-        let mut buf = file.alloc_dma_buffer(len as usize);
-        let out = buf.as_bytes_mut();
-        let mut at = 0;
-        for piece in std::iter::once(self.tail.as_slice()).chain(data.iter().copied()) {
-            if let Some(dst) = out.get_mut(at..at + piece.len()) {
-                dst.copy_from_slice(piece);
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(data.len() + 1);
+        pieces.push(&self.tail);
+        pieces.extend_from_slice(data);
+        file.write_blocks(start, &pieces).await?;
+        // The new partial block: the end of the last pieces, past the last aligned boundary.
+        let tail_len = used - align_down(used as u64) as usize;
+        let mut new_tail = Vec::with_capacity(tail_len);
+        let mut skip = used - tail_len;
+        for piece in pieces {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
             }
-            at += piece.len();
-        }
-        if let Some(rest) = out.get_mut(used..) {
-            rest.fill(0);
-        }
-        let tail_start = align_down(used as u64) as usize;
-        let new_tail = out
-            .get(tail_start..used)
-            .map(|s| s.to_vec())
-            .unwrap_or_default();
-        let n = file.write_at(buf, start).await?;
-        if (n as u64) < len {
-            return Err(
-                std::io::Error::new(std::io::ErrorKind::WriteZero, "short dma write").into(),
-            );
+            new_tail.extend_from_slice(piece.get(skip..).unwrap_or_default());
+            skip = 0;
         }
         self.written += new_bytes as u64;
         self.tail = new_tail;
@@ -150,88 +172,25 @@ impl SegmentFile {
     /// segment.
     pub async fn finish(
         &mut self,
+        fs: &F,
         dir: &Path,
         base_offset: i64,
         entries: Vec<IndexEntry>,
     ) -> Result<()> {
         if let Some(f) = &self.file {
             f.truncate(align_up(self.written)).await?;
-            f.fdatasync().await?;
+            f.sync().await?;
         }
         let index = SegmentIndex {
             base_offset,
             logical_bytes: self.written,
             entries,
         };
-        write_file_atomic(dir, &index_file_name(base_offset), index.to_bytes()?).await?;
+        fs.write_atomic(dir, &index_file_name(base_offset), index.to_bytes()?)
+            .await?;
         self.tail = Vec::new();
         Ok(())
     }
-}
-
-/// Opens (creating if needed) a segment file for O_DIRECT reads and writes.
-pub async fn open_rw(path: &Path) -> Result<DmaFile> {
-    Ok(OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .dma_open(path)
-        .await?)
-}
-
-/// Creates a segment file holding one zeroed block, then opens it for O_DIRECT.
-///
-/// glommio decides once per device whether the polled io_uring ring works by reading the
-/// first block of the first file it opens there; on an empty file that read succeeds without
-/// reaching the device and every later read fails with EOPNOTSUPP. A file with a real block
-/// makes the probe honest. Zeroes read as "end of log" to the recovery scan.
-pub async fn create_segment_file(path: &Path) -> Result<DmaFile> {
-    let p = path.to_path_buf();
-    glommio::executor()
-        .spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&p)?;
-            if f.metadata()?.len() == 0 {
-                f.write_all(&[0u8; DMA_ALIGNMENT as usize])?;
-                f.sync_all()?;
-            }
-            Ok(())
-        })
-        .await?;
-    open_rw(path).await
-}
-
-/// Runs glommio's per-device I/O polling probe against a file with real data in `dir`, so
-/// that the probe's answer, which is cached for the whole process, is right. Call it before
-/// opening any log on that device.
-pub async fn probe_device(dir: &Path) -> Result<()> {
-    let path = dir.join(".myelin-dma-probe");
-    let file = create_segment_file(&path).await?;
-    file.close().await?;
-    glommio::io::remove(&path).await?;
-    Ok(())
-}
-
-/// Writes a small metadata file durably: a temporary file, fsync, rename, directory fsync.
-pub async fn write_file_atomic(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
-    let dir: PathBuf = dir.to_path_buf();
-    let name = name.to_string();
-    glommio::executor()
-        .spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let tmp = dir.join(format!("{name}.tmp"));
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, dir.join(&name))?;
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await?;
-    Ok(())
 }
 
 /// What a recovery scan found in one segment file.
@@ -249,8 +208,8 @@ const SCAN_CHUNK_BYTES: usize = 4 << 20;
 
 /// Scans a segment from the start, keeping batches while length, magic, CRC and offset order
 /// check out, and stopping at the first that does not.
-pub async fn scan(file: &DmaFile, base_offset: i64, batch_limit: u32) -> Result<Scanned> {
-    let size = file.file_size().await?;
+pub async fn scan(file: &impl SegmentIo, base_offset: i64, batch_limit: u32) -> Result<Scanned> {
+    let size = file.size().await?;
     let mut entries = Vec::new();
     let mut chunk: Vec<u8> = Vec::new();
     let mut chunk_start = 0u64; // file position of chunk[0]
@@ -272,8 +231,7 @@ pub async fn scan(file: &DmaFile, base_offset: i64, batch_limit: u32) -> Result<
                 break;
             }
             let want = need.max(SCAN_CHUNK_BYTES).min((size - position) as usize);
-            let r = file.read_at(position, want).await?;
-            chunk = r.to_vec();
+            chunk = file.read_at(position, want).await?;
             chunk_start = position;
             if chunk.len() < need {
                 torn = chunk.iter().any(|&b| b != 0);

@@ -3,44 +3,17 @@
 //! Log behaviour through its public API on a real O_DIRECT file system.
 
 use bytes::Bytes;
-use glommio::LocalExecutorBuilder;
 use myelin_storage::{batch, Log, LogConfig};
 use std::rc::Rc;
 
-/// A valid v2 batch of `n` records (bodies are not parsed by the log) with a payload.
-fn make_batch(n: i32, ts: i64, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8; batch::HEADER_BYTES];
-    b.extend_from_slice(payload);
-    let len = (b.len() - batch::LOG_OVERHEAD) as i32;
-    b[8..12].copy_from_slice(&len.to_be_bytes());
-    b[16] = 2;
-    b[23..27].copy_from_slice(&(n - 1).to_be_bytes());
-    b[27..35].copy_from_slice(&ts.to_be_bytes());
-    b[35..43].copy_from_slice(&ts.to_be_bytes());
-    b[57..61].copy_from_slice(&n.to_be_bytes());
-    // Not idempotent: no producer id, epoch or sequence.
-    b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
-    b[51..53].copy_from_slice(&(-1i16).to_be_bytes());
-    b[53..57].copy_from_slice(&(-1i32).to_be_bytes());
-    let crc = batch::compute_crc(&b);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b
-}
-
-fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-    LocalExecutorBuilder::default()
-        .io_memory(1 << 20)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
+mod common;
+use common::{make_batch, run};
 
 async fn append(log: &Rc<Log>, n: i32, ts: i64, payload: &[u8]) -> i64 {
     let b = Bytes::from(make_batch(n, ts, payload));
     let batches = batch::split_batches(b, 1 << 20).unwrap();
     let info = log.append(&batches, 0).unwrap();
-    log.commit(info.last_offset).await.unwrap();
+    log.commit(&info).await.unwrap();
     info.base_offset
 }
 
@@ -225,7 +198,7 @@ fn idempotent_retries_are_written_once_even_after_a_restart() {
             Err(myelin_storage::StorageError::UnknownProducerId)
         ));
         let next = append_one(idempotent_batch(2, 42, 0, 3)).unwrap();
-        log.commit(next.last_offset).await.unwrap();
+        log.commit(&next).await.unwrap();
         log.close().await.unwrap();
 
         // After a restart the producer state comes back from the log.

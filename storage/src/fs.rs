@@ -1,0 +1,236 @@
+//! The file system under the log, as a trait, so the same log code runs on O_DIRECT files
+//! through io_uring ([`DmaFs`]) and on a seeded, fault-injecting simulated disk
+//! ([`crate::sim::SimFs`]) in tests.
+//!
+//! The trait says exactly what the log needs and no more: aligned block writes into segment
+//! files, reads, `fdatasync`, truncation and preallocation, and a few whole-file operations
+//! for index and marker files. Every path operation that changes a directory (create,
+//! rename, remove) is durable when it returns.
+
+use crate::limits::DMA_ALIGNMENT;
+use glommio::io::{DmaFile, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Files and directories as the log uses them. All methods run on the shard's executor.
+#[allow(async_fn_in_trait)] // Shard-local: futures never cross threads, so no Send bound.
+pub trait FileSystem: Clone + 'static {
+    /// An open segment file.
+    type File: SegmentIo;
+
+    /// Creates `dir` if needed and lists the names of the files in it.
+    async fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Creates a segment file holding one zeroed block (see [`DmaFs`] for why), or opens it
+    /// when it exists; the new name is durable on return.
+    async fn create(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens an existing segment file for reads and writes.
+    async fn open(&self, path: &Path) -> io::Result<Self::File>;
+    /// Reads a whole small file (an index or a marker).
+    async fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Writes a small file durably under `name` in `dir`: a temporary file, sync, rename,
+    /// directory sync.
+    async fn write_atomic(&self, dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<()>;
+    /// Removes a file; a missing file is not an error. Durable on return.
+    async fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing `to`. Durable on return.
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a directory and everything in it.
+    async fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// One open segment file. Writes start on an aligned position and are padded with zeroes to
+/// the alignment.
+#[allow(async_fn_in_trait)]
+pub trait SegmentIo: 'static {
+    /// Writes `pieces`, concatenated and zero-padded to [`DMA_ALIGNMENT`], at `position`
+    /// (aligned).
+    async fn write_blocks(&self, position: u64, pieces: &[&[u8]]) -> io::Result<()>;
+    /// Reads up to `len` bytes at `position`; fewer at the end of the file.
+    async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Makes every completed write durable (`fdatasync`).
+    async fn sync(&self) -> io::Result<()>;
+    /// Sets the file's size.
+    async fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Reserves space up to `len` bytes without changing what reads return.
+    async fn allocate(&self, len: u64) -> io::Result<()>;
+    /// The file's size in bytes.
+    async fn size(&self) -> io::Result<u64>;
+    /// Closes the file.
+    async fn close(self) -> io::Result<()>;
+}
+
+/// The real file system: segment files opened with O_DIRECT and driven through glommio's
+/// io_uring rings; directory work on glommio's blocking-thread pool.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DmaFs;
+
+/// Runs blocking file-system work off the shard's thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    glommio::executor().spawn_blocking(f).await
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl FileSystem for DmaFs {
+    type File = DmaFile;
+
+    async fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let dir = dir.to_path_buf();
+        blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                names.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+            Ok(names)
+        })
+        .await
+    }
+
+    /// glommio decides once per device whether the polled io_uring ring works by reading the
+    /// first block of the first file it opens there; on an empty file that read succeeds
+    /// without reaching the device and every later read fails with EOPNOTSUPP. A file with a
+    /// real block makes the probe honest. Zeroes read as "end of log" to the recovery scan.
+    async fn create(&self, path: &Path) -> io::Result<DmaFile> {
+        let p = path.to_path_buf();
+        blocking(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)?;
+            if f.metadata()?.len() == 0 {
+                f.write_all(&[0u8; DMA_ALIGNMENT as usize])?;
+                f.sync_all()?;
+                sync_dir(&p)?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.open(path).await
+    }
+
+    async fn open(&self, path: &Path) -> io::Result<DmaFile> {
+        Ok(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(path)
+            .await?)
+    }
+
+    async fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let p = path.to_path_buf();
+        blocking(move || std::fs::read(p)).await
+    }
+
+    async fn write_atomic(&self, dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<()> {
+        let dir: PathBuf = dir.to_path_buf();
+        let name = name.to_string();
+        blocking(move || {
+            use std::io::Write;
+            let tmp = dir.join(format!("{name}.tmp"));
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, dir.join(&name))?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+    }
+
+    async fn remove(&self, path: &Path) -> io::Result<()> {
+        let p = path.to_path_buf();
+        blocking(move || match std::fs::remove_file(&p) {
+            Ok(()) => sync_dir(&p),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        blocking(move || {
+            std::fs::rename(&from, &to)?;
+            sync_dir(&to)
+        })
+        .await
+    }
+
+    async fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let d = dir.to_path_buf();
+        blocking(move || match std::fs::remove_dir_all(&d) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+}
+
+impl SegmentIo for DmaFile {
+    async fn write_blocks(&self, position: u64, pieces: &[&[u8]]) -> io::Result<()> {
+        let used: usize = pieces.iter().map(|p| p.len()).sum();
+        let len = (used as u64).div_ceil(DMA_ALIGNMENT) * DMA_ALIGNMENT;
+        // The buffer comes from the executor's registered, aligned I/O memory when it has
+        // room, so the write goes to the device without a bounce copy.
+        let mut buf = self.alloc_dma_buffer(len as usize);
+        let out = buf.as_bytes_mut();
+        let mut at = 0;
+        for piece in pieces {
+            if let Some(dst) = out.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            at += piece.len();
+        }
+        if let Some(rest) = out.get_mut(used..) {
+            rest.fill(0);
+        }
+        let n = self.write_at(buf, position).await?;
+        if (n as u64) < len {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short dma write"));
+        }
+        Ok(())
+    }
+
+    async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        Ok(DmaFile::read_at(self, position, len).await?.to_vec())
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        Ok(self.fdatasync().await?)
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        Ok(DmaFile::truncate(self, len).await?)
+    }
+
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        Ok(self.pre_allocate(len, false).await?)
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        Ok(self.file_size().await?)
+    }
+
+    async fn close(self) -> io::Result<()> {
+        Ok(DmaFile::close(self).await?)
+    }
+}
+
+/// Runs glommio's per-device I/O polling probe against a file with real data in `dir`, so
+/// that the probe's answer, which is cached for the whole process, is right. Call it before
+/// opening any log on that device.
+pub async fn probe_device(dir: &Path) -> io::Result<()> {
+    let fs = DmaFs;
+    fs.list(dir).await?;
+    let path = dir.join(".myelin-dma-probe");
+    let file = fs.create(&path).await?;
+    file.close().await?;
+    fs.remove(&path).await
+}
