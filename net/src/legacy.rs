@@ -12,9 +12,9 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
-use myelin_storage::batch::{self, BatchHeader};
+use myelin_storage::batch::BatchHeader;
+use myelin_storage::compression::{self, Codec, DecompressError};
 use myelin_storage::records;
-use std::io::Read;
 
 /// Why a payload could not be converted.
 #[derive(Debug, thiserror::Error)]
@@ -31,86 +31,35 @@ fn corrupt(e: impl std::fmt::Display) -> LegacyError {
     LegacyError::Corrupt(e.to_string())
 }
 
-/// The xerial snappy framing Java clients put around snappy data in message sets.
-const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-const XERIAL_HEADER_BYTES: usize = 16;
-
-fn read_bounded(mut r: impl Read, limit: usize) -> Result<Vec<u8>, LegacyError> {
-    let mut out = Vec::new();
-    r.by_ref()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(corrupt)?;
-    if out.len() > limit {
-        return Err(LegacyError::TooLarge(limit));
+impl From<DecompressError> for LegacyError {
+    fn from(e: DecompressError) -> Self {
+        match e {
+            DecompressError::Corrupt(m) => LegacyError::Corrupt(m),
+            DecompressError::TooLarge(n) => LegacyError::TooLarge(n),
+        }
     }
-    Ok(out)
 }
 
-fn snappy_raw(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), LegacyError> {
-    let len = snap::raw::decompress_len(data).map_err(corrupt)?;
-    if out.len() + len > limit {
-        return Err(LegacyError::TooLarge(limit));
+/// The storage engine's codec for a kafka-protocol one.
+fn codec(c: Compression) -> Codec {
+    match c {
+        Compression::None => Codec::None,
+        Compression::Gzip => Codec::Gzip,
+        Compression::Snappy => Codec::Snappy,
+        Compression::Lz4 => Codec::Lz4,
+        Compression::Zstd => Codec::Zstd,
     }
-    let start = out.len();
-    out.resize(start + len, 0);
-    let dst = out.get_mut(start..).unwrap_or_default();
-    snap::raw::Decoder::new()
-        .decompress(data, dst)
-        .map_err(corrupt)?;
-    Ok(())
 }
 
 /// Decompresses `data` with `codec`, producing at most `limit` bytes.
-pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Bytes, LegacyError> {
-    let out = match codec {
-        Compression::None => data.to_vec(),
-        Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(data), limit)?,
-        Compression::Lz4 => read_bounded(lz4::Decoder::new(data).map_err(corrupt)?, limit)?,
-        Compression::Zstd => read_bounded(
-            zstd::stream::read::Decoder::new(data).map_err(corrupt)?,
-            limit,
-        )?,
-        Compression::Snappy => {
-            let mut out = Vec::new();
-            match data.strip_prefix(XERIAL_MAGIC) {
-                Some(_) => {
-                    let mut rest = data
-                        .get(XERIAL_HEADER_BYTES..)
-                        .ok_or_else(|| corrupt("short xerial header"))?;
-                    while !rest.is_empty() {
-                        let (len, tail) = rest
-                            .split_first_chunk::<4>()
-                            .ok_or_else(|| corrupt("short xerial chunk"))?;
-                        let len = u32::from_be_bytes(*len) as usize;
-                        let chunk = tail
-                            .get(..len)
-                            .ok_or_else(|| corrupt("short xerial chunk"))?;
-                        snappy_raw(chunk, limit, &mut out)?;
-                        rest = tail.get(len..).unwrap_or_default();
-                    }
-                }
-                None => snappy_raw(data, limit, &mut out)?,
-            }
-            out
-        }
-    };
-    Ok(Bytes::from(out))
+pub fn decompress(c: Compression, data: &[u8], limit: usize) -> Result<Bytes, LegacyError> {
+    Ok(Bytes::from(compression::decompress(codec(c), data, limit)?))
 }
 
 /// The header of a stored v2 batch and its records section, decompressed (bounded).
 pub fn batch_records(batch: &[u8], limit: usize) -> Result<(BatchHeader, Bytes), LegacyError> {
-    let header = batch::BatchHeader::parse(batch).map_err(corrupt)?;
-    let section = records::records_section(batch);
-    let codec = match header.attributes & batch::ATTR_COMPRESSION_MASK {
-        0 => return Ok((header, Bytes::copy_from_slice(section))),
-        1 => Compression::Gzip,
-        2 => Compression::Snappy,
-        3 => Compression::Lz4,
-        4 => Compression::Zstd,
-        _ => return Err(corrupt("unknown codec")),
-    };
-    Ok((header, decompress(codec, section, limit)?))
+    let (header, records) = compression::batch_records(batch, limit)?;
+    Ok((header, Bytes::from(records)))
 }
 
 /// Byte offsets in a legacy message entry.

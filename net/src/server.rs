@@ -118,13 +118,16 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
 }
 
 /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) on first start.
-/// Its records are kept until the coordinators delete them, so time retention is off.
+/// Its records are kept until the coordinators delete them, and compacted: only the last
+/// record per group partition or transactional id stays, so replay on start reads the
+/// state, not its history.
 async fn ensure_internal_topic(shard: &Rc<Shard>, name: &str, partitions: i32) {
     if shard.catalog().topic(name).is_some() {
         return;
     }
     let mut configs = std::collections::BTreeMap::new();
-    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), (100 << 20).to_string());
     let change = myelin_shards::CatalogChange::CreateTopic {
         name: name.to_string(),
         partitions,

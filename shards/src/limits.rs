@@ -26,3 +26,7 @@ pub const STOP_CHECK_MS: u64 = 50;
 /// Smallest housekeeping interval; also the step in which a shard waits between rounds, so
 /// shutdown does not wait for a whole interval.
 pub const HOUSEKEEPING_STEP_MS: u64 = 100;
+
+/// CPU shares of the housekeeping task queue (retention, compaction) against the default
+/// queue's 1000: a tenth of the core at most while requests are waiting.
+pub const HOUSEKEEPING_SHARES: usize = 100;

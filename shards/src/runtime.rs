@@ -137,35 +137,47 @@ where
                     }
                 };
                 let _ = ready.send(Ok(()));
-                let housekeeping = glommio::spawn_local({
-                    let shard = shard.clone();
-                    async move {
-                        let every = Duration::from_millis(
-                            shard
-                                .node
-                                .housekeeping_interval_ms
-                                .max(limits::HOUSEKEEPING_STEP_MS),
-                        );
-                        while !shard.is_stopping() {
-                            glommio::timer::sleep(Duration::from_millis(
-                                limits::HOUSEKEEPING_STEP_MS,
-                            ))
-                            .await;
-                            let t0 = std::time::Instant::now();
-                            shard.housekeeping().await;
-                            let mut waited = t0.elapsed();
-                            while waited < every && !shard.is_stopping() {
+                // Retention and compaction share the core with produce and fetch, at a
+                // small share: they may take long, but never from the latency path.
+                let background = glommio::executor().create_task_queue(
+                    glommio::Shares::Static(limits::HOUSEKEEPING_SHARES),
+                    glommio::Latency::NotImportant,
+                    "housekeeping",
+                );
+                let housekeeping = glommio::spawn_local_into(
+                    {
+                        let shard = shard.clone();
+                        async move {
+                            let every = Duration::from_millis(
+                                shard
+                                    .node
+                                    .housekeeping_interval_ms
+                                    .max(limits::HOUSEKEEPING_STEP_MS),
+                            );
+                            while !shard.is_stopping() {
                                 glommio::timer::sleep(Duration::from_millis(
                                     limits::HOUSEKEEPING_STEP_MS,
                                 ))
                                 .await;
-                                waited += Duration::from_millis(limits::HOUSEKEEPING_STEP_MS);
+                                let t0 = std::time::Instant::now();
+                                shard.housekeeping().await;
+                                let mut waited = t0.elapsed();
+                                while waited < every && !shard.is_stopping() {
+                                    glommio::timer::sleep(Duration::from_millis(
+                                        limits::HOUSEKEEPING_STEP_MS,
+                                    ))
+                                    .await;
+                                    waited += Duration::from_millis(limits::HOUSEKEEPING_STEP_MS);
+                                }
                             }
                         }
-                    }
-                });
+                    },
+                    background,
+                );
                 serve(shard.clone()).await;
-                housekeeping.await;
+                if let Ok(task) = housekeeping {
+                    task.await;
+                }
                 shard.close_logs().await;
                 tracing::debug!(shard = shard.id.0, "shard stopped");
             })

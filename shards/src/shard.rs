@@ -373,7 +373,7 @@ impl Shard {
         }
     }
 
-    /// Applies retention to every owned log.
+    /// Applies retention and compaction to every owned log.
     pub async fn housekeeping(&self) {
         let now = myelin_storage::now_ms();
         for log in self.logs() {
@@ -383,6 +383,19 @@ impl Shard {
                     tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
                 }
                 Err(e) => tracing::warn!(dir = %log.dir().display(), "retention failed: {e}"),
+            }
+            match log.compact(now).await {
+                Ok(r) if r.segments_cleaned > 0 => tracing::info!(
+                    dir = %log.dir().display(),
+                    segments = r.segments_cleaned,
+                    batches_removed = r.batches_removed,
+                    keys = r.keys,
+                    bytes_before = r.bytes_before,
+                    bytes_after = r.bytes_after,
+                    "compacted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(dir = %log.dir().display(), "compaction failed: {e}"),
             }
         }
     }

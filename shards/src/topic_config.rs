@@ -12,7 +12,7 @@ pub struct ConfigDef {
     /// What it means, for documentation and DescribeConfigs v3+.
     pub doc: &'static str,
     /// Kafka's config type code in DescribeConfigs v3+ (2 = STRING, 3 = INT, 5 = LONG,
-    /// 7 = LIST).
+    /// 6 = DOUBLE, 7 = LIST).
     pub kind: i8,
 }
 
@@ -20,8 +20,23 @@ pub struct ConfigDef {
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "cleanup.policy",
-        doc: "delete (compaction is not available yet)",
-        kind: 2,
+        doc: "delete, compact, or both (compact,delete)",
+        kind: 7,
+    },
+    ConfigDef {
+        name: "delete.retention.ms",
+        doc: "how long compaction keeps a tombstone",
+        kind: 5,
+    },
+    ConfigDef {
+        name: "min.cleanable.dirty.ratio",
+        doc: "compact once this share of the sealed log is uncleaned",
+        kind: 6,
+    },
+    ConfigDef {
+        name: "min.compaction.lag.ms",
+        doc: "never compact records younger than this",
+        kind: 5,
     },
     ConfigDef {
         name: "retention.ms",
@@ -58,6 +73,16 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         doc: "fdatasync after this many messages; 1 = before every ack",
         kind: 5,
     },
+    ConfigDef {
+        name: "flush.ms",
+        doc: "fdatasync unsynced data at least this often",
+        kind: 5,
+    },
+    ConfigDef {
+        name: "myelin.flush.bytes",
+        doc: "fdatasync once this many bytes are unsynced; -1 never by size",
+        kind: 5,
+    },
 ];
 
 fn invalid(name: &str, value: &str) -> MetadataError {
@@ -75,10 +100,26 @@ fn parse_i64(name: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
 fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), MetadataError> {
     match name {
         "cleanup.policy" => {
-            if value != "delete" {
-                return Err(invalid(name, value));
+            let mut policies: Vec<&str> = value.split(',').map(str::trim).collect();
+            policies.sort_unstable();
+            policies.dedup();
+            (config.cleanup_compact, config.cleanup_delete) = match policies.as_slice() {
+                ["delete"] => (false, true),
+                ["compact"] => (true, false),
+                ["compact", "delete"] => (true, true),
+                _ => return Err(invalid(name, value)),
+            };
+        }
+        "delete.retention.ms" => config.delete_retention_ms = parse_i64(name, value, 0)?,
+        "min.cleanable.dirty.ratio" => {
+            config.min_cleanable_dirty_ratio = match value.trim().parse::<f64>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => v,
+                _ => return Err(invalid(name, value)),
             }
         }
+        "min.compaction.lag.ms" => config.min_compaction_lag_ms = parse_i64(name, value, 0)?,
+        "flush.ms" => config.flush_ms = parse_i64(name, value, 0)?,
+        "myelin.flush.bytes" => config.flush_bytes = parse_i64(name, value, -1)?,
         "retention.ms" => config.retention_ms = parse_i64(name, value, -1)?,
         "retention.bytes" => config.retention_bytes = parse_i64(name, value, -1)?,
         "segment.bytes" => {
@@ -125,7 +166,22 @@ pub fn log_config(
 /// The value a config has for `config`, as DescribeConfigs reports it.
 pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
     Some(match name {
-        "cleanup.policy" => "delete".to_string(),
+        "cleanup.policy" => match (config.cleanup_compact, config.cleanup_delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+        .to_string(),
+        "delete.retention.ms" => config.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio.to_string(),
+        "min.compaction.lag.ms" => config.min_compaction_lag_ms.to_string(),
+        "flush.ms" => if config.flush_ms < 0 {
+            i64::MAX
+        } else {
+            config.flush_ms
+        }
+        .to_string(),
+        "myelin.flush.bytes" => config.flush_bytes.to_string(),
         "retention.ms" => config.retention_ms.to_string(),
         "retention.bytes" => config.retention_bytes.to_string(),
         "segment.bytes" => config.segment_bytes.to_string(),
@@ -158,11 +214,20 @@ mod tests {
         assert_eq!(c.retention_ms, 1000);
         assert!(c.log_append_time);
         assert_eq!(value_of(&c, "retention.ms").as_deref(), Some("1000"));
+        let mut o = BTreeMap::new();
+        o.insert("cleanup.policy".to_string(), "delete, compact".to_string());
+        let c = log_config(&LogConfig::default(), &o).unwrap();
+        assert!(c.cleanup_compact && c.cleanup_delete);
+        assert_eq!(
+            value_of(&c, "cleanup.policy").as_deref(),
+            Some("compact,delete")
+        );
         for (k, v) in [
+            ("min.cleanable.dirty.ratio", "1.5"),
             ("retention.ms", "x"),
             ("segment.bytes", "10"),
             ("nope", "1"),
-            ("cleanup.policy", "compact"),
+            ("cleanup.policy", "compact,archive"),
         ] {
             let mut o = BTreeMap::new();
             o.insert(k.to_string(), v.to_string());

@@ -9,7 +9,7 @@ use crate::error::{Result, StorageError};
 use bytes::{Bytes, BytesMut};
 
 /// Byte offsets of the v2 batch header fields.
-mod layout {
+pub(crate) mod layout {
     pub const BASE_OFFSET: usize = 0;
     pub const BATCH_LENGTH: usize = 8;
     pub const PARTITION_LEADER_EPOCH: usize = 12;
@@ -181,9 +181,10 @@ pub fn validate(b: &[u8], limit: u32) -> Result<BatchHeader> {
     if compute_crc(batch) != header.crc {
         return Err(StorageError::CorruptBatch("crc mismatch"));
     }
-    if header.records_count != 0 && header.records_count != header.last_offset_delta + 1 {
+    // Compaction leaves fewer records than offsets in a batch, never more.
+    if header.records_count < 0 || header.records_count > header.last_offset_delta + 1 {
         return Err(StorageError::CorruptBatch(
-            "record count does not match offset delta",
+            "record count exceeds the offset delta",
         ));
     }
     Ok(header)
@@ -195,6 +196,12 @@ pub fn split_batches(mut payload: Bytes, limit: u32) -> Result<Vec<(BatchHeader,
     let mut out = Vec::new();
     while !payload.is_empty() {
         let header = validate(&payload, limit)?;
+        // A producer's batch has one record per offset.
+        if header.records_count != 0 && header.records_count != header.last_offset_delta + 1 {
+            return Err(StorageError::CorruptBatch(
+                "record count does not match offset delta",
+            ));
+        }
         let batch = payload.split_to(header.total_bytes());
         out.push((header, batch));
     }

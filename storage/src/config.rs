@@ -3,7 +3,7 @@
 use crate::limits;
 
 /// How a log is configured; the broker fills it from topic configs and broker defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll the active segment when it would exceed this many bytes (`segment.bytes`).
     pub segment_bytes: u64,
@@ -24,6 +24,23 @@ pub struct LogConfig {
     pub flush_messages: u64,
     /// Bytes of recent batches kept in memory for tailing readers.
     pub cache_bytes: usize,
+    /// `fdatasync` at least this often while unsynced batches exist; -1 leaves it to the
+    /// other flush settings (`flush.ms`).
+    pub flush_ms: i64,
+    /// `fdatasync` once this many bytes are unsynced; -1 never by size
+    /// (`myelin.flush.bytes`, a Myelin extension).
+    pub flush_bytes: i64,
+    /// `cleanup.policy` contains `delete`: retention by time and size applies.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: only the last record per key is kept.
+    pub cleanup_compact: bool,
+    /// How long a tombstone stays after compaction reached it (`delete.retention.ms`).
+    pub delete_retention_ms: i64,
+    /// Compact once the uncleaned share of the sealed log reaches this
+    /// (`min.cleanable.dirty.ratio`).
+    pub min_cleanable_dirty_ratio: f64,
+    /// Records younger than this are never compacted (`min.compaction.lag.ms`).
+    pub min_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -37,6 +54,13 @@ impl Default for LogConfig {
             log_append_time: false,
             flush_messages: 1,
             cache_bytes: limits::CACHE_BYTES_DEFAULT,
+            flush_ms: -1,
+            flush_bytes: -1,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! Every `Log` belongs to one shard; nothing here is `Send`, and nothing needs to be.
 
 pub mod batch;
+pub mod compact;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod fs;
@@ -19,4 +21,4 @@ pub mod txn;
 pub use config::LogConfig;
 pub use error::{Result, StorageError};
 pub use fs::{DmaFs, FileSystem, SegmentIo};
-pub use log::{now_ms, AppendInfo, Log, Offsets, ReadOutcome};
+pub use log::{now_ms, AppendInfo, CompactionReport, Log, Offsets, ReadOutcome};

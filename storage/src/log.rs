@@ -53,6 +53,8 @@ struct State<F: FileSystem> {
     generation: u64,
     /// Recent truncations, `(generation after it, offset cut at)`, oldest first.
     truncations: VecDeque<(u64, i64)>,
+    /// Compaction has cleaned the log below this offset since it was opened.
+    cleaned_upto: i64,
 }
 
 /// Truncations remembered for appends still waiting on them; an append older than all of
@@ -165,9 +167,12 @@ impl<F: FileSystem> Log<F> {
     /// segments load their index, the last segment is scanned and cut after its last intact
     /// batch.
     pub async fn open_with(fs: F, dir: PathBuf, config: LogConfig) -> Result<Log<F>> {
-        let mut listing: Vec<i64> = fs
-            .list(&dir)
-            .await?
+        let names = fs.list(&dir).await?;
+        // A compaction that did not finish its swap: the original segment is intact.
+        for name in names.iter().filter(|n| n.ends_with(".cleaned")) {
+            fs.remove(&dir.join(name)).await?;
+        }
+        let mut listing: Vec<i64> = names
             .iter()
             .filter_map(|name| name.strip_suffix(".log")?.parse().ok())
             .collect();
@@ -198,6 +203,7 @@ impl<F: FileSystem> Log<F> {
             txns: TxnIndex::default(),
             generation: 0,
             truncations: VecDeque::new(),
+            cleaned_upto: 0,
         };
         // Producer state comes back from the index: every entry names its batch's producer.
         state.rebuild_producers(now);
@@ -582,7 +588,7 @@ impl<F: FileSystem> Log<F> {
             } else {
                 Vec::new()
             };
-            file.truncate(segment::align_up(end)).await?;
+            file.truncate(segment::file_len(end)).await?;
             if !tail.is_empty() {
                 file.write_blocks(tail_start, &[&tail]).await?;
             }
@@ -877,7 +883,7 @@ impl<F: FileSystem> Log<F> {
                 let too_old =
                     config.retention_ms >= 0 && s.max_timestamp() < now - config.retention_ms;
                 let too_big = config.retention_bytes >= 0 && total > config.retention_bytes as u64;
-                if !(deletable && (too_old || too_big)) {
+                if !(config.cleanup_delete && deletable && (too_old || too_big)) {
                     break;
                 }
                 total -= s.bytes;
@@ -914,6 +920,222 @@ impl<F: FileSystem> Log<F> {
         Ok(n)
     }
 
+    /// Compacts the sealed segments when the topic asks for it and enough of them is dirty:
+    /// the last record per key stays, older ones go, tombstones go once older than
+    /// `delete.retention.ms`, aborted transactional data goes, control batches stay. Only
+    /// sealed segments below the last stable offset and older than `min.compaction.lag.ms`
+    /// are touched; offsets never change. Each cleaned segment is written beside the old
+    /// one and swapped in by rename, so a crash leaves either. Returns what was done.
+    pub async fn compact(&self, now: i64) -> Result<CompactionReport> {
+        let config = self.config();
+        let mut report = CompactionReport::default();
+        if !config.cleanup_compact {
+            return Ok(report);
+        }
+        let (cleanable, aborted) = {
+            let st = self.state.borrow();
+            let lso = st.txns.last_stable_offset(st.high_watermark);
+            let lag_horizon = now.saturating_sub(config.min_compaction_lag_ms.max(0));
+            let active = st.segments.len().saturating_sub(1);
+            let cleanable: Vec<Cleanable<F>> = st
+                .segments
+                .iter()
+                .take(active)
+                .take_while(|s| {
+                    s.sealed
+                        && s.finished
+                        && s.next_offset() <= lso
+                        && s.max_timestamp() <= lag_horizon
+                })
+                .filter_map(|s| {
+                    let file = s.disk.file.clone()?;
+                    Some(Cleanable {
+                        base: s.base_offset,
+                        file,
+                        entries: s.entries.clone(),
+                        bytes: s.bytes,
+                    })
+                })
+                .collect();
+            let total: u64 = cleanable.iter().map(|c| c.bytes).sum();
+            let dirty: u64 = cleanable
+                .iter()
+                .filter(|c| c.base >= st.cleaned_upto)
+                .map(|c| c.bytes)
+                .sum();
+            if total == 0
+                || dirty == 0
+                || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64
+            {
+                return Ok(report);
+            }
+            let first = cleanable.first().map_or(0, |c| c.base);
+            let last = cleanable
+                .last()
+                .and_then(|c| c.entries.last())
+                .map_or(first, |e| e.last_offset);
+            (cleanable, st.txns.aborted_between(first, last))
+        };
+        let is_aborted = |e: &IndexEntry| {
+            e.is_transactional()
+                && aborted.iter().any(|a| {
+                    a.producer_id == e.producer_id
+                        && a.first_offset <= e.base_offset
+                        && e.base_offset < a.last_offset
+                })
+        };
+        // Pass 1: where each key was written last.
+        let mut map = crate::compact::KeyMap::default();
+        let mut producers_last: std::collections::HashMap<i64, i64> = Default::default();
+        for Cleanable { file, entries, .. } in &cleanable {
+            for e in entries.iter() {
+                if e.producer_id >= 0 {
+                    producers_last.insert(e.producer_id, e.base_offset);
+                }
+            }
+            let mut done = 0;
+            while done < entries.len() {
+                let chunk =
+                    read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
+                done += chunk.len();
+                for (e, b) in chunk {
+                    if e.control_type == crate::txn::MARKER_NONE && !is_aborted(&e) {
+                        map.add(&b)?;
+                    }
+                }
+            }
+        }
+        report.keys = map.len();
+        let horizon = now.saturating_sub(config.delete_retention_ms.max(0));
+        // Pass 2: rewrite each segment that loses anything.
+        for Cleanable {
+            base,
+            file,
+            entries,
+            bytes,
+        } in cleanable.iter()
+        {
+            let tmp = self
+                .dir
+                .join(format!("{}.cleaned", segment::log_file_name(*base)));
+            let mut out = segment::SegmentFile::<F>::default();
+            let mut new_entries = Vec::with_capacity(entries.len());
+            let mut changed = false;
+            let mut done = 0;
+            while done < entries.len() {
+                let chunk =
+                    read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
+                done += chunk.len();
+                let mut pieces: Vec<Vec<u8>> = Vec::new();
+                for (e, b) in chunk {
+                    let keep_empty = producers_last.get(&e.producer_id) == Some(&e.base_offset);
+                    let cleaned = if e.control_type != crate::txn::MARKER_NONE {
+                        crate::compact::Cleaned::Keep
+                    } else if is_aborted(&e) && !keep_empty {
+                        crate::compact::Cleaned::Drop
+                    } else {
+                        crate::compact::clean_batch(&b, &map, horizon, keep_empty)?
+                    };
+                    let bytes = match cleaned {
+                        crate::compact::Cleaned::Keep => b.to_vec(),
+                        crate::compact::Cleaned::Drop => {
+                            changed = true;
+                            report.batches_removed += 1;
+                            continue;
+                        }
+                        crate::compact::Cleaned::Rewrite(v) => {
+                            changed = true;
+                            v
+                        }
+                    };
+                    let position = out.written + pieces.iter().map(|p| p.len() as u64).sum::<u64>();
+                    let h = batch::validate(&bytes, crate::limits::BATCH_BYTES_MAX)?;
+                    new_entries.push(IndexEntry::for_batch(
+                        &h,
+                        &bytes,
+                        e.base_offset,
+                        position,
+                        e.max_timestamp,
+                    ));
+                    pieces.push(bytes);
+                }
+                if out.file.is_none() {
+                    out.file = Some(Rc::new(self.fs.create(&tmp).await?));
+                }
+                let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+                out.write(&self.fs, &self.dir, *base, &slices).await?;
+            }
+            let Some(new_file) = out.file.clone() else {
+                continue;
+            };
+            if !changed {
+                drop(out);
+                if let Ok(f) = Rc::try_unwrap(new_file) {
+                    f.close().await?;
+                }
+                self.fs.remove(&tmp).await?;
+                continue;
+            }
+            new_file.truncate(segment::file_len(out.written)).await?;
+            new_file.sync().await?;
+            // The swap: the old index goes first, so a crash between the steps leaves a
+            // segment that recovery scans, never an index that describes the other file.
+            let _permit = self.writer.acquire_permit(1).await?;
+            let still_there = self.state.borrow().segments.iter().any(|s| {
+                s.base_offset == *base && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
+            });
+            if !still_there {
+                self.fs.remove(&tmp).await?;
+                continue;
+            }
+            self.fs
+                .remove(&self.dir.join(segment::index_file_name(*base)))
+                .await?;
+            self.fs
+                .rename(&tmp, &self.dir.join(segment::log_file_name(*base)))
+                .await?;
+            let written = out.written;
+            {
+                let mut st = self.state.borrow_mut();
+                if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == *base) {
+                    seg.entries = new_entries.clone();
+                    seg.bytes = written;
+                    seg.disk = segment::SegmentFile {
+                        file: Some(new_file),
+                        written,
+                        allocated: segment::align_up(written),
+                        tail: Vec::new(),
+                    };
+                }
+                let last = new_entries.last().map_or(*base, |e| e.last_offset);
+                st.cache.retain(|c| c.base_offset > last);
+                st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
+            }
+            *self.readahead.borrow_mut() = None;
+            let index = SegmentIndex {
+                base_offset: *base,
+                logical_bytes: written,
+                entries: new_entries,
+            };
+            self.fs
+                .write_atomic(
+                    &self.dir,
+                    &segment::index_file_name(*base),
+                    index.to_bytes()?,
+                )
+                .await?;
+            report.segments_cleaned += 1;
+            report.bytes_before += bytes;
+            report.bytes_after += written;
+        }
+        if let Some(Cleanable { entries, .. }) = cleanable.last() {
+            if let Some(e) = entries.last() {
+                self.state.borrow_mut().cleaned_upto = e.last_offset + 1;
+            }
+        }
+        Ok(report)
+    }
+
     /// Writes and syncs everything pending, finishes sealed segments and closes the files.
     pub async fn close(&self) -> Result<()> {
         let _permit = self.writer.acquire_permit(1).await?;
@@ -935,6 +1157,68 @@ impl<F: FileSystem> Log<F> {
         }
         Ok(())
     }
+}
+
+/// A sealed segment compaction may clean, as it was when the pass began.
+struct Cleanable<F: FileSystem> {
+    base: i64,
+    file: Rc<F::File>,
+    entries: Vec<IndexEntry>,
+    bytes: u64,
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Segments rewritten.
+    pub segments_cleaned: usize,
+    /// Batches that lost all their records and went.
+    pub batches_removed: usize,
+    /// Distinct keys in the cleaned range.
+    pub keys: usize,
+    /// Size of the rewritten segments before and after.
+    pub bytes_before: u64,
+    /// See `bytes_before`.
+    pub bytes_after: u64,
+}
+
+/// Most bytes compaction reads from a segment at once.
+const COMPACTION_READ_BYTES: u64 = 4 << 20;
+
+/// The first batches of `entries`, up to a few MiB, read from `file` in one I/O and checked.
+async fn read_chunk<F: SegmentIo>(
+    file: &F,
+    entries: &[IndexEntry],
+) -> Result<Vec<(IndexEntry, Bytes)>> {
+    let Some(first) = entries.first() else {
+        return Ok(Vec::new());
+    };
+    let mut len = 0u64;
+    let run = entries
+        .iter()
+        .take_while(|e| {
+            let fits = len == 0 || len + e.size as u64 <= COMPACTION_READ_BYTES;
+            if fits {
+                len += e.size as u64;
+            }
+            fits
+        })
+        .count();
+    let mut data = Bytes::from(file.read_at(first.position, len as usize).await?);
+    if (data.len() as u64) < len {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into());
+    }
+    let mut chunk = Vec::with_capacity(run);
+    for e in entries.iter().take(run) {
+        let h = batch::validate(&data, crate::limits::BATCH_BYTES_MAX)?;
+        if h.base_offset != e.base_offset {
+            return Err(StorageError::CorruptBatch(
+                "base offset differs from the index",
+            ));
+        }
+        chunk.push((*e, data.split_to(h.total_bytes())));
+    }
+    Ok(chunk)
 }
 
 enum ReadStep<F: FileSystem> {
@@ -994,7 +1278,7 @@ async fn recover_segment<F: FileSystem>(
     let end = scanned.logical_bytes;
     // Drop everything after the last intact batch so stale bytes can never be mistaken for
     // batches by a later scan; the tail block is rewritten from memory on the next write.
-    file.truncate(segment::align_up(end)).await?;
+    file.truncate(segment::file_len(end)).await?;
     let tail_start = segment::align_down(end);
     if end > tail_start {
         seg.disk.tail = file

@@ -20,6 +20,8 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
+    /// The whole record as stored, length prefix included: what compaction copies.
+    pub raw: &'a [u8],
 }
 
 fn bad(what: &'static str) -> StorageError {
@@ -69,12 +71,14 @@ pub fn for_each<'a>(
 ) -> Result<()> {
     let log_append_time = header.attributes & crate::batch::ATTR_LOG_APPEND_TIME != 0;
     for _ in 0..header.records_count {
+        let whole = records;
         let len = varlong(&mut records)?;
         let len = usize::try_from(len).map_err(|_| bad("negative record length"))?;
         let (mut r, rest) = records
             .split_at_checked(len)
             .ok_or(bad("record truncated"))?;
         records = rest;
+        let raw = whole.get(..whole.len() - rest.len()).unwrap_or_default();
         r = r.get(1..).ok_or(bad("empty record"))?; // attributes, unused in v2
         let timestamp_delta = varlong(&mut r)?;
         let offset_delta = varlong(&mut r)?;
@@ -90,6 +94,7 @@ pub fn for_each<'a>(
             timestamp,
             key,
             value,
+            raw,
         };
         if !f(view) {
             break;

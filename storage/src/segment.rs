@@ -24,6 +24,13 @@ pub fn align_up(v: u64) -> u64 {
     v.div_ceil(DMA_ALIGNMENT) * DMA_ALIGNMENT
 }
 
+/// The size a segment file holding `written` bytes is trimmed to: whole blocks, and never
+/// fewer than one, because an empty file breaks glommio's O_DIRECT reads (see
+/// [`crate::fs::DmaFs`]).
+pub fn file_len(written: u64) -> u64 {
+    align_up(written).max(DMA_ALIGNMENT)
+}
+
 /// Rounds `v` down to the DMA alignment.
 pub fn align_down(v: u64) -> u64 {
     v / DMA_ALIGNMENT * DMA_ALIGNMENT
@@ -178,7 +185,7 @@ impl<F: FileSystem> SegmentFile<F> {
         entries: Vec<IndexEntry>,
     ) -> Result<()> {
         if let Some(f) = &self.file {
-            f.truncate(align_up(self.written)).await?;
+            f.truncate(file_len(self.written)).await?;
             f.sync().await?;
         }
         let index = SegmentIndex {

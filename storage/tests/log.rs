@@ -7,7 +7,7 @@ use myelin_storage::{batch, Log, LogConfig};
 use std::rc::Rc;
 
 mod common;
-use common::{make_batch, run};
+use common::{make_batch, record_batch, run};
 
 async fn append(log: &Rc<Log>, n: i32, ts: i64, payload: &[u8]) -> i64 {
     let b = Bytes::from(make_batch(n, ts, payload));
@@ -212,6 +212,133 @@ fn idempotent_retries_are_written_once_even_after_a_restart() {
             log.append(&batches, 0),
             Err(myelin_storage::StorageError::OutOfOrderSequence)
         ));
+        log.close().await.unwrap();
+    });
+}
+
+/// A record as read back: offset, key, value.
+type Rec = (i64, Vec<u8>, Option<Vec<u8>>);
+
+/// Every record the log serves from its start.
+async fn records_of(log: &Rc<Log>) -> Vec<Rec> {
+    let mut out = Vec::new();
+    let mut offset = log.offsets().log_start_offset;
+    while offset < log.offsets().high_watermark {
+        let r = log.read(offset, 1 << 20).await.unwrap();
+        for b in &r.batches {
+            let h = batch::validate(b, 1 << 20).unwrap();
+            myelin_storage::records::for_each(
+                &h,
+                myelin_storage::records::records_section(b),
+                |rec| {
+                    out.push((
+                        rec.offset,
+                        rec.key.unwrap().to_vec(),
+                        rec.value.map(|v| v.to_vec()),
+                    ));
+                    true
+                },
+            )
+            .unwrap();
+            offset = h.last_offset() + 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn compaction_keeps_the_last_value_per_key_and_drops_old_tombstones() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 16 << 10,
+            cleanup_compact: true,
+            cleanup_delete: false,
+            min_cleanable_dirty_ratio: 0.01,
+            delete_retention_ms: 0,
+            ..LogConfig::default()
+        };
+        let log = Rc::new(Log::open(path.clone(), config.clone()).await.unwrap());
+        let mut latest = std::collections::BTreeMap::new();
+        for i in 0..400u32 {
+            let key = format!("k{}", i % 10);
+            let value = format!("v{i}-{}", "x".repeat(200));
+            // Two records per batch: the same key twice, so batches also lose records.
+            let recs = [
+                (Some(key.as_bytes()), Some(b"old".as_slice())),
+                (Some(key.as_bytes()), Some(value.as_bytes())),
+            ];
+            let b = Bytes::from(record_batch(&recs, 1));
+            let info = log
+                .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
+                .unwrap();
+            log.commit(&info).await.unwrap();
+            latest.insert(key, Some(value));
+        }
+        // A tombstone for k3, then enough records to seal the segment holding it.
+        let b = Bytes::from(record_batch(&[(Some(b"k3".as_slice()), None)], 1));
+        let info = log
+            .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
+            .unwrap();
+        log.commit(&info).await.unwrap();
+        latest.remove("k3");
+        for i in 0..80u32 {
+            let b = Bytes::from(record_batch(
+                &[(Some(b"filler".as_slice()), Some(&[i as u8; 300][..]))],
+                1,
+            ));
+            let info = log
+                .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
+                .unwrap();
+            log.commit(&info).await.unwrap();
+        }
+        let end = log.offsets().log_end_offset;
+        let before = records_of(&log).await;
+        let report = log.compact(myelin_storage::now_ms()).await.unwrap();
+        assert!(report.segments_cleaned > 0, "{report:?}");
+        assert!(report.bytes_after < report.bytes_before / 4, "{report:?}");
+        assert_eq!(log.offsets().log_end_offset, end, "offsets never change");
+        let check = |after: &[Rec]| {
+            assert!(
+                after.windows(2).all(|w| w[0].0 < w[1].0),
+                "offsets stay in order"
+            );
+            assert!(
+                after.iter().all(|r| before.contains(r)),
+                "nothing is invented"
+            );
+            let mut seen = std::collections::BTreeMap::new();
+            for (_, k, v) in after {
+                seen.insert(
+                    String::from_utf8(k.clone()).unwrap(),
+                    v.clone().map(|v| String::from_utf8(v).unwrap()),
+                );
+            }
+            seen.remove("filler");
+            let want: std::collections::BTreeMap<_, _> =
+                latest.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(seen, want, "the last value per key, and no deleted key");
+            let per_key = after.iter().filter(|r| r.1 == b"k1").count();
+            assert_eq!(per_key, 1, "one record left for a key written 80 times");
+        };
+        let after = records_of(&log).await;
+        check(&after);
+        // Nothing left to do until more is written.
+        assert_eq!(
+            log.compact(myelin_storage::now_ms())
+                .await
+                .unwrap()
+                .segments_cleaned,
+            0
+        );
+        log.close().await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), config).await.unwrap());
+        assert_eq!(
+            records_of(&log).await,
+            after,
+            "the cleaned segments and indexes survive a restart"
+        );
         log.close().await.unwrap();
     });
 }
