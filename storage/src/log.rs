@@ -57,6 +57,10 @@ struct State<F: FileSystem> {
     cleaned_upto: i64,
 }
 
+/// Written by a clean close after the active segment's index; its presence at start means
+/// no scan is needed.
+const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+
 /// Truncations remembered for appends still waiting on them; an append older than all of
 /// them is treated as discarded.
 const TRUNCATIONS_KEPT: usize = 16;
@@ -180,9 +184,24 @@ impl<F: FileSystem> Log<F> {
         let now = now_ms();
         let mut segments = Vec::with_capacity(listing.len());
         let count = listing.len();
+        // After a clean shutdown the active segment's index is on disk too and nothing
+        // needs scanning; after a crash the active segment's tail is scanned.
+        let clean = names.iter().any(|n| n == CLEAN_SHUTDOWN_MARKER);
         for (i, base) in listing.into_iter().enumerate() {
             let last = i + 1 == count;
-            segments.push(recover_segment(&fs, &dir, base, last, &config, now).await?);
+            segments.push(recover_segment(&fs, &dir, base, last, clean, &config, now).await?);
+        }
+        // The active segment's index describes it only until the next append: it goes
+        // before the marker does, so no crash can leave a stale index that a later start
+        // would trust.
+        if let Some(active) = segments.last() {
+            let name = segment::index_file_name(active.base_offset);
+            if names.contains(&name) {
+                fs.remove(&dir.join(name)).await?;
+            }
+        }
+        if clean {
+            fs.remove(&dir.join(CLEAN_SHUTDOWN_MARKER)).await?;
         }
         if segments.is_empty() {
             segments.push(Segment::new(0, now));
@@ -1136,11 +1155,38 @@ impl<F: FileSystem> Log<F> {
         Ok(report)
     }
 
+    /// Writes the active segment's index and then the clean-shutdown marker, so the next
+    /// start loads the log without scanning. Called with everything written and synced.
+    async fn checkpoint(&self) -> Result<()> {
+        let index = {
+            let st = self.state.borrow();
+            st.segments.last().and_then(|s| {
+                s.disk.file.as_ref()?;
+                Some(SegmentIndex {
+                    base_offset: s.base_offset,
+                    logical_bytes: s.disk.written,
+                    entries: s.entries.clone(),
+                })
+            })
+        };
+        if let Some(index) = index {
+            let name = segment::index_file_name(index.base_offset);
+            self.fs
+                .write_atomic(&self.dir, &name, index.to_bytes()?)
+                .await?;
+        }
+        self.fs
+            .write_atomic(&self.dir, CLEAN_SHUTDOWN_MARKER, Vec::new())
+            .await?;
+        Ok(())
+    }
+
     /// Writes and syncs everything pending, finishes sealed segments and closes the files.
     pub async fn close(&self) -> Result<()> {
         let _permit = self.writer.acquire_permit(1).await?;
         if !self.offline.get() {
             self.write_pending(true).await?;
+            self.checkpoint().await?;
         }
         *self.readahead.borrow_mut() = None;
         let files: Vec<_> = {
@@ -1248,25 +1294,43 @@ struct ReadAhead<F: FileSystem> {
 
 /// Opens one segment found on disk. A sealed segment with a valid index is trusted; anything
 /// else is scanned, and the last segment is cut after its last intact batch.
+#[allow(clippy::too_many_arguments)]
 async fn recover_segment<F: FileSystem>(
     fs: &F,
     dir: &Path,
     base: i64,
     last: bool,
+    clean: bool,
     config: &LogConfig,
     now: i64,
 ) -> Result<Segment<F>> {
     let file = Rc::new(fs.open(&dir.join(segment::log_file_name(base))).await?);
     let mut seg = Segment::new(base, now);
-    if !last {
-        if let Some(index) = read_index(fs, dir, base).await {
-            seg.bytes = index.logical_bytes;
-            seg.disk.written = index.logical_bytes;
-            seg.disk.allocated = segment::align_up(index.logical_bytes);
+    if !last || clean {
+        let size = file.size().await?;
+        // An index that claims more than the file holds is stale: scan instead.
+        let index = read_index(fs, dir, base)
+            .await
+            .filter(|i| segment::align_up(i.logical_bytes) <= size);
+        if let Some(index) = index {
+            let end = index.logical_bytes;
+            seg.bytes = end;
+            seg.disk.written = end;
+            seg.disk.allocated = segment::align_up(end);
             seg.entries = index.entries;
+            if last {
+                let tail_start = segment::align_down(end);
+                if end > tail_start {
+                    seg.disk.tail = file
+                        .read_at(tail_start, (end - tail_start) as usize)
+                        .await?;
+                }
+                seg.disk.allocated = size;
+            } else {
+                seg.sealed = true;
+                seg.finished = true;
+            }
             seg.disk.file = Some(file);
-            seg.sealed = true;
-            seg.finished = true;
             return Ok(seg);
         }
     }

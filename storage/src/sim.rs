@@ -41,6 +41,7 @@ struct Disk {
     rng: u64,
     capacity: Option<u64>,
     failing: Option<String>,
+    bytes_read: u64,
 }
 
 impl Disk {
@@ -153,6 +154,11 @@ impl SimFs {
     /// Bytes stored on the disk now.
     pub fn used(&self) -> u64 {
         self.disk.borrow().used()
+    }
+
+    /// Bytes read from segment files so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.disk.borrow().bytes_read
     }
 
     /// Every operation on a path containing `fragment` fails with an I/O error; `None` heals.
@@ -348,7 +354,9 @@ impl SegmentIo for SimFile {
             }
             let start = (position as usize).min(f.current.len());
             let end = (start + len).min(f.current.len());
-            Ok(f.current.get(start..end).unwrap_or_default().to_vec())
+            let out = f.current.get(start..end).unwrap_or_default().to_vec();
+            d.bytes_read += out.len() as u64;
+            Ok(out)
         })
     }
 

@@ -27,6 +27,8 @@ enum Step {
     Retain { keep: u8 },
     /// Lose power and recover.
     Crash,
+    /// Close cleanly and open again.
+    Restart,
     /// The disk fills up (no room beyond what is used now) or gets room again.
     DiskFull(bool),
     /// A bit in a sealed or active segment file rots.
@@ -40,6 +42,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<u8>().prop_map(|back| Step::Truncate { back }),
         1 => (4u8..64).prop_map(|keep| Step::Retain { keep }),
         2 => Just(Step::Crash),
+        1 => Just(Step::Restart),
         1 => any::<bool>().prop_map(Step::DiskFull),
         1 => Just(Step::Flip),
     ]
@@ -220,6 +223,20 @@ fn play(seed: u64, steps: Vec<Step>) {
                         model.batches.retain(|b| b.0 >= o.log_start_offset);
                     }
                 }
+                Step::Restart => {
+                    if let Err(e) = log.close().await {
+                        assert!(model.rotten || model.disk_full, "close failed: {e}");
+                        return;
+                    }
+                    drop(log);
+                    match Log::open_with(fs.clone(), dir.clone(), config()).await {
+                        Ok(l) => log = Rc::new(l),
+                        Err(e) => {
+                            assert!(model.rotten || model.disk_full, "reopen failed: {e}");
+                            return;
+                        }
+                    }
+                }
                 Step::DiskFull(full) => {
                     model.disk_full = full;
                     fs.set_capacity(full.then(|| fs.used()));
@@ -385,4 +402,49 @@ proptest! {
             }
         });
     }
+}
+
+#[test]
+fn a_clean_restart_reads_indexes_not_segments() {
+    run(|| async {
+        let fs = SimFs::new(3);
+        let dir = PathBuf::from("/sim/t-0");
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            ..config()
+        };
+        let log = Rc::new(
+            Log::open_with(fs.clone(), dir.clone(), config.clone())
+                .await
+                .unwrap(),
+        );
+        for _ in 0..1000 {
+            append_one(&log, &[5; 3000]).await.unwrap();
+        }
+        log.close().await.unwrap();
+        drop(log);
+        let before = fs.bytes_read();
+        let log = Rc::new(
+            Log::open_with(fs.clone(), dir.clone(), config.clone())
+                .await
+                .unwrap(),
+        );
+        let clean_read = fs.bytes_read() - before;
+        assert_eq!(log.offsets().log_end_offset, 1000);
+        assert!(
+            clean_read < 8192,
+            "a clean start read {clean_read} bytes of segments"
+        );
+        // Appends go on from the checkpoint, and a crash afterwards rescans the tail.
+        append_one(&log, &[6; 10]).await.unwrap();
+        drop(log);
+        fs.crash();
+        let before = fs.bytes_read();
+        let log = Rc::new(Log::open_with(fs.clone(), dir, config).await.unwrap());
+        assert_eq!(log.offsets().log_end_offset, 1001);
+        assert!(
+            fs.bytes_read() - before > 100_000,
+            "after a crash the active segment is scanned"
+        );
+    });
 }
