@@ -1,0 +1,94 @@
+//! The command line: global flags and the subcommands.
+
+use crate::params::WorkloadArgs;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// `myelin-bench`'s flags.
+#[derive(Parser)]
+#[command(
+    name = "myelin-bench",
+    about = "Kafka-protocol load generator with HdrHistogram reports",
+    after_help = "Workloads (BENCHMARKING.md): latency-fixed-rate, max-throughput, \
+                  fsync-every-batch, fanout, catch-up, many-partitions. Every workload \
+                  parameter can be overridden; see `myelin-bench run --help`."
+)]
+pub struct Cli {
+    /// Bootstrap address of the broker under test.
+    #[arg(long, default_value = "127.0.0.1:9092", global = true)]
+    pub bootstrap: String,
+    /// Topic of `produce`/`consume` (default `bench`); `run` uses `--topic-prefix`.
+    #[arg(long, global = true)]
+    pub topic: Option<String>,
+    /// Partitions per topic (overrides the workload's default).
+    #[arg(long, global = true)]
+    pub partitions: Option<i32>,
+    /// Directory for the report files.
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a workload: producers and consumers together, latency and throughput measured.
+    Run {
+        #[command(flatten)]
+        workload: WorkloadArgs,
+    },
+    /// Run one workload against two brokers alternately (A, B, A, B, …) and report B/A.
+    Compare {
+        /// Bootstrap address of broker A.
+        #[arg(long)]
+        a: String,
+        /// Bootstrap address of broker B.
+        #[arg(long)]
+        b: String,
+        /// Label of A in tables and charts.
+        #[arg(long, default_value = "A")]
+        label_a: String,
+        /// Label of B in tables and charts.
+        #[arg(long, default_value = "B")]
+        label_b: String,
+        /// Rounds; each runs A then B.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        #[command(flatten)]
+        workload: WorkloadArgs,
+    },
+    /// (librdkafka only) Produce messages and measure acknowledgement latency.
+    Produce {
+        /// Messages to send.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// acks: 0, 1 or all.
+        #[arg(long, default_value = "all")]
+        acks: String,
+        /// librdkafka linger.ms.
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
+        /// librdkafka batch.size in bytes.
+        #[arg(long, default_value_t = 1_000_000)]
+        batch_bytes: u64,
+        /// Compression codec (none, lz4, zstd, snappy, gzip).
+        #[arg(long, default_value = "none")]
+        compression: String,
+        /// Offered rate in messages per second; 0 sends as fast as possible.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+    },
+    /// (librdkafka only) Consume a topic from the beginning and measure throughput.
+    Consume {
+        /// Messages to read before stopping.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_s: u64,
+    },
+}

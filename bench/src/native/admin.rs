@@ -1,0 +1,216 @@
+//! Set-up calls: create the run's topics, find each partition's leader, read start offsets.
+
+use super::conn::Conn;
+use crate::params::Params;
+use anyhow::{bail, Context};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Kafka's TOPIC_ALREADY_EXISTS.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// How long set-up waits for every partition to have a leader.
+const LEADERS_WAIT: Duration = Duration::from_secs(15);
+
+/// One topic's partitions and the address of each one's leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicLayout {
+    /// Topic name.
+    pub name: String,
+    /// `(partition, leader address)`, ordered by partition.
+    pub partitions: Vec<(i32, String)>,
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// Creates the run's topics; ones that already exist are kept as they are.
+pub async fn create_topics(conn: &mut Conn, p: &Params) -> anyhow::Result<()> {
+    let mut req = CreateTopicsRequest::default();
+    req.timeout_ms = 30_000;
+    for name in p.topic_names() {
+        let mut t = CreatableTopic::default();
+        t.name = topic_name(&name);
+        t.num_partitions = p.partitions;
+        t.replication_factor = 1;
+        for (k, v) in &p.topic_configs {
+            let mut c = CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.clone());
+            c.value = Some(StrBytes::from_string(v.clone()));
+            t.configs.push(c);
+        }
+        req.topics.push(t);
+    }
+    let version = conn.versions.create_topics;
+    let resp = conn.call(&req, version).await.context("CreateTopics")?;
+    for t in resp.topics {
+        if t.error_code != 0 && t.error_code != TOPIC_ALREADY_EXISTS {
+            bail!(
+                "creating {}: error {} {}",
+                t.name.0.as_str(),
+                t.error_code,
+                t.error_message.as_ref().map_or("", |m| m.as_str())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads each topic's partitions and leaders from a Metadata response.
+pub fn layout(resp: &MetadataResponse, topics: &[String]) -> anyhow::Result<Vec<TopicLayout>> {
+    let brokers: BTreeMap<i32, String> = resp
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+        .collect();
+    let mut out = Vec::new();
+    for name in topics {
+        let t = resp
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            .with_context(|| format!("topic {name} missing from metadata"))?;
+        if t.error_code != 0 {
+            bail!("metadata for {name}: error {}", t.error_code);
+        }
+        let mut partitions = Vec::new();
+        for part in &t.partitions {
+            if part.error_code != 0 {
+                bail!("{name}-{}: error {}", part.partition_index, part.error_code);
+            }
+            let leader = brokers
+                .get(&part.leader_id.0)
+                .with_context(|| format!("{name}-{}: no leader yet", part.partition_index))?;
+            partitions.push((part.partition_index, leader.clone()));
+        }
+        partitions.sort();
+        out.push(TopicLayout {
+            name: name.clone(),
+            partitions,
+        });
+    }
+    Ok(out)
+}
+
+/// Asks for metadata until every partition of `topics` has a leader.
+pub async fn wait_for_layout(
+    conn: &mut Conn,
+    topics: &[String],
+) -> anyhow::Result<Vec<TopicLayout>> {
+    let mut req = MetadataRequest::default();
+    req.topics = Some(
+        topics
+            .iter()
+            .map(|n| {
+                let mut t = MetadataRequestTopic::default();
+                t.name = Some(topic_name(n));
+                t
+            })
+            .collect(),
+    );
+    req.allow_auto_topic_creation = false;
+    let deadline = Instant::now() + LEADERS_WAIT;
+    loop {
+        let version = conn.versions.metadata;
+        let resp = conn.call(&req, version).await.context("Metadata")?;
+        match layout(&resp, topics) {
+            Ok(l) => return Ok(l),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => glommio::timer::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Kafka's ListOffsets timestamp for the latest offset.
+pub const LATEST: i64 = -1;
+/// Kafka's ListOffsets timestamp for the earliest offset.
+pub const EARLIEST: i64 = -2;
+
+/// The `LATEST` or `EARLIEST` offset of each of `partitions` of `topic`.
+pub async fn list_offsets(
+    conn: &mut Conn,
+    topic: &str,
+    partitions: &[i32],
+    which: i64,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let mut t = ListOffsetsTopic::default();
+    t.name = topic_name(topic);
+    for &p in partitions {
+        let mut lp = ListOffsetsPartition::default();
+        lp.partition_index = p;
+        lp.timestamp = which;
+        lp.current_leader_epoch = -1;
+        t.partitions.push(lp);
+    }
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = (-1).into();
+    req.topics.push(t);
+    let version = conn.versions.list_offsets;
+    let resp = conn.call(&req, version).await.context("ListOffsets")?;
+    let mut out = BTreeMap::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            if p.error_code != 0 {
+                bail!(
+                    "ListOffsets {topic}-{}: error {}",
+                    p.partition_index,
+                    p.error_code
+                );
+            }
+            out.insert(p.partition_index, p.offset);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    fn response() -> MetadataResponse {
+        let mut r = MetadataResponse::default();
+        for (id, port) in [(1, 9001), (2, 9002)] {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = id.into();
+            b.host = StrBytes::from_static_str("127.0.0.1");
+            b.port = port;
+            r.brokers.push(b);
+        }
+        let mut t = MetadataResponseTopic::default();
+        t.name = Some(topic_name("t"));
+        for (p, leader) in [(1, 2), (0, 1)] {
+            let mut part = MetadataResponsePartition::default();
+            part.partition_index = p;
+            part.leader_id = leader.into();
+            t.partitions.push(part);
+        }
+        r.topics.push(t);
+        r
+    }
+
+    #[test]
+    fn layout_maps_partitions_to_leader_addresses() {
+        let l = layout(&response(), &["t".to_string()]).unwrap();
+        assert_eq!(
+            l,
+            vec![TopicLayout {
+                name: "t".into(),
+                partitions: vec![(0, "127.0.0.1:9001".into()), (1, "127.0.0.1:9002".into())]
+            }]
+        );
+        assert!(layout(&response(), &["other".to_string()]).is_err());
+        let mut r = response();
+        r.topics[0].partitions[0].leader_id = (-1).into();
+        assert!(layout(&r, &["t".to_string()]).is_err());
+    }
+}
