@@ -17,6 +17,10 @@ const _: () = assert!(SEGMENT_BYTES_MIN % DMA_ALIGNMENT == 0);
 pub const PREALLOCATE_BYTES: u64 = 16 << 20;
 const _: () = assert!(PREALLOCATE_BYTES % DMA_ALIGNMENT == 0);
 
+/// The first preallocation step of a segment; steps double up to [`PREALLOCATE_BYTES`].
+pub const PREALLOCATE_MIN_BYTES: u64 = 1 << 20;
+const _: () = assert!(PREALLOCATE_MIN_BYTES % DMA_ALIGNMENT == 0);
+
 /// Largest record batch accepted from a producer or read back from disk: Kafka's default
 /// `message.max.bytes` plus headroom for a topic that raises `max.message.bytes`.
 pub const BATCH_BYTES_MAX: u32 = 64 << 20;

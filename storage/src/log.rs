@@ -27,6 +27,7 @@ use std::rc::Rc;
 struct Pending {
     segment_base: i64,
     last_offset: i64,
+    records: u64,
     bytes: Bytes,
 }
 
@@ -46,6 +47,8 @@ struct State<F: FileSystem> {
     cache: VecDeque<Cached>,
     cache_bytes: usize,
     unsynced_messages: u64,
+    unsynced_bytes: u64,
+    last_sync_ms: i64,
     waiters: Vec<oneshot::Sender<()>>,
     producers: ProducerState,
     txns: TxnIndex,
@@ -143,6 +146,7 @@ pub struct Log<F: FileSystem = DmaFs> {
     state: RefCell<State<F>>,
     writer: Semaphore,
     flushing: Cell<bool>,
+    sync_timer: Cell<bool>,
     offline: Cell<bool>,
     readahead: RefCell<Option<ReadAhead<F>>>,
 }
@@ -217,6 +221,8 @@ impl<F: FileSystem> Log<F> {
             cache: VecDeque::new(),
             cache_bytes: 0,
             unsynced_messages: 0,
+            unsynced_bytes: 0,
+            last_sync_ms: now,
             waiters: Vec::new(),
             producers: ProducerState::default(),
             txns: TxnIndex::default(),
@@ -233,6 +239,7 @@ impl<F: FileSystem> Log<F> {
             state: RefCell::new(state),
             writer: Semaphore::new(1),
             flushing: Cell::new(false),
+            sync_timer: Cell::new(false),
             offline: Cell::new(false),
             readahead: RefCell::new(None),
         })
@@ -343,10 +350,10 @@ impl<F: FileSystem> Log<F> {
             }
             first_offset.get_or_insert(offset);
             last_offset = last_offset.max(entry.last_offset);
-            st.unsynced_messages += header.records_count.max(1) as u64;
             st.pending.push_back(Pending {
                 segment_base,
                 last_offset: entry.last_offset,
+                records: header.records_count.max(1) as u64,
                 bytes: stamped.clone(),
             });
             st.cache_bytes += stamped.len();
@@ -419,7 +426,9 @@ impl<F: FileSystem> Log<F> {
                     break;
                 }
                 let Ok(_permit) = log.writer.acquire_permit(1).await else { break };
-                if let Err(e) = log.write_pending(false).await {
+                let written = log.write_pending(false).await;
+                log.ensure_sync_timer();
+                if let Err(e) = written {
                     if e.is_disk_full() && log.discard_unwritten().await.is_ok() {
                         tracing::warn!(dir = %log.dir.display(), "disk full: unwritten batches discarded, producers see KAFKA_STORAGE_ERROR until space returns");
                         continue;
@@ -441,13 +450,7 @@ impl<F: FileSystem> Log<F> {
     /// Writes everything pending, syncing when the policy (or `force_sync`) says so, then
     /// advances the high watermark and wakes waiting readers. Called with the writer held.
     async fn write_pending(&self, force_sync: bool) -> Result<()> {
-        let (batch, flush_messages) = {
-            let mut st = self.state.borrow_mut();
-            (
-                std::mem::take(&mut st.pending),
-                self.config.borrow().flush_messages,
-            )
-        };
+        let batch = std::mem::take(&mut self.state.borrow_mut().pending);
         let Some(last) = batch.back().map(|p| p.last_offset) else {
             return self.finish_sealed().await;
         };
@@ -471,21 +474,18 @@ impl<F: FileSystem> Log<F> {
             res?;
             i += run;
         }
-        let sync = force_sync || {
-            let st = self.state.borrow();
-            st.unsynced_messages >= flush_messages
+        let sync = {
+            let config = self.config.borrow();
+            let mut st = self.state.borrow_mut();
+            st.unsynced_messages += items.iter().map(|p| p.records).sum::<u64>();
+            st.unsynced_bytes += items.iter().map(|p| p.bytes.len() as u64).sum::<u64>();
+            force_sync
+                || st.unsynced_messages >= config.flush_messages
+                || (config.flush_bytes >= 0 && st.unsynced_bytes >= config.flush_bytes as u64)
+                || (config.flush_ms >= 0 && now_ms() - st.last_sync_ms >= config.flush_ms)
         };
         if sync {
-            let file = self
-                .state
-                .borrow()
-                .segments
-                .last()
-                .and_then(|s| s.disk.file.clone());
-            if let Some(f) = file {
-                f.sync().await?;
-            }
-            self.state.borrow_mut().unsynced_messages = 0;
+            self.sync_active().await?;
         }
         self.finish_sealed().await?;
         let mut st = self.state.borrow_mut();
@@ -499,6 +499,51 @@ impl<F: FileSystem> Log<F> {
         }
         Self::evict_cache(&mut st, self.config.borrow().cache_bytes);
         Ok(())
+    }
+
+    /// Syncs the active segment (sealed ones are synced when they are finished) and
+    /// forgets what was unsynced. Called with the writer held.
+    async fn sync_active(&self) -> Result<()> {
+        let file = self
+            .state
+            .borrow()
+            .segments
+            .last()
+            .and_then(|s| s.disk.file.clone());
+        if let Some(f) = file {
+            f.sync().await?;
+        }
+        let mut st = self.state.borrow_mut();
+        st.unsynced_messages = 0;
+        st.unsynced_bytes = 0;
+        st.last_sync_ms = now_ms();
+        Ok(())
+    }
+
+    /// With `flush.ms` set and written data left unsynced, makes sure a sync follows within
+    /// `flush.ms` even if nothing more is written.
+    fn ensure_sync_timer(self: &Rc<Self>) {
+        let flush_ms = self.config.borrow().flush_ms;
+        let idle = self.state.borrow().unsynced_bytes == 0;
+        if flush_ms < 0 || idle || self.sync_timer.get() {
+            return;
+        }
+        self.sync_timer.set(true);
+        let log = self.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(std::time::Duration::from_millis(flush_ms as u64)).await;
+            if let Ok(_permit) = log.writer.acquire_permit(1).await {
+                let unsynced = log.state.borrow().unsynced_bytes > 0;
+                if unsynced && !log.offline.get() {
+                    if let Err(e) = log.sync_active().await {
+                        tracing::error!(dir = %log.dir.display(), "timed sync failed, taking the log offline: {e}");
+                        log.offline.set(true);
+                    }
+                }
+            }
+            log.sync_timer.set(false);
+        })
+        .detach();
     }
 
     /// A copy of a segment's file state for the writer to work on across awaits.
@@ -566,6 +611,7 @@ impl<F: FileSystem> Log<F> {
             st.log_end_offset = cut;
             st.high_watermark = st.high_watermark.min(cut);
             st.unsynced_messages = 0;
+            st.unsynced_bytes = 0;
             st.generation += 1;
             let generation = st.generation;
             st.truncations.push_back((generation, cut));

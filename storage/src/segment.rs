@@ -5,7 +5,7 @@ use crate::batch;
 use crate::error::Result;
 use crate::fs::{FileSystem, SegmentIo};
 use crate::index::{IndexEntry, SegmentIndex};
-use crate::limits::{DMA_ALIGNMENT, PREALLOCATE_BYTES};
+use crate::limits::{DMA_ALIGNMENT, PREALLOCATE_BYTES, PREALLOCATE_MIN_BYTES};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -144,7 +144,12 @@ impl<F: FileSystem> SegmentFile<F> {
         let used = self.tail.len() + new_bytes;
         let len = align_up(used as u64);
         if start + len > self.allocated {
-            let target = align_up(start + len).max(self.allocated + PREALLOCATE_BYTES);
+            // Steps double from 1 MiB up to PREALLOCATE_BYTES, so a partition that gets
+            // little traffic does not hold 16 MiB of disk.
+            let step = self
+                .allocated
+                .clamp(PREALLOCATE_MIN_BYTES, PREALLOCATE_BYTES);
+            let target = align_up(start + len).max(self.allocated + step);
             // Extents allocated up front keep later fdatasyncs from persisting a new size.
             // A file system without fallocate still works, only slower; a full disk shows
             // up as ENOSPC on the write itself.

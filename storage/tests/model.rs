@@ -448,3 +448,58 @@ fn a_clean_restart_reads_indexes_not_segments() {
         );
     });
 }
+
+#[test]
+fn flush_by_time_and_by_bytes_makes_written_data_durable() {
+    run(|| async {
+        let fs = SimFs::new(11);
+        let dir = PathBuf::from("/sim/t-0");
+        // No sync per message: by time only.
+        let timed = LogConfig {
+            flush_messages: u64::MAX,
+            flush_ms: 20,
+            ..config()
+        };
+        let log = Rc::new(
+            Log::open_with(fs.clone(), dir.clone(), timed.clone())
+                .await
+                .unwrap(),
+        );
+        for _ in 0..5 {
+            append_one(&log, &[1; 100]).await.unwrap();
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        drop(log);
+        fs.crash();
+        let log = Rc::new(
+            Log::open_with(fs.clone(), dir.clone(), timed)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            log.offsets().log_end_offset,
+            5,
+            "flush.ms synced without further writes"
+        );
+        drop(log);
+
+        // By size: the write that crosses flush.bytes is synced before it is acknowledged.
+        let sized = LogConfig {
+            flush_messages: u64::MAX,
+            flush_bytes: 10_000,
+            ..config()
+        };
+        let log = Rc::new(
+            Log::open_with(fs.clone(), dir.clone(), sized.clone())
+                .await
+                .unwrap(),
+        );
+        for _ in 0..3 {
+            append_one(&log, &[2; 4000]).await.unwrap();
+        }
+        drop(log);
+        fs.crash();
+        let log = Rc::new(Log::open_with(fs, dir, sized).await.unwrap());
+        assert_eq!(log.offsets().log_end_offset, 8);
+    });
+}
