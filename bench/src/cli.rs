@@ -58,6 +58,13 @@ pub enum Command {
         #[command(flatten)]
         workload: WorkloadArgs,
     },
+    /// The partition log alone on this disk: append throughput and fsync-acknowledged append
+    /// latency on one shard, beside fio's figures for the same directory
+    /// (`myelin-perf baseline`, run first).
+    Log(crate::logbench::LogArgs),
+    /// Write a volume across many partitions, then time opening them after a clean shutdown
+    /// and after a crash.
+    Recovery(crate::logbench::RecoveryArgs),
     /// (librdkafka only) Produce messages and measure acknowledgement latency.
     Produce {
         /// Messages to send.

@@ -14,6 +14,7 @@ mod compare;
 mod html;
 mod legacy;
 mod limits;
+mod logbench;
 mod native;
 mod output;
 mod params;
@@ -71,6 +72,31 @@ fn main() -> anyhow::Result<()> {
             let cmp = compare::run(&p, &args, &out)?;
             print!("{}", compare::table(&cmp));
             eprintln!("comparison written to {}", out.display());
+        }
+        Command::Log(args) => {
+            let out = cli
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-out/log"));
+            let report = logbench::run_log(args, &out)?;
+            logbench::print_log(&report);
+            eprintln!("report written to {}", out.display());
+        }
+        Command::Recovery(args) => {
+            let out = cli
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-out/recovery"));
+            let r = logbench::run_recovery(args, &out)?;
+            println!(
+                "{} partitions, {:.1} GiB: written in {:.1} s; open after clean shutdown {:.3} s; \
+                 open after crash {:.3} s",
+                r.partitions,
+                r.bytes as f64 / (1u64 << 30) as f64,
+                r.write_s,
+                r.clean_open_s,
+                r.crash_open_s
+            );
         }
         Command::Produce {
             messages,

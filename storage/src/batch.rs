@@ -236,6 +236,63 @@ pub fn stamp(
     b.freeze()
 }
 
+/// A record's key and value for [`build`]; `None` is null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        let byte = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Builds an uncompressed v2 batch of `records`, all at `timestamp`, from no producer (not
+/// idempotent), base offset 0. For tools and tests that write logs directly.
+#[allow(clippy::indexing_slicing)] // The header is written first: at least HEADER_BYTES long.
+pub fn build(records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
+    use layout::*;
+    let mut b = vec![0u8; HEADER_BYTES];
+    let mut body = Vec::new();
+    for (i, (key, value)) in records.iter().enumerate() {
+        body.clear();
+        body.push(0); // attributes
+        put_varint(&mut body, 0); // timestamp delta
+        put_varint(&mut body, i as i64); // offset delta
+        for field in [key, value] {
+            match field {
+                Some(f) => {
+                    put_varint(&mut body, f.len() as i64);
+                    body.extend_from_slice(f);
+                }
+                None => put_varint(&mut body, -1),
+            }
+        }
+        put_varint(&mut body, 0); // headers
+        put_varint(&mut b, body.len() as i64);
+        b.extend_from_slice(&body);
+    }
+    let n = records.len() as i32;
+    let length = (b.len() - LOG_OVERHEAD) as i32;
+    b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+    b[MAGIC] = MAGIC_V2 as u8;
+    b[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4].copy_from_slice(&(n - 1).max(0).to_be_bytes());
+    b[BASE_TIMESTAMP..BASE_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+    b[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+    b[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&(-1i64).to_be_bytes());
+    b[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
+    b[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
+    b[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&n.to_be_bytes());
+    let crc = compute_crc(&b);
+    b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,42 +12,11 @@ pub fn make_batch(n: i32, ts: i64, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A record's key and value; `None` is null.
-pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+pub type KeyValue<'a> = batch::KeyValue<'a>;
 
 /// A v2 batch of real records `(key, value)`, all at timestamp `ts`.
 pub fn record_batch(records: &[KeyValue<'_>], ts: i64) -> Vec<u8> {
-    let mut b = vec![0u8; batch::HEADER_BYTES];
-    for (i, (key, value)) in records.iter().enumerate() {
-        let mut body = vec![0u8]; // attributes
-        varint(&mut body, 0); // timestamp delta
-        varint(&mut body, i as i64); // offset delta
-        for field in [key, value] {
-            match field {
-                Some(f) => {
-                    varint(&mut body, f.len() as i64);
-                    body.extend_from_slice(f);
-                }
-                None => varint(&mut body, -1),
-            }
-        }
-        varint(&mut body, 0); // headers
-        varint(&mut b, body.len() as i64);
-        b.extend_from_slice(&body);
-    }
-    finish(b, records.len() as i32, ts)
-}
-
-fn varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        let byte = (z & 0x7f) as u8;
-        z >>= 7;
-        if z == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+    batch::build(records, ts)
 }
 
 fn finish(mut b: Vec<u8>, n: i32, ts: i64) -> Vec<u8> {
