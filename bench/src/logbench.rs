@@ -35,8 +35,8 @@ pub struct LogArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Partitions written in parallel by the shard.
-    #[arg(long, default_value_t = 1)]
+    /// Partitions written in parallel by the shard (from the global `--partitions`).
+    #[arg(skip = 1usize)]
     pub partitions: usize,
     /// Batch size of the throughput phase (fio's block size is 1 MiB).
     #[arg(long, default_value_t = 1 << 20)]
@@ -58,8 +58,8 @@ pub struct RecoveryArgs {
     /// Directory on the disk under test (a scratch subdirectory is made and removed).
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Partitions.
-    #[arg(long, default_value_t = 100)]
+    /// Partitions (from the global `--partitions`, default 100).
+    #[arg(skip = 100usize)]
     pub partitions: usize,
     /// Total MiB written across them.
     #[arg(long, default_value_t = 10 << 10)]

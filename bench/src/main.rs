@@ -78,7 +78,9 @@ fn main() -> anyhow::Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("bench-out/log"));
-            let report = logbench::run_log(args, &out)?;
+            let mut args = args.clone();
+            args.partitions = cli.partitions.map_or(1, |p| p.max(1) as usize);
+            let report = logbench::run_log(&args, &out)?;
             logbench::print_log(&report);
             eprintln!("report written to {}", out.display());
         }
@@ -87,7 +89,9 @@ fn main() -> anyhow::Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("bench-out/recovery"));
-            let r = logbench::run_recovery(args, &out)?;
+            let mut args = args.clone();
+            args.partitions = cli.partitions.map_or(100, |p| p.max(1) as usize);
+            let r = logbench::run_recovery(&args, &out)?;
             println!(
                 "{} partitions, {:.1} GiB: written in {:.1} s; open after clean shutdown {:.3} s; \
                  open after crash {:.3} s",

@@ -36,6 +36,11 @@ pub trait FileSystem: Clone + 'static {
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Removes a directory and everything in it.
     async fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// True when every completed segment write is already durable (O_DSYNC), so the log
+    /// need not `fdatasync` before acknowledging.
+    fn durable_writes(&self) -> bool {
+        false
+    }
 }
 
 /// One open segment file. Writes start on an aligned position and are padded with zeroes to
@@ -61,8 +66,15 @@ pub trait SegmentIo: 'static {
 
 /// The real file system: segment files opened with O_DIRECT and driven through glommio's
 /// io_uring rings; directory work on glommio's blocking-thread pool.
+///
+/// With `dsync`, segment files are also opened O_DSYNC: a write completes once it is
+/// durable, one device round trip (a FUA write where the disk has it) instead of a write
+/// and then an `fdatasync`. Logs that sync before every acknowledgement use it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DmaFs;
+pub struct DmaFs {
+    /// Open segment files with O_DSYNC.
+    pub dsync: bool,
+}
 
 /// Runs blocking file-system work off the shard's thread.
 async fn blocking<T: Send + 'static>(
@@ -117,11 +129,12 @@ impl FileSystem for DmaFs {
     }
 
     async fn open(&self, path: &Path) -> io::Result<DmaFile> {
-        Ok(OpenOptions::new()
-            .read(true)
-            .write(true)
-            .dma_open(path)
-            .await?)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        if self.dsync {
+            options.custom_flags(libc::O_DSYNC);
+        }
+        Ok(options.dma_open(path).await?)
     }
 
     async fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -170,6 +183,10 @@ impl FileSystem for DmaFs {
             _ => Ok(()),
         })
         .await
+    }
+
+    fn durable_writes(&self) -> bool {
+        self.dsync
     }
 }
 
@@ -227,7 +244,7 @@ impl SegmentIo for DmaFile {
 /// that the probe's answer, which is cached for the whole process, is right. Call it before
 /// opening any log on that device.
 pub async fn probe_device(dir: &Path) -> io::Result<()> {
-    let fs = DmaFs;
+    let fs = DmaFs::default();
     fs.list(dir).await?;
     let path = dir.join(".myelin-dma-probe");
     let file = fs.create(&path).await?;

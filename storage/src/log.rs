@@ -60,6 +60,10 @@ struct State<F: FileSystem> {
     cleaned_upto: i64,
 }
 
+/// Logs that sync before every acknowledgement write with O_DSYNC instead of writing and
+/// then calling `fdatasync`.
+const DSYNC_WRITES: bool = true;
+
 /// Written by a clean close after the active segment's index; its presence at start means
 /// no scan is needed.
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
@@ -166,7 +170,10 @@ impl Log<DmaFs> {
         if !PROBED.swap(true, std::sync::atomic::Ordering::Relaxed) {
             crate::fs::probe_device(&dir).await?;
         }
-        Log::open_with(DmaFs, dir, config).await
+        let fs = DmaFs {
+            dsync: config.flush_messages == 1 && DSYNC_WRITES,
+        };
+        Log::open_with(fs, dir, config).await
     }
 }
 
@@ -485,7 +492,14 @@ impl<F: FileSystem> Log<F> {
                 || (config.flush_ms >= 0 && now_ms() - st.last_sync_ms >= config.flush_ms)
         };
         if sync {
-            self.sync_active().await?;
+            if self.fs.durable_writes() {
+                let mut st = self.state.borrow_mut();
+                st.unsynced_messages = 0;
+                st.unsynced_bytes = 0;
+                st.last_sync_ms = now_ms();
+            } else {
+                self.sync_active().await?;
+            }
         }
         self.finish_sealed().await?;
         let mut st = self.state.borrow_mut();
