@@ -315,13 +315,16 @@ pub fn run_recovery(args: &RecoveryArgs, out: &Path) -> anyhow::Result<RecoveryR
     Ok(report)
 }
 
+/// Opens `n` partition logs concurrently, as a shard does at start-up.
 async fn open_all(dir: &Path, n: usize) -> anyhow::Result<(f64, Vec<Rc<Log>>)> {
     let t = Instant::now();
+    let opened = futures::future::join_all(
+        (0..n).map(|p| Log::open(dir.join(format!("p-{p}")), LogConfig::default())),
+    )
+    .await;
     let mut logs = Vec::with_capacity(n);
-    for p in 0..n {
-        logs.push(Rc::new(
-            Log::open(dir.join(format!("p-{p}")), LogConfig::default()).await?,
-        ));
+    for log in opened {
+        logs.push(Rc::new(log?));
     }
     Ok((t.elapsed().as_secs_f64(), logs))
 }

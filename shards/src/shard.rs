@@ -229,6 +229,7 @@ impl Shard {
                 .await
                 .ok();
         }
+        let mut opening = Vec::new();
         for topic in next.topics.values() {
             let config = self.topic_log_config(topic)?;
             for p in 0..topic.partitions {
@@ -245,17 +246,22 @@ impl Shard {
                     }
                     None => {
                         let dir = partition_dir(&self.node.data_dir, &topic.name, p);
-                        let log = Rc::new(Log::open(dir, config.clone()).await?);
-                        self.logs.borrow_mut().insert(
-                            key,
-                            OwnedLog {
-                                topic_id: topic.id,
-                                log,
-                            },
-                        );
+                        let (config, topic_id) = (config.clone(), topic.id);
+                        opening.push(async move {
+                            let log = Log::open(dir, config).await;
+                            (key, topic_id, log)
+                        });
                     }
                 }
             }
+        }
+        // Logs open concurrently: after a crash each scans its active segment, and many
+        // scans in flight keep the disk busy instead of waiting on one at a time.
+        for (key, topic_id, log) in futures::future::join_all(opening).await {
+            let log = Rc::new(log?);
+            self.logs
+                .borrow_mut()
+                .insert(key, OwnedLog { topic_id, log });
         }
         Ok(())
     }
