@@ -49,3 +49,7 @@ pub const EXECUTOR_SPIN_BEFORE_PARK_US: u64 = 10;
 
 /// Kafka's request header `client_id`.
 pub const CLIENT_ID: &str = "myelin-bench";
+
+/// How often `--broker-pid` samples the broker's `/proc` counters; the measured window is cut
+/// to the nearest samples, so this is also the error at each end of it.
+pub const BROKER_SAMPLE_MS: u64 = 250;

@@ -8,6 +8,7 @@
 //! alternately and reports the ratios. `produce` and `consume` are the earlier
 //! librdkafka-only modes.
 
+mod broker;
 mod chart;
 mod cli;
 mod compare;

@@ -145,6 +145,10 @@ pub struct WorkloadArgs {
     /// Topic configuration at creation, `key=value`, repeatable (e.g. `flush.messages=1`).
     #[arg(long)]
     pub topic_config: Option<Vec<String>>,
+    /// Process id of the broker, when it runs on this machine: its CPU per thread (shard),
+    /// memory and disk traffic during the measured window go in the report.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
 }
 
 /// Everything a run uses, resolved from a workload's defaults and the command line.
@@ -198,6 +202,8 @@ pub struct Params {
     pub consume_from_start: bool,
     /// Topic configurations at creation.
     pub topic_configs: Vec<(String, String)>,
+    /// The broker's process id, for its side of the report.
+    pub broker_pid: Option<u32>,
 }
 
 /// The defaults one workload sets; a row of the table in BENCHMARKING.md.
@@ -337,6 +343,7 @@ impl Params {
             backlog_bytes: args.backlog_mib.unwrap_or(d.backlog_mib) * 1024 * 1024,
             consume_from_start: workload == Workload::CatchUp,
             topic_configs,
+            broker_pid: args.broker_pid,
         };
         p.check()?;
         Ok(p)

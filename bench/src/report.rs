@@ -113,6 +113,9 @@ pub struct Results {
     /// Messages acknowledged in the window that no consumer group delivered before the end
     /// (counted once per group).
     pub end_to_end_missing: u64,
+    /// The broker's CPU, memory and disk traffic (with `--broker-pid`).
+    #[serde(default)]
+    pub broker: Option<crate::broker::BrokerUsage>,
 }
 
 impl Results {
@@ -129,6 +132,7 @@ impl Results {
             produce_ack_us: Percentiles::of(&rec.ack),
             end_to_end_us: Percentiles::of(&rec.e2e),
             end_to_end_missing: expected.saturating_sub(rec.e2e.len()),
+            broker: None,
         }
     }
 }
@@ -238,6 +242,23 @@ pub fn table(rep: &Report) -> String {
             s,
             "end-to-end: {} acknowledged messages not delivered before the end",
             r.end_to_end_missing
+        );
+    }
+    if let Some(b) = &r.broker {
+        let threads: Vec<String> = b
+            .cpu_percent
+            .iter()
+            .filter(|(_, pct)| **pct >= 1.0)
+            .map(|(t, pct)| format!("{t} {pct:.0}%"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "broker pid {}: cpu {}; rss {:.0} MiB; disk write {:.1} MB/s, read {:.1} MB/s",
+            b.pid,
+            threads.join(", "),
+            b.rss_bytes as f64 / (1u64 << 20) as f64,
+            b.disk_write_mb_per_s,
+            b.disk_read_mb_per_s
         );
     }
     s

@@ -32,10 +32,12 @@ pub fn execute(p: &Params) -> anyhow::Result<(Report, Recorder)> {
         p.duration_s
     );
     let live = Arc::new(Live::default());
+    let sampler = p.broker_pid.map(crate::broker::Sampler::start);
     let (rec, window) = match p.client {
         ClientKind::Native => crate::native::run(p, &live)?,
         ClientKind::Rdkafka => crate::rdk::run(p, &live)?,
     };
-    let results = Results::of(&rec, &window, p);
+    let mut results = Results::of(&rec, &window, p);
+    results.broker = sampler.and_then(|s| s.usage(window.start_ns, window.end_ns));
     Ok((Report::new(p, results, started), rec))
 }
