@@ -117,3 +117,64 @@ fn rebuild(original: &[u8], header: &BatchHeader, records: &[&[u8]]) -> Vec<u8> 
     b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     b
 }
+
+/// Paces compaction's I/O to a rate: after each read or write, waits until the bytes done so
+/// far fit the rate since the pass began.
+pub struct Throttle {
+    bytes_per_s: u64,
+    started: std::time::Instant,
+    spent: u64,
+}
+
+impl Throttle {
+    /// A pace of `bytes_per_s`; 0 means unpaced.
+    pub fn new(bytes_per_s: u64) -> Throttle {
+        Throttle {
+            bytes_per_s,
+            started: std::time::Instant::now(),
+            spent: 0,
+        }
+    }
+
+    /// How long to wait after `spent` bytes in `elapsed`, at `bytes_per_s`.
+    pub fn delay(
+        bytes_per_s: u64,
+        spent: u64,
+        elapsed: std::time::Duration,
+    ) -> std::time::Duration {
+        if bytes_per_s == 0 {
+            return std::time::Duration::ZERO;
+        }
+        let due = std::time::Duration::from_secs_f64(spent as f64 / bytes_per_s as f64);
+        due.saturating_sub(elapsed)
+    }
+
+    /// Counts `bytes` of I/O and waits if the pass is ahead of its pace.
+    pub async fn spend(&mut self, bytes: u64) {
+        self.spent += bytes;
+        let wait = Self::delay(self.bytes_per_s, self.spent, self.started.elapsed());
+        if !wait.is_zero() {
+            glommio::timer::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn throttle_waits_only_when_ahead_of_its_pace() {
+        let rate = 1 << 20;
+        assert_eq!(
+            Throttle::delay(rate, 1 << 20, Duration::from_secs(2)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            Throttle::delay(rate, 2 << 20, Duration::from_millis(500)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(Throttle::delay(0, u64::MAX, Duration::ZERO), Duration::ZERO);
+    }
+}

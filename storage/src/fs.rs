@@ -34,6 +34,16 @@ pub trait FileSystem: Clone + 'static {
     async fn remove(&self, path: &Path) -> io::Result<()>;
     /// Renames `from` to `to`, replacing `to`. Durable on return.
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a segment file, durably as far as its name goes; the space may be given back
+    /// later, in steps, so that freeing a large file does not stall other writes.
+    async fn retire(&self, path: &Path) -> io::Result<()> {
+        self.remove(path).await
+    }
+    /// Renames `from` over `to` like [`FileSystem::rename`]; the file that was `to` is
+    /// given back like [`FileSystem::retire`] does.
+    async fn replace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.rename(from, to).await
+    }
     /// Removes a directory and everything in it.
     async fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// True when every completed segment write is already durable (O_DSYNC), so the log
@@ -187,6 +197,136 @@ impl FileSystem for DmaFs {
 
     fn durable_writes(&self) -> bool {
         self.dsync
+    }
+
+    async fn retire(&self, path: &Path) -> io::Result<()> {
+        let doomed = reaper::doomed_name(path);
+        let (from, to) = (path.to_path_buf(), doomed.clone());
+        blocking(move || match std::fs::rename(&from, &to) {
+            Ok(()) => sync_dir(&to),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await?;
+        reaper::reap(doomed);
+        Ok(())
+    }
+
+    async fn replace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        // A second name keeps the old file's data reachable for the reaper; until the
+        // rename, it is the same file as `to`, and the reaper only unlinks a name whose file
+        // has another.
+        let doomed = reaper::doomed_name(to);
+        let (f, t, d) = (from.to_path_buf(), to.to_path_buf(), doomed.clone());
+        blocking(move || {
+            let _ = std::fs::remove_file(&d);
+            std::fs::hard_link(&t, &d)?;
+            std::fs::rename(&f, &t)?;
+            sync_dir(&t)
+        })
+        .await?;
+        reaper::reap(doomed);
+        Ok(())
+    }
+}
+
+/// Gives back the space of retired segment files in the background. ext4 frees a large
+/// file's extents in one go when it is unlinked, journalling as it does, and synchronous
+/// writes of every other partition wait behind it (a 1 GiB deletion moved the produce-ack
+/// p99 from 3.5 ms to 44 ms here). The reaper waits out readers that may still hold the file,
+/// then shrinks it in steps with pauses between them, then unlinks it. One thread for the
+/// process: deletions are rare and need no parallelism.
+pub mod reaper {
+    use crate::limits::{RETIRE_GRACE_MS, RETIRE_PAUSE_MS, RETIRE_STEP_BYTES};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    /// Suffix of a segment file waiting for the reaper.
+    pub const SUFFIX: &str = ".deleting";
+
+    /// The name a retired file waits under.
+    pub fn doomed_name(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(SUFFIX);
+        PathBuf::from(name)
+    }
+
+    static QUEUE: OnceLock<Mutex<Sender<(Instant, PathBuf)>>> = OnceLock::new();
+
+    /// Queues `path` for deletion after the grace period.
+    pub fn reap(path: PathBuf) {
+        let queue = QUEUE.get_or_init(|| {
+            let (tx, rx) = channel::<(Instant, PathBuf)>();
+            let spawned = std::thread::Builder::new()
+                .name("myelin-reaper".into())
+                .spawn(move || {
+                    for (at, path) in rx {
+                        let due = at + Duration::from_millis(RETIRE_GRACE_MS);
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        if let Err(e) = shrink_and_unlink(&path) {
+                            tracing::warn!(path = %path.display(), "deleting a retired segment: {e}");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the segment reaper: {e}");
+            }
+            Mutex::new(tx)
+        });
+        let sent = queue.lock().map(|q| q.send((Instant::now(), path.clone())));
+        if !matches!(sent, Ok(Ok(()))) {
+            // No reaper: delete at once, as an unlink would.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn shrink_and_unlink(path: &Path) -> std::io::Result<()> {
+        let file = match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        // With another name (a crash between link and rename), the data is still in use.
+        if meta.nlink() == 1 {
+            let mut size = meta.len();
+            while size > 0 {
+                size = size.saturating_sub(RETIRE_STEP_BYTES);
+                file.set_len(size)?;
+                std::thread::sleep(Duration::from_millis(RETIRE_PAUSE_MS));
+            }
+        }
+        drop(file);
+        std::fs::remove_file(path)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn shrinks_a_lone_file_and_only_unlinks_a_shared_one() {
+            let dir = tempfile::tempdir().unwrap();
+            let lone = dir.path().join("a.log.deleting");
+            std::fs::write(&lone, vec![1u8; 100 << 10]).unwrap();
+            shrink_and_unlink(&lone).unwrap();
+            assert!(!lone.exists());
+
+            let live = dir.path().join("b.log");
+            let doomed = doomed_name(&live);
+            std::fs::write(&live, vec![2u8; 100 << 10]).unwrap();
+            std::fs::hard_link(&live, &doomed).unwrap();
+            shrink_and_unlink(&doomed).unwrap();
+            assert!(!doomed.exists());
+            assert_eq!(
+                std::fs::read(&live).unwrap(),
+                vec![2u8; 100 << 10],
+                "data kept"
+            );
+        }
     }
 }
 

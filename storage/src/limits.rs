@@ -37,3 +37,17 @@ pub const WAITERS_SWEEP_AT: usize = 1024;
 /// A cold read shorter than this reads this much and keeps the rest for the next
 /// sequential read, so a consumer catching up with small fetches costs one I/O per step.
 pub const READ_AHEAD_BYTES: u64 = 512 << 10;
+
+/// Disk bytes per second one shard's compaction reads and writes at most: enough to clean a
+/// gigabyte in well under a minute, little enough to leave the disk to produce and fetch.
+pub const COMPACTION_IO_BYTES_PER_S: u64 = 32 << 20;
+
+/// A retired segment file keeps its data this long before the reaper shrinks it: longer than
+/// any read planned against it takes.
+pub const RETIRE_GRACE_MS: u64 = 5_000;
+
+/// The reaper shrinks a retired file by this much at a time ...
+pub const RETIRE_STEP_BYTES: u64 = 32 << 20;
+
+/// ... and pauses this long between steps: 1 GiB is given back in about 0.6 s.
+pub const RETIRE_PAUSE_MS: u64 = 20;

@@ -183,8 +183,12 @@ impl<F: FileSystem> Log<F> {
     /// batch.
     pub async fn open_with(fs: F, dir: PathBuf, config: LogConfig) -> Result<Log<F>> {
         let names = fs.list(&dir).await?;
-        // A compaction that did not finish its swap: the original segment is intact.
-        for name in names.iter().filter(|n| n.ends_with(".cleaned")) {
+        // A compaction that did not finish its swap (the original segment is intact), and
+        // retired segments the reaper had not finished.
+        for name in names
+            .iter()
+            .filter(|n| n.ends_with(".cleaned") || n.ends_with(crate::fs::reaper::SUFFIX))
+        {
             fs.remove(&dir.join(name)).await?;
         }
         let mut listing: Vec<i64> = names
@@ -653,7 +657,7 @@ impl<F: FileSystem> Log<F> {
                 .remove(&self.dir.join(segment::index_file_name(base)))
                 .await?;
             self.fs
-                .remove(&self.dir.join(segment::log_file_name(base)))
+                .retire(&self.dir.join(segment::log_file_name(base)))
                 .await?;
         }
         let Some((base, end, mut disk)) = cut_segment else {
@@ -994,7 +998,7 @@ impl<F: FileSystem> Log<F> {
             let idx = self.dir.join(segment::index_file_name(seg.base_offset));
             drop(seg);
             self.fs.remove(&idx).await?;
-            self.fs.remove(&log).await?;
+            self.fs.retire(&log).await?;
         }
         Ok(n)
     }
@@ -1063,6 +1067,9 @@ impl<F: FileSystem> Log<F> {
                         && e.base_offset < a.last_offset
                 })
         };
+        // Compaction shares the shard's core and disk with produce and fetch: it yields
+        // whenever its task queue's time slice is up, and its I/O is paced.
+        let mut throttle = crate::compact::Throttle::new(crate::limits::COMPACTION_IO_BYTES_PER_S);
         // Pass 1: where each key was written last.
         let mut map = crate::compact::KeyMap::default();
         let mut producers_last: std::collections::HashMap<i64, i64> = Default::default();
@@ -1077,135 +1084,161 @@ impl<F: FileSystem> Log<F> {
                 let chunk =
                     read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
                 done += chunk.len();
+                throttle
+                    .spend(chunk.iter().map(|c| c.1.len() as u64).sum())
+                    .await;
                 for (e, b) in chunk {
                     if e.control_type == crate::txn::MARKER_NONE && !is_aborted(&e) {
                         map.add(&b)?;
                     }
+                    glommio::yield_if_needed().await;
                 }
             }
         }
         report.keys = map.len();
         let horizon = now.saturating_sub(config.delete_retention_ms.max(0));
-        // Pass 2: rewrite each segment that loses anything.
-        for Cleanable {
-            base,
-            file,
-            entries,
-            bytes,
-        } in cleanable.iter()
-        {
-            let tmp = self
-                .dir
-                .join(format!("{}.cleaned", segment::log_file_name(*base)));
-            let mut out = segment::SegmentFile::<F>::default();
-            let mut new_entries = Vec::with_capacity(entries.len());
-            let mut changed = false;
-            let mut done = 0;
-            while done < entries.len() {
-                let chunk =
-                    read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
-                done += chunk.len();
-                let mut pieces: Vec<Vec<u8>> = Vec::new();
-                for (e, b) in chunk {
-                    let keep_empty = producers_last.get(&e.producer_id) == Some(&e.base_offset);
-                    let cleaned = if e.control_type != crate::txn::MARKER_NONE {
-                        crate::compact::Cleaned::Keep
-                    } else if is_aborted(&e) && !keep_empty {
-                        crate::compact::Cleaned::Drop
-                    } else {
-                        crate::compact::clean_batch(&b, &map, horizon, keep_empty)?
-                    };
-                    let bytes = match cleaned {
-                        crate::compact::Cleaned::Keep => b.to_vec(),
-                        crate::compact::Cleaned::Drop => {
-                            changed = true;
-                            report.batches_removed += 1;
-                            continue;
-                        }
-                        crate::compact::Cleaned::Rewrite(v) => {
-                            changed = true;
-                            v
-                        }
-                    };
-                    let position = out.written + pieces.iter().map(|p| p.len() as u64).sum::<u64>();
-                    let h = batch::validate(&bytes, crate::limits::BATCH_BYTES_MAX)?;
-                    new_entries.push(IndexEntry::for_batch(
-                        &h,
-                        &bytes,
-                        e.base_offset,
-                        position,
-                        e.max_timestamp,
-                    ));
-                    pieces.push(bytes);
-                }
-                if out.file.is_none() {
-                    out.file = Some(Rc::new(self.fs.create(&tmp).await?));
-                }
-                let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-                out.write(&self.fs, &self.dir, *base, &slices).await?;
-            }
-            let Some(new_file) = out.file.clone() else {
-                continue;
-            };
-            if !changed {
-                drop(out);
-                if let Ok(f) = Rc::try_unwrap(new_file) {
-                    f.close().await?;
-                }
-                self.fs.remove(&tmp).await?;
-                continue;
-            }
-            new_file.truncate(segment::file_len(out.written)).await?;
-            new_file.sync().await?;
-            // The swap: the old index goes first, so a crash between the steps leaves a
-            // segment that recovery scans, never an index that describes the other file.
-            let _permit = self.writer.acquire_permit(1).await?;
-            let still_there = self.state.borrow().segments.iter().any(|s| {
-                s.base_offset == *base && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
-            });
-            if !still_there {
-                self.fs.remove(&tmp).await?;
-                continue;
-            }
-            self.fs
-                .remove(&self.dir.join(segment::index_file_name(*base)))
-                .await?;
-            self.fs
-                .rename(&tmp, &self.dir.join(segment::log_file_name(*base)))
-                .await?;
-            let written = out.written;
+        // Pass 2: rewrite each segment that loses anything. On an error (a full disk), the
+        // half-written copy goes; segments already swapped stay cleaned.
+        let pass = async {
+            for Cleanable {
+                base,
+                file,
+                entries,
+                bytes,
+            } in cleanable.iter()
             {
-                let mut st = self.state.borrow_mut();
-                if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == *base) {
-                    seg.entries = new_entries.clone();
-                    seg.bytes = written;
-                    seg.disk = segment::SegmentFile {
-                        file: Some(new_file),
-                        written,
-                        allocated: segment::align_up(written),
-                        tail: Vec::new(),
-                    };
+                let tmp = self
+                    .dir
+                    .join(format!("{}.cleaned", segment::log_file_name(*base)));
+                let mut out = segment::SegmentFile::<F>::default();
+                let mut new_entries = Vec::with_capacity(entries.len());
+                let mut changed = false;
+                let mut done = 0;
+                while done < entries.len() {
+                    let chunk =
+                        read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
+                    done += chunk.len();
+                    throttle
+                        .spend(chunk.iter().map(|c| c.1.len() as u64).sum())
+                        .await;
+                    let mut pieces: Vec<Vec<u8>> = Vec::new();
+                    for (e, b) in chunk {
+                        let keep_empty = producers_last.get(&e.producer_id) == Some(&e.base_offset);
+                        let cleaned = if e.control_type != crate::txn::MARKER_NONE {
+                            crate::compact::Cleaned::Keep
+                        } else if is_aborted(&e) && !keep_empty {
+                            crate::compact::Cleaned::Drop
+                        } else {
+                            crate::compact::clean_batch(&b, &map, horizon, keep_empty)?
+                        };
+                        let bytes = match cleaned {
+                            crate::compact::Cleaned::Keep => b.to_vec(),
+                            crate::compact::Cleaned::Drop => {
+                                changed = true;
+                                report.batches_removed += 1;
+                                continue;
+                            }
+                            crate::compact::Cleaned::Rewrite(v) => {
+                                changed = true;
+                                v
+                            }
+                        };
+                        let position =
+                            out.written + pieces.iter().map(|p| p.len() as u64).sum::<u64>();
+                        let h = batch::validate(&bytes, crate::limits::BATCH_BYTES_MAX)?;
+                        new_entries.push(IndexEntry::for_batch(
+                            &h,
+                            &bytes,
+                            e.base_offset,
+                            position,
+                            e.max_timestamp,
+                        ));
+                        pieces.push(bytes);
+                        glommio::yield_if_needed().await;
+                    }
+                    if out.file.is_none() {
+                        out.file = Some(Rc::new(self.fs.create(&tmp).await?));
+                    }
+                    let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+                    out.write(&self.fs, &self.dir, *base, &slices).await?;
+                    throttle
+                        .spend(slices.iter().map(|p| p.len() as u64).sum())
+                        .await;
                 }
-                let last = new_entries.last().map_or(*base, |e| e.last_offset);
-                st.cache.retain(|c| c.base_offset > last);
-                st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
+                let Some(new_file) = out.file.clone() else {
+                    continue;
+                };
+                if !changed {
+                    drop(out);
+                    if let Ok(f) = Rc::try_unwrap(new_file) {
+                        f.close().await?;
+                    }
+                    self.fs.remove(&tmp).await?;
+                    continue;
+                }
+                new_file.truncate(segment::file_len(out.written)).await?;
+                new_file.sync().await?;
+                // The swap: the old index goes first, so a crash between the steps leaves a
+                // segment that recovery scans, never an index that describes the other file.
+                let _permit = self.writer.acquire_permit(1).await?;
+                let still_there = self.state.borrow().segments.iter().any(|s| {
+                    s.base_offset == *base
+                        && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
+                });
+                if !still_there {
+                    self.fs.remove(&tmp).await?;
+                    continue;
+                }
+                self.fs
+                    .remove(&self.dir.join(segment::index_file_name(*base)))
+                    .await?;
+                self.fs
+                    .replace(&tmp, &self.dir.join(segment::log_file_name(*base)))
+                    .await?;
+                let written = out.written;
+                {
+                    let mut st = self.state.borrow_mut();
+                    if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == *base) {
+                        seg.entries = new_entries.clone();
+                        seg.bytes = written;
+                        seg.disk = segment::SegmentFile {
+                            file: Some(new_file),
+                            written,
+                            allocated: segment::align_up(written),
+                            tail: Vec::new(),
+                        };
+                    }
+                    let last = new_entries.last().map_or(*base, |e| e.last_offset);
+                    st.cache.retain(|c| c.base_offset > last);
+                    st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
+                }
+                *self.readahead.borrow_mut() = None;
+                let index = SegmentIndex {
+                    base_offset: *base,
+                    logical_bytes: written,
+                    entries: new_entries,
+                };
+                self.fs
+                    .write_atomic(
+                        &self.dir,
+                        &segment::index_file_name(*base),
+                        index.to_bytes()?,
+                    )
+                    .await?;
+                report.segments_cleaned += 1;
+                report.bytes_before += bytes;
+                report.bytes_after += written;
             }
-            *self.readahead.borrow_mut() = None;
-            let index = SegmentIndex {
-                base_offset: *base,
-                logical_bytes: written,
-                entries: new_entries,
-            };
-            self.fs
-                .write_atomic(
-                    &self.dir,
-                    &segment::index_file_name(*base),
-                    index.to_bytes()?,
-                )
-                .await?;
-            report.segments_cleaned += 1;
-            report.bytes_before += bytes;
-            report.bytes_after += written;
+            Ok::<(), StorageError>(())
+        };
+        if let Err(e) = pass.await {
+            for c in &cleanable {
+                let tmp = self
+                    .dir
+                    .join(format!("{}.cleaned", segment::log_file_name(c.base)));
+                let _ = self.fs.remove(&tmp).await;
+            }
+            return Err(e);
         }
         if let Some(Cleanable { entries, .. }) = cleanable.last() {
             if let Some(e) = entries.last() {
@@ -1289,7 +1322,7 @@ pub struct CompactionReport {
 }
 
 /// Most bytes compaction reads from a segment at once.
-const COMPACTION_READ_BYTES: u64 = 4 << 20;
+const COMPACTION_READ_BYTES: u64 = 1 << 20;
 
 /// The first batches of `entries`, up to a few MiB, read from `file` in one I/O and checked.
 async fn read_chunk<F: SegmentIo>(
