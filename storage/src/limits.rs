@@ -47,7 +47,9 @@ pub const COMPACTION_IO_BYTES_PER_S: u64 = 32 << 20;
 pub const RETIRE_GRACE_MS: u64 = 5_000;
 
 /// The reaper shrinks a retired file by this much at a time ...
-pub const RETIRE_STEP_BYTES: u64 = 32 << 20;
+pub const RETIRE_STEP_BYTES: u64 = 8 << 20;
 
-/// ... and pauses this long between steps: 1 GiB is given back in about 0.6 s.
+/// ... and pauses this long between steps: 1 GiB is given back in about 2.6 s. Measured
+/// with 20 MiB/s of acks=all produce beside five 400 MiB deletions: unlink p99 44 ms,
+/// 32 MiB steps 7.0 ms, 8 MiB steps 5.7 ms, no deletion 3.5–4.2 ms.
 pub const RETIRE_PAUSE_MS: u64 = 20;
