@@ -183,6 +183,27 @@ pub fn run_page(rep: &Report, svg: Option<&str>, baseline: Option<&serde_json::V
     s.push_str(&throughput_table(&rep.results));
     s.push_str("<h2>Latency, from each message's intended send time</h2>\n");
     s.push_str(&latency_table(&rep.results));
+    if let Some(b) = &rep.results.broker {
+        s.push_str("<h2>Broker (from /proc, measured window)</h2>\n");
+        let mut rows: Vec<(String, String)> = b
+            .cpu_percent
+            .iter()
+            .map(|(t, pct)| (format!("cpu {t}"), format!("{pct:.1}% of a core")))
+            .collect();
+        rows.push((
+            "resident memory".into(),
+            format!("{:.0} MiB", b.rss_bytes as f64 / (1u64 << 20) as f64),
+        ));
+        rows.push((
+            "disk write".into(),
+            format!("{:.1} MB/s", b.disk_write_mb_per_s),
+        ));
+        rows.push((
+            "disk read".into(),
+            format!("{:.1} MB/s", b.disk_read_mb_per_s),
+        ));
+        s.push_str(&kv_table(&rows));
+    }
     if let Some(b) = baseline {
         s.push_str("<h2>Against this machine's limits (baseline.json)</h2>\n");
         s.push_str(&kv_table(&baseline_fractions(&rep.results, b)));
