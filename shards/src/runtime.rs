@@ -97,6 +97,7 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     let catalog = Arc::new(load_catalog(&node)?);
+    crate::shard::empty_trash(&node.data_dir);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let count = match config.shards {
         0 => cores.len().max(1),

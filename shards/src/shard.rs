@@ -224,8 +224,9 @@ impl Shard {
             }
             let dir = owned.log.dir().to_path_buf();
             drop(owned);
+            let trash = trash_dir(&self.node.data_dir);
             glommio::executor()
-                .spawn_blocking(move || std::fs::remove_dir_all(dir))
+                .spawn_blocking(move || retire_partition_dir(&dir, &trash))
                 .await
                 .ok();
         }
@@ -404,6 +405,45 @@ impl Shard {
                 Err(e) => tracing::warn!(dir = %log.dir().display(), "compaction failed: {e}"),
             }
         }
+    }
+}
+
+/// Where the segment files of deleted partitions wait for the reaper.
+pub fn trash_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join(".deleting")
+}
+
+/// Deletes a partition's directory without a burst of I/O: its segment files move to the
+/// trash directory and go to the storage reaper, which gives their space back in steps;
+/// the rest (indexes, markers) is removed at once.
+fn retire_partition_dir(dir: &std::path::Path, trash: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(trash)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let prefix = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let to = trash.join(format!("{prefix}-{stamp}-{name}"));
+            std::fs::rename(&path, &to)?;
+            myelin_storage::fs::reaper::reap(to);
+        }
+    }
+    std::fs::remove_dir_all(dir)
+}
+
+/// Hands what the trash directory still holds (deletions a stop interrupted) to the reaper.
+pub fn empty_trash(data_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(trash_dir(data_dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        myelin_storage::fs::reaper::reap(entry.path());
     }
 }
 
