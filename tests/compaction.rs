@@ -94,6 +94,17 @@ async fn a_compacted_topic_keeps_the_last_value_per_key() {
         .set("batch.num.messages", "50")
         .create()
         .unwrap();
+    // A record without a key could never be compacted away: the broker refuses it.
+    let keyless = producer
+        .send(
+            FutureRecord::<str, str>::to("accounts").payload("no key"),
+            Duration::from_secs(10),
+        )
+        .await;
+    match keyless {
+        Err((e, _)) => assert!(e.to_string().contains("InvalidRecord"), "{e}"),
+        Ok(d) => panic!("a keyless record was accepted at offset {}", d.offset),
+    }
     let mut sends = Vec::new();
     for round in 0..ROUNDS {
         for k in 0..KEYS {

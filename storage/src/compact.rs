@@ -49,6 +49,18 @@ impl KeyMap {
     }
 }
 
+/// True when a data batch holds a record without a key, which a compacted topic refuses
+/// (it could never be compacted away).
+pub fn has_null_key(batch: &[u8]) -> Result<bool> {
+    let (header, section) = decompressed(batch)?;
+    let mut found = false;
+    records::for_each(&header, &section, |r| {
+        found = r.key.is_none();
+        !found
+    })?;
+    Ok(found)
+}
+
 fn decompressed(batch: &[u8]) -> Result<(BatchHeader, Vec<u8>)> {
     compression::batch_records(batch, DECOMPRESSED_BYTES_MAX)
         .map_err(|_| StorageError::CorruptBatch("batch does not decompress"))

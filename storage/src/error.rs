@@ -41,6 +41,9 @@ pub enum StorageError {
     /// A producer the partition does not know wrote from a sequence other than 0.
     #[error("unknown producer id")]
     UnknownProducerId,
+    /// A record the topic cannot take: a record without a key on a compacted topic.
+    #[error("invalid record: {0}")]
+    InvalidRecord(&'static str),
     /// The records were appended but cut away before they were written (a full disk); the
     /// producer may send them again.
     #[error("records discarded after a failed write")]

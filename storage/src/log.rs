@@ -293,6 +293,15 @@ impl<F: FileSystem> Log<F> {
             return Err(StorageError::Offline);
         }
         let config = self.config.borrow();
+        if config.cleanup_compact {
+            for (header, bytes) in batches {
+                if !header.is_control() && crate::compact::has_null_key(bytes)? {
+                    return Err(StorageError::InvalidRecord(
+                        "a compacted topic takes only records with a key",
+                    ));
+                }
+            }
+        }
         let now = now_ms();
         let append_time = config.log_append_time.then_some(now);
         let mut st = self.state.borrow_mut();
