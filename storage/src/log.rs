@@ -1024,7 +1024,7 @@ impl<F: FileSystem> Log<F> {
         if !config.cleanup_compact {
             return Ok(report);
         }
-        let (cleanable, aborted) = {
+        let (cleanable, aborted, generation) = {
             let st = self.state.borrow();
             let lso = st.txns.last_stable_offset(st.high_watermark);
             let lag_horizon = now.saturating_sub(config.min_compaction_lag_ms.max(0));
@@ -1066,7 +1066,11 @@ impl<F: FileSystem> Log<F> {
                 .last()
                 .and_then(|c| c.entries.last())
                 .map_or(first, |e| e.last_offset);
-            (cleanable, st.txns.aborted_between(first, last))
+            (
+                cleanable,
+                st.txns.aborted_between(first, last),
+                st.generation,
+            )
         };
         let is_aborted = |e: &IndexEntry| {
             e.is_transactional()
@@ -1190,10 +1194,11 @@ impl<F: FileSystem> Log<F> {
                 // The swap: the old index goes first, so a crash between the steps leaves a
                 // segment that recovery scans, never an index that describes the other file.
                 let _permit = self.writer.acquire_permit(1).await?;
-                let still_there = self.state.borrow().segments.iter().any(|s| {
-                    s.base_offset == *base
-                        && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
-                });
+                let still_there = self.state.borrow().generation == generation
+                    && self.state.borrow().segments.iter().any(|s| {
+                        s.base_offset == *base
+                            && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
+                    });
                 if !still_there {
                     self.fs.remove(&tmp).await?;
                     continue;
