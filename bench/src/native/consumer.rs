@@ -57,6 +57,9 @@ pub async fn run(plan: ConsumerPlan, ctx: Rc<ExecCtx>) -> anyhow::Result<()> {
 }
 
 /// One partition being read: where the next fetch starts and whether it has reached the end.
+/// The highest Fetch version without tagged fields.
+const FETCH_LAST_RIGID_VERSION: i16 = 11;
+
 struct Cursor {
     offset: i64,
     caught_up: bool,
@@ -93,7 +96,7 @@ async fn fetch_loop(
             .collect();
         cursors.push((t.name.clone(), parts));
     }
-    let version = conn.versions.fetch;
+    let mut version = conn.versions.fetch;
     // Whether the last response answered a fetch sent after every producer had its last
     // acknowledgement: only then does "caught up" mean nothing more is coming.
     let mut fetched_after_done = false;
@@ -109,6 +112,17 @@ async fn fetch_loop(
         let req = fetch_request(&cursors);
         let resp = match conn.call(&req, version).await {
             Ok(r) => r,
+            // Some brokers put tagged fields into flexible Fetch responses that the decoder
+            // does not accept at that version (Tansu 0.6 sends tag 0 in v12); the last
+            // non-flexible version reads them.
+            Err(e) if version > FETCH_LAST_RIGID_VERSION => {
+                eprintln!(
+                    "{addr}: Fetch v{version} response did not decode ({e:#}); \
+                     using v{FETCH_LAST_RIGID_VERSION}"
+                );
+                version = FETCH_LAST_RIGID_VERSION;
+                continue;
+            }
             Err(e) => {
                 ctx.errors(1, false);
                 return Err(e).with_context(|| format!("fetching from {addr}"));
