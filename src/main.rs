@@ -29,6 +29,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level)),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is dropped. Reporting
+        // the failure would `eprintln!`, which panics when stderr fails, inside a shard.
+        .log_internal_errors(false)
         .init();
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
