@@ -64,13 +64,18 @@ impl StorageError {
     /// passes, unlike a failing device.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StorageError::Io(e) => {
-                e.kind() == std::io::ErrorKind::StorageFull
-                    || e.kind() == std::io::ErrorKind::QuotaExceeded
-            }
+            StorageError::Io(e) => disk_full(e),
             _ => false,
         }
     }
+}
+
+/// True for the I/O errors of a full disk or an exhausted quota.
+pub fn disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Short alias used across the crate.

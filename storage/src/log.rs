@@ -168,7 +168,15 @@ impl Log<DmaFs> {
         // The probe's answer is cached per device for the whole process: once is enough.
         static PROBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !PROBED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            crate::fs::probe_device(&dir).await?;
+            match crate::fs::probe_device(&dir).await {
+                Ok(()) => {}
+                // A full disk must not keep the broker from starting: segment files always
+                // hold at least one block, so the first one opened makes an honest probe.
+                Err(e) if crate::error::disk_full(&e) => {
+                    tracing::warn!(dir = %dir.display(), "disk full: skipped the I/O probe file")
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let fs = DmaFs {
             dsync: config.flush_messages == 1 && DSYNC_WRITES,
