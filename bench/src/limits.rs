@@ -53,3 +53,10 @@ pub const CLIENT_ID: &str = "myelin-bench";
 /// How often `--broker-pid` samples the broker's `/proc` counters; the measured window is cut
 /// to the nearest samples, so this is also the error at each end of it.
 pub const BROKER_SAMPLE_MS: u64 = 250;
+
+/// Longest the backlog of `catch-up` may take to write before the measured run.
+pub const BACKLOG_FILL_MAX_S: f64 = 600.0;
+
+/// Delay between setting up a phase and its first intended send, so every executor starts
+/// on the same clock.
+pub const START_DELAY_MS: u64 = 500;

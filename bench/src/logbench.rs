@@ -12,7 +12,7 @@
 //! are removed, so the active segments are scanned).
 
 use crate::report::{git_commit, Machine};
-use crate::stats::{hgrm_text, Percentiles};
+use crate::stats::{hgrm_text, new_histogram, record_us, Percentiles};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -111,9 +111,21 @@ fn executor<T: Send + 'static>(
         .map_err(|e| anyhow::anyhow!("executor: {e}"))?
 }
 
+/// Bytes a one-record batch spends on the record's own framing (length, attributes, deltas,
+/// key and header counts), at most.
+const RECORD_OVERHEAD_BYTES: usize = 16;
+
+/// Batch size of `recovery`'s writes.
+const RECOVERY_BATCH_BYTES: usize = 1 << 20;
+
 /// A batch of one record of about `bytes` bytes.
 fn batch_of(bytes: usize) -> anyhow::Result<Vec<(batch::BatchHeader, Bytes)>> {
-    let value = vec![0x5a_u8; bytes.saturating_sub(batch::HEADER_BYTES + 16).max(1)];
+    let value = vec![
+        0x5a_u8;
+        bytes
+            .saturating_sub(batch::HEADER_BYTES + RECORD_OVERHEAD_BYTES)
+            .max(1)
+    ];
     let b = Bytes::from(batch::build(&[(None, Some(&value))], 0));
     Ok(batch::split_batches(b, u32::MAX)?)
 }
@@ -231,13 +243,13 @@ async fn measure(args: &LogArgs, dir: &Path) -> anyhow::Result<(f64, Histogram<u
     };
     let log = Rc::new(Log::open(dir.join("sync"), config).await?);
     let batch = batch_of(args.sync_batch_bytes)?;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hist = new_histogram();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     while Instant::now() < deadline {
         let t = Instant::now();
         let info = log.append(&batch, 0)?;
         log.commit(&info).await?;
-        hist.record(t.elapsed().as_micros().max(1) as u64)?;
+        record_us(&mut hist, t.elapsed().as_micros() as u64);
     }
     log.close().await?;
     Ok((bytes_per_s, hist))
@@ -331,7 +343,7 @@ async fn open_all(dir: &Path, n: usize) -> anyhow::Result<(f64, Vec<Rc<Log>>)> {
 
 async fn recovery(args: &RecoveryArgs, dir: &Path) -> anyhow::Result<RecoveryReport> {
     let per_partition = (args.mib << 20) / args.partitions as u64;
-    let batch = Rc::new(batch_of(1 << 20)?);
+    let batch = Rc::new(batch_of(RECOVERY_BATCH_BYTES)?);
     let size: u64 = batch.iter().map(|(_, b)| b.len() as u64).sum();
     let (_, logs) = open_all(dir, args.partitions).await?;
     let t = Instant::now();

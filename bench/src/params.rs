@@ -286,6 +286,29 @@ fn parse_config(s: &str) -> anyhow::Result<(String, String)> {
 }
 
 impl Params {
+    /// For a run with a backlog (`catch-up`): the parameters that write it (producers only,
+    /// as fast as possible) and the messages each producer writes.
+    pub fn backlog_fill(&self) -> Option<(Params, u64)> {
+        if self.backlog_bytes == 0 {
+            return None;
+        }
+        let per_producer = self.backlog_bytes
+            / self.message_bytes.max(1) as u64
+            / u64::from(self.producers.max(1));
+        eprintln!(
+            "writing a backlog of {} MiB before the measured run",
+            self.backlog_bytes >> 20
+        );
+        let fill = Params {
+            consumer_groups: 0,
+            rate_msgs_per_s: 0.0,
+            warmup_s: 0.0,
+            duration_s: crate::limits::BACKLOG_FILL_MAX_S,
+            ..self.clone()
+        };
+        Some((fill, per_producer))
+    }
+
     /// Fills every flag left out with the workload's default and checks the result.
     pub fn resolve(args: &WorkloadArgs, bootstrap: &str) -> anyhow::Result<Params> {
         let workload = args.workload.unwrap_or(Workload::LatencyFixedRate);

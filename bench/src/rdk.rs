@@ -268,20 +268,8 @@ fn consumer(
 /// Runs the workload through librdkafka.
 pub fn run(p: &Params, live: &Arc<Live>) -> anyhow::Result<(Recorder, Window)> {
     create_topics(p)?;
-    if p.backlog_bytes > 0 {
-        let per = p.backlog_bytes / p.message_bytes as u64 / u64::from(p.producers.max(1));
-        eprintln!(
-            "writing a backlog of {} MiB before the measured run",
-            p.backlog_bytes >> 20
-        );
-        let fill = Params {
-            consumer_groups: 0,
-            rate_msgs_per_s: 0.0,
-            warmup_s: 0.0,
-            duration_s: 600.0,
-            ..p.clone()
-        };
-        phase(&fill, live, Some(per), "backlog ")?;
+    if let Some((fill, per_producer)) = p.backlog_fill() {
+        phase(&fill, live, Some(per_producer), "backlog ")?;
     }
     phase(p, live, None, "")
 }
@@ -293,7 +281,7 @@ fn phase(
     label: &str,
 ) -> anyhow::Result<(Recorder, Window)> {
     let clock = Clock::new();
-    let start = Instant::now() + Duration::from_millis(500);
+    let start = Instant::now() + Duration::from_millis(crate::limits::START_DELAY_MS);
     let from = start + Duration::from_secs_f64(p.warmup_s);
     let end = from + Duration::from_secs_f64(p.duration_s);
     let window = Window {

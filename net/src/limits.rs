@@ -24,3 +24,8 @@ pub const ACCEPT_RETRY_MS: u64 = 10;
 
 /// How often shutdown checks whether open connections have finished.
 pub const DRAIN_CHECK_MS: u64 = 20;
+
+/// Segment size of `__consumer_offsets` and `__transaction_state` (Kafka's
+/// `offsets.topic.segment.bytes`): small enough that compaction gets sealed segments to clean
+/// while a group is busy.
+pub const INTERNAL_SEGMENT_BYTES: u64 = 100 << 20;

@@ -127,7 +127,10 @@ async fn ensure_internal_topic(shard: &Rc<Shard>, name: &str, partitions: i32) {
     }
     let mut configs = std::collections::BTreeMap::new();
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    configs.insert("segment.bytes".to_string(), (100 << 20).to_string());
+    configs.insert(
+        "segment.bytes".to_string(),
+        limits::INTERNAL_SEGMENT_BYTES.to_string(),
+    );
     let change = myelin_shards::CatalogChange::CreateTopic {
         name: name.to_string(),
         partitions,

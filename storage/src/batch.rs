@@ -239,7 +239,8 @@ pub fn stamp(
 /// A record's key and value for [`build`]; `None` is null.
 pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
+/// Appends `v` as a zigzag varint, as record fields are encoded.
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         let byte = (z & 0x7f) as u8;

@@ -12,9 +12,6 @@ use crate::error::{Result, StorageError};
 use crate::records;
 use std::collections::HashMap;
 
-/// Largest records section compaction decompresses for one batch.
-const DECOMPRESSED_BYTES_MAX: usize = 256 << 20;
-
 /// The offset of the last record of each key, over the part of the log being cleaned.
 #[derive(Default)]
 pub struct KeyMap {
@@ -62,7 +59,9 @@ pub fn has_null_key(batch: &[u8]) -> Result<bool> {
 }
 
 fn decompressed(batch: &[u8]) -> Result<(BatchHeader, Vec<u8>)> {
-    compression::batch_records(batch, DECOMPRESSED_BYTES_MAX)
+    // The bound every decompression of a stored batch has. A compacted topic checks its
+    // batches on produce with it too, so whatever it stores, compaction can read.
+    compression::batch_records(batch, crate::limits::BATCH_BYTES_MAX as usize)
         .map_err(|_| StorageError::CorruptBatch("batch does not decompress"))
 }
 

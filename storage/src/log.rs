@@ -60,10 +60,6 @@ struct State<F: FileSystem> {
     cleaned_upto: i64,
 }
 
-/// Logs that sync before every acknowledgement write with O_DSYNC instead of writing and
-/// then calling `fdatasync`.
-const DSYNC_WRITES: bool = true;
-
 /// Written by a clean close after the active segment's index; its presence at start means
 /// no scan is needed.
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
@@ -178,8 +174,10 @@ impl Log<DmaFs> {
                 Err(e) => return Err(e.into()),
             }
         }
+        // Decided when the log opens: a later `flush.messages` change keeps O_DSYNC (safe,
+        // only slower) until the next start.
         let fs = DmaFs {
-            dsync: config.flush_messages == 1 && DSYNC_WRITES,
+            dsync: config.flush_messages == 1,
         };
         Log::open_with(fs, dir, config).await
     }
@@ -513,14 +511,7 @@ impl<F: FileSystem> Log<F> {
                 || (config.flush_ms >= 0 && now_ms() - st.last_sync_ms >= config.flush_ms)
         };
         if sync {
-            if self.fs.durable_writes() {
-                let mut st = self.state.borrow_mut();
-                st.unsynced_messages = 0;
-                st.unsynced_bytes = 0;
-                st.last_sync_ms = now_ms();
-            } else {
-                self.sync_active().await?;
-            }
+            self.sync_active().await?;
         }
         self.finish_sealed().await?;
         let mut st = self.state.borrow_mut();
@@ -536,15 +527,17 @@ impl<F: FileSystem> Log<F> {
         Ok(())
     }
 
-    /// Syncs the active segment (sealed ones are synced when they are finished) and
-    /// forgets what was unsynced. Called with the writer held.
+    /// Syncs the active segment (sealed ones are synced when they are finished; with
+    /// O_DSYNC writes there is nothing to sync) and forgets what was unsynced. Called with
+    /// the writer held.
     async fn sync_active(&self) -> Result<()> {
         let file = self
             .state
             .borrow()
             .segments
             .last()
-            .and_then(|s| s.disk.file.clone());
+            .and_then(|s| s.disk.file.clone())
+            .filter(|_| !self.fs.durable_writes());
         if let Some(f) = file {
             f.sync().await?;
         }
@@ -870,7 +863,7 @@ impl<F: FileSystem> Log<F> {
                 ra.data.slice(from..from + run.len)
             })
         });
-        let mut data = match buffered {
+        let data = match buffered {
             Some(d) => d,
             None => {
                 let want = (run.len as u64)
@@ -894,28 +887,9 @@ impl<F: FileSystem> Log<F> {
                 r.slice(..run.len)
             }
         };
-        let mut out = Vec::with_capacity(run.bases.len());
-        for &base in &run.bases {
-            let checked = batch::validate(&data, crate::limits::BATCH_BYTES_MAX).and_then(|h| {
-                if h.base_offset == base {
-                    Ok(h)
-                } else {
-                    Err(StorageError::CorruptBatch(
-                        "base offset differs from the index",
-                    ))
-                }
-            });
-            let h = checked.inspect_err(|e| {
-                tracing::error!(dir = %self.dir.display(), position = run.position, "corrupt batch on disk: {e}");
-            })?;
-            out.push(data.split_to(h.total_bytes()));
-        }
-        if !data.is_empty() {
-            return Err(StorageError::CorruptBatch(
-                "batch sizes differ from the index",
-            ));
-        }
-        Ok(out)
+        split_as_indexed(data, run.bases.iter().copied()).inspect_err(|e| {
+            tracing::error!(dir = %self.dir.display(), position = run.position, "corrupt batch on disk: {e}");
+        })
     }
 
     /// A receiver that fires when the high watermark next moves.
@@ -1026,248 +1000,243 @@ impl<F: FileSystem> Log<F> {
     /// sealed segments below the last stable offset and older than `min.compaction.lag.ms`
     /// are touched; offsets never change. Each cleaned segment is written beside the old
     /// one and swapped in by rename, so a crash leaves either. Returns what was done.
+    ///
+    /// Compaction shares the shard's core and disk with produce and fetch: it yields
+    /// whenever its task queue's time slice is up, and its I/O is paced.
     pub async fn compact(&self, now: i64) -> Result<CompactionReport> {
         let config = self.config();
         let mut report = CompactionReport::default();
-        if !config.cleanup_compact {
+        let Some(plan) = self.plan_compaction(&config, now) else {
             return Ok(report);
-        }
-        let (cleanable, aborted, generation) = {
-            let st = self.state.borrow();
-            let lso = st.txns.last_stable_offset(st.high_watermark);
-            let lag_horizon = now.saturating_sub(config.min_compaction_lag_ms.max(0));
-            let active = st.segments.len().saturating_sub(1);
-            let cleanable: Vec<Cleanable<F>> = st
-                .segments
-                .iter()
-                .take(active)
-                .take_while(|s| {
-                    s.sealed
-                        && s.finished
-                        && s.next_offset() <= lso
-                        && s.max_timestamp() <= lag_horizon
-                })
-                .filter_map(|s| {
-                    let file = s.disk.file.clone()?;
-                    Some(Cleanable {
-                        base: s.base_offset,
-                        file,
-                        entries: s.entries.clone(),
-                        bytes: s.bytes,
-                    })
-                })
-                .collect();
-            let total: u64 = cleanable.iter().map(|c| c.bytes).sum();
-            let dirty: u64 = cleanable
-                .iter()
-                .filter(|c| c.base >= st.cleaned_upto)
-                .map(|c| c.bytes)
-                .sum();
-            if total == 0
-                || dirty == 0
-                || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64
-            {
-                return Ok(report);
-            }
-            let first = cleanable.first().map_or(0, |c| c.base);
-            let last = cleanable
-                .last()
-                .and_then(|c| c.entries.last())
-                .map_or(first, |e| e.last_offset);
-            (
-                cleanable,
-                st.txns.aborted_between(first, last),
-                st.generation,
-            )
         };
-        let is_aborted = |e: &IndexEntry| {
-            e.is_transactional()
-                && aborted.iter().any(|a| {
-                    a.producer_id == e.producer_id
-                        && a.first_offset <= e.base_offset
-                        && e.base_offset < a.last_offset
-                })
-        };
-        // Compaction shares the shard's core and disk with produce and fetch: it yields
-        // whenever its task queue's time slice is up, and its I/O is paced.
         let mut throttle = crate::compact::Throttle::new(crate::limits::COMPACTION_IO_BYTES_PER_S);
-        // Pass 1: where each key was written last.
-        let mut map = crate::compact::KeyMap::default();
-        let mut producers_last: std::collections::HashMap<i64, i64> = Default::default();
-        for Cleanable { file, entries, .. } in &cleanable {
-            for e in entries.iter() {
-                if e.producer_id >= 0 {
-                    producers_last.insert(e.producer_id, e.base_offset);
-                }
+        let map = Self::map_keys(&plan, &mut throttle).await?;
+        report.keys = map.len();
+        let horizon = now.saturating_sub(config.delete_retention_ms.max(0));
+        for c in &plan.segments {
+            let cleaned = self
+                .clean_segment(c, &plan, &map, horizon, &mut throttle, &mut report)
+                .await;
+            if let Err(e) = cleaned {
+                // A full disk, say: the half-written copy goes; segments already swapped
+                // stay cleaned.
+                let _ = self.fs.remove(&self.cleaned_path(c.base)).await;
+                return Err(e);
             }
+        }
+        if let Some(e) = plan.segments.last().and_then(|c| c.entries.last()) {
+            self.state.borrow_mut().cleaned_upto = e.last_offset + 1;
+        }
+        Ok(report)
+    }
+
+    /// The segments a compaction pass would clean, or `None` when the topic is not
+    /// compacted or too little of it is dirty.
+    fn plan_compaction(&self, config: &LogConfig, now: i64) -> Option<CompactionPlan<F>> {
+        if !config.cleanup_compact {
+            return None;
+        }
+        let st = self.state.borrow();
+        let lso = st.txns.last_stable_offset(st.high_watermark);
+        let lag_horizon = now.saturating_sub(config.min_compaction_lag_ms.max(0));
+        let active = st.segments.len().saturating_sub(1);
+        let segments: Vec<Cleanable<F>> = st
+            .segments
+            .iter()
+            .take(active)
+            .take_while(|s| {
+                s.sealed && s.finished && s.next_offset() <= lso && s.max_timestamp() <= lag_horizon
+            })
+            .filter_map(|s| {
+                Some(Cleanable {
+                    base: s.base_offset,
+                    file: s.disk.file.clone()?,
+                    entries: s.entries.clone(),
+                    bytes: s.bytes,
+                })
+            })
+            .collect();
+        let total: u64 = segments.iter().map(|c| c.bytes).sum();
+        let dirty: u64 = segments
+            .iter()
+            .filter(|c| c.base >= st.cleaned_upto)
+            .map(|c| c.bytes)
+            .sum();
+        if total == 0
+            || dirty == 0
+            || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64
+        {
+            return None;
+        }
+        let first = segments.first().map_or(0, |c| c.base);
+        let last = segments
+            .last()
+            .and_then(|c| c.entries.last())
+            .map_or(first, |e| e.last_offset);
+        let mut producers_last = std::collections::HashMap::new();
+        for e in segments.iter().flat_map(|c| c.entries.iter()) {
+            if e.producer_id >= 0 {
+                producers_last.insert(e.producer_id, e.base_offset);
+            }
+        }
+        Some(CompactionPlan {
+            segments,
+            aborted: st.txns.aborted_between(first, last),
+            producers_last,
+            generation: st.generation,
+        })
+    }
+
+    /// Pass one: where each key was written last.
+    async fn map_keys(
+        plan: &CompactionPlan<F>,
+        throttle: &mut crate::compact::Throttle,
+    ) -> Result<crate::compact::KeyMap> {
+        let mut map = crate::compact::KeyMap::default();
+        for c in &plan.segments {
             let mut done = 0;
-            while done < entries.len() {
-                let chunk =
-                    read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
+            while let Some(rest) = c.entries.get(done..).filter(|r| !r.is_empty()) {
+                let chunk = read_chunk(c.file.as_ref(), rest, throttle).await?;
                 done += chunk.len();
-                throttle
-                    .spend(chunk.iter().map(|c| c.1.len() as u64).sum())
-                    .await;
                 for (e, b) in chunk {
-                    if e.control_type == crate::txn::MARKER_NONE && !is_aborted(&e) {
+                    if e.control_type == crate::txn::MARKER_NONE && !plan.is_aborted(&e) {
                         map.add(&b)?;
                     }
                     glommio::yield_if_needed().await;
                 }
             }
         }
-        report.keys = map.len();
-        let horizon = now.saturating_sub(config.delete_retention_ms.max(0));
-        // Pass 2: rewrite each segment that loses anything. On an error (a full disk), the
-        // half-written copy goes; segments already swapped stay cleaned.
-        let pass = async {
-            for Cleanable {
-                base,
-                file,
-                entries,
-                bytes,
-            } in cleanable.iter()
-            {
-                let tmp = self
-                    .dir
-                    .join(format!("{}.cleaned", segment::log_file_name(*base)));
-                let mut out = segment::SegmentFile::<F>::default();
-                let mut new_entries = Vec::with_capacity(entries.len());
-                let mut changed = false;
-                let mut done = 0;
-                while done < entries.len() {
-                    let chunk =
-                        read_chunk(file.as_ref(), entries.get(done..).unwrap_or_default()).await?;
-                    done += chunk.len();
-                    throttle
-                        .spend(chunk.iter().map(|c| c.1.len() as u64).sum())
-                        .await;
-                    let mut pieces: Vec<Vec<u8>> = Vec::new();
-                    for (e, b) in chunk {
-                        let keep_empty = producers_last.get(&e.producer_id) == Some(&e.base_offset);
-                        let cleaned = if e.control_type != crate::txn::MARKER_NONE {
-                            crate::compact::Cleaned::Keep
-                        } else if is_aborted(&e) && !keep_empty {
-                            crate::compact::Cleaned::Drop
-                        } else {
-                            crate::compact::clean_batch(&b, &map, horizon, keep_empty)?
-                        };
-                        let bytes = match cleaned {
-                            crate::compact::Cleaned::Keep => b.to_vec(),
-                            crate::compact::Cleaned::Drop => {
-                                changed = true;
-                                report.batches_removed += 1;
-                                continue;
-                            }
-                            crate::compact::Cleaned::Rewrite(v) => {
-                                changed = true;
-                                v
-                            }
-                        };
-                        let position =
-                            out.written + pieces.iter().map(|p| p.len() as u64).sum::<u64>();
-                        let h = batch::validate(&bytes, crate::limits::BATCH_BYTES_MAX)?;
-                        new_entries.push(IndexEntry::for_batch(
-                            &h,
-                            &bytes,
-                            e.base_offset,
-                            position,
-                            e.max_timestamp,
-                        ));
-                        pieces.push(bytes);
-                        glommio::yield_if_needed().await;
-                    }
-                    if out.file.is_none() {
-                        out.file = Some(Rc::new(self.fs.create(&tmp).await?));
-                    }
-                    let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-                    out.write(&self.fs, &self.dir, *base, &slices).await?;
-                    throttle
-                        .spend(slices.iter().map(|p| p.len() as u64).sum())
-                        .await;
-                }
-                let Some(new_file) = out.file.clone() else {
-                    continue;
-                };
-                if !changed {
-                    drop(out);
-                    if let Ok(f) = Rc::try_unwrap(new_file) {
-                        f.close().await?;
-                    }
-                    self.fs.remove(&tmp).await?;
-                    continue;
-                }
-                new_file.truncate(segment::file_len(out.written)).await?;
-                new_file.sync().await?;
-                // The swap: the old index goes first, so a crash between the steps leaves a
-                // segment that recovery scans, never an index that describes the other file.
-                let _permit = self.writer.acquire_permit(1).await?;
-                let still_there = self.state.borrow().generation == generation
-                    && self.state.borrow().segments.iter().any(|s| {
-                        s.base_offset == *base
-                            && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, file))
-                    });
-                if !still_there {
-                    self.fs.remove(&tmp).await?;
-                    continue;
-                }
-                self.fs
-                    .remove(&self.dir.join(segment::index_file_name(*base)))
-                    .await?;
-                self.fs
-                    .replace(&tmp, &self.dir.join(segment::log_file_name(*base)))
-                    .await?;
-                let written = out.written;
-                {
-                    let mut st = self.state.borrow_mut();
-                    if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == *base) {
-                        seg.entries = new_entries.clone();
-                        seg.bytes = written;
-                        seg.disk = segment::SegmentFile {
-                            file: Some(new_file),
-                            written,
-                            allocated: segment::align_up(written),
-                            tail: Vec::new(),
-                        };
-                    }
-                    let last = new_entries.last().map_or(*base, |e| e.last_offset);
-                    st.cache.retain(|c| c.base_offset > last);
-                    st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
-                }
-                *self.readahead.borrow_mut() = None;
-                let index = SegmentIndex {
-                    base_offset: *base,
-                    logical_bytes: written,
-                    entries: new_entries,
-                };
-                self.fs
-                    .write_atomic(
-                        &self.dir,
-                        &segment::index_file_name(*base),
-                        index.to_bytes()?,
-                    )
-                    .await?;
-                report.segments_cleaned += 1;
-                report.bytes_before += bytes;
-                report.bytes_after += written;
-            }
-            Ok::<(), StorageError>(())
+        Ok(map)
+    }
+
+    fn cleaned_path(&self, base: i64) -> PathBuf {
+        self.dir
+            .join(format!("{}.cleaned", segment::log_file_name(base)))
+    }
+
+    /// Pass two for one segment: writes what stays to a `.cleaned` file and, if anything
+    /// went, swaps it in.
+    async fn clean_segment(
+        &self,
+        c: &Cleanable<F>,
+        plan: &CompactionPlan<F>,
+        map: &crate::compact::KeyMap,
+        tombstone_horizon_ms: i64,
+        throttle: &mut crate::compact::Throttle,
+        report: &mut CompactionReport,
+    ) -> Result<()> {
+        use crate::compact::Cleaned;
+        let tmp = self.cleaned_path(c.base);
+        let new_file = Rc::new(self.fs.create(&tmp).await?);
+        let mut out = segment::SegmentFile::<F> {
+            file: Some(new_file.clone()),
+            ..Default::default()
         };
-        if let Err(e) = pass.await {
-            for c in &cleanable {
-                let tmp = self
-                    .dir
-                    .join(format!("{}.cleaned", segment::log_file_name(c.base)));
-                let _ = self.fs.remove(&tmp).await;
+        let mut entries = Vec::with_capacity(c.entries.len());
+        let mut removed = 0;
+        let mut changed = false;
+        let mut done = 0;
+        while let Some(rest) = c.entries.get(done..).filter(|r| !r.is_empty()) {
+            let chunk = read_chunk(c.file.as_ref(), rest, throttle).await?;
+            done += chunk.len();
+            let mut pieces: Vec<Bytes> = Vec::with_capacity(chunk.len());
+            let mut position = out.written;
+            for (e, b) in chunk {
+                let keep_empty = plan.producers_last.get(&e.producer_id) == Some(&e.base_offset);
+                let cleaned = if e.control_type != crate::txn::MARKER_NONE {
+                    Cleaned::Keep
+                } else if plan.is_aborted(&e) && !keep_empty {
+                    Cleaned::Drop
+                } else {
+                    crate::compact::clean_batch(&b, map, tombstone_horizon_ms, keep_empty)?
+                };
+                let (entry, bytes) = match cleaned {
+                    Cleaned::Keep => (IndexEntry { position, ..e }, b),
+                    Cleaned::Drop => {
+                        removed += 1;
+                        changed = true;
+                        continue;
+                    }
+                    Cleaned::Rewrite(v) => {
+                        changed = true;
+                        let h = BatchHeader::parse(&v)?;
+                        let entry =
+                            IndexEntry::for_batch(&h, &v, e.base_offset, position, e.max_timestamp);
+                        (entry, Bytes::from(v))
+                    }
+                };
+                position += bytes.len() as u64;
+                entries.push(entry);
+                pieces.push(bytes);
+                glommio::yield_if_needed().await;
             }
-            return Err(e);
+            let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_ref()).collect();
+            let before = out.written;
+            out.write(&self.fs, &self.dir, c.base, &slices).await?;
+            throttle.spend(out.written - before).await;
         }
-        if let Some(Cleanable { entries, .. }) = cleanable.last() {
-            if let Some(e) = entries.last() {
-                self.state.borrow_mut().cleaned_upto = e.last_offset + 1;
+        if !changed {
+            // Nothing went: the copy is identical.
+            drop(out);
+            if let Ok(f) = Rc::try_unwrap(new_file) {
+                f.close().await?;
             }
+            return Ok(self.fs.remove(&tmp).await?);
         }
-        Ok(report)
+        new_file.truncate(segment::file_len(out.written)).await?;
+        new_file.sync().await?;
+        // The swap: the old index goes first, so a crash between the steps leaves a segment
+        // that recovery scans, never an index that describes the other file.
+        let _permit = self.writer.acquire_permit(1).await?;
+        let still_there = {
+            let st = self.state.borrow();
+            st.generation == plan.generation
+                && st.segments.iter().any(|s| {
+                    s.base_offset == c.base
+                        && s.disk.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, &c.file))
+                })
+        };
+        if !still_there {
+            return Ok(self.fs.remove(&tmp).await?);
+        }
+        self.fs
+            .remove(&self.dir.join(segment::index_file_name(c.base)))
+            .await?;
+        self.fs
+            .replace(&tmp, &self.dir.join(segment::log_file_name(c.base)))
+            .await?;
+        let written = out.written;
+        let index = SegmentIndex {
+            base_offset: c.base,
+            logical_bytes: written,
+            entries,
+        };
+        let index_bytes = index.to_bytes()?;
+        {
+            let mut st = self.state.borrow_mut();
+            let last = index.entries.last().map_or(c.base, |e| e.last_offset);
+            if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == c.base) {
+                seg.entries = index.entries;
+                seg.bytes = written;
+                seg.disk = segment::SegmentFile {
+                    file: Some(new_file),
+                    written,
+                    allocated: segment::align_up(written),
+                    tail: Vec::new(),
+                };
+            }
+            st.cache.retain(|c| c.base_offset > last);
+            st.cache_bytes = st.cache.iter().map(|c| c.bytes.len()).sum();
+        }
+        *self.readahead.borrow_mut() = None;
+        self.fs
+            .write_atomic(&self.dir, &segment::index_file_name(c.base), index_bytes)
+            .await?;
+        report.segments_cleaned += 1;
+        report.batches_removed += removed;
+        report.bytes_before += c.bytes;
+        report.bytes_after += written;
+        Ok(())
     }
 
     /// Writes the active segment's index and then the clean-shutdown marker, so the next
@@ -1320,6 +1289,29 @@ impl<F: FileSystem> Log<F> {
     }
 }
 
+/// What a compaction pass works on, as the log was when the pass began.
+struct CompactionPlan<F: FileSystem> {
+    segments: Vec<Cleanable<F>>,
+    aborted: Vec<AbortedTxn>,
+    /// Base offset of each producer's last batch in the segments: kept even when emptied,
+    /// so the producer's state survives a restart.
+    producers_last: std::collections::HashMap<i64, i64>,
+    /// The log's truncation generation: a truncation meanwhile cancels the swaps.
+    generation: u64,
+}
+
+impl<F: FileSystem> CompactionPlan<F> {
+    /// True for a data batch of a transaction that was aborted.
+    fn is_aborted(&self, e: &IndexEntry) -> bool {
+        e.is_transactional()
+            && self.aborted.iter().any(|a| {
+                a.producer_id == e.producer_id
+                    && a.first_offset <= e.base_offset
+                    && e.base_offset < a.last_offset
+            })
+    }
+}
+
 /// A sealed segment compaction may clean, as it was when the pass began.
 struct Cleanable<F: FileSystem> {
     base: i64,
@@ -1346,10 +1338,12 @@ pub struct CompactionReport {
 /// Most bytes compaction reads from a segment at once.
 const COMPACTION_READ_BYTES: u64 = 1 << 20;
 
-/// The first batches of `entries`, up to a few MiB, read from `file` in one I/O and checked.
+/// The first batches of `entries`, up to [`COMPACTION_READ_BYTES`], read from `file` in one
+/// paced I/O and checked against their index entries.
 async fn read_chunk<F: SegmentIo>(
     file: &F,
     entries: &[IndexEntry],
+    throttle: &mut crate::compact::Throttle,
 ) -> Result<Vec<(IndexEntry, Bytes)>> {
     let Some(first) = entries.first() else {
         return Ok(Vec::new());
@@ -1365,21 +1359,35 @@ async fn read_chunk<F: SegmentIo>(
             fits
         })
         .count();
-    let mut data = Bytes::from(file.read_at(first.position, len as usize).await?);
+    let data = Bytes::from(file.read_at(first.position, len as usize).await?);
     if (data.len() as u64) < len {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read").into());
     }
-    let mut chunk = Vec::with_capacity(run);
-    for e in entries.iter().take(run) {
+    throttle.spend(len).await;
+    let entries = entries.get(..run).unwrap_or_default();
+    let batches = split_as_indexed(data, entries.iter().map(|e| e.base_offset))?;
+    Ok(entries.iter().copied().zip(batches).collect())
+}
+
+/// Splits bytes read from a segment into the batches the index promised, checking each one's
+/// length, CRC and base offset, and that nothing is left over.
+fn split_as_indexed(mut data: Bytes, bases: impl Iterator<Item = i64>) -> Result<Vec<Bytes>> {
+    let mut out = Vec::with_capacity(bases.size_hint().0);
+    for base in bases {
         let h = batch::validate(&data, crate::limits::BATCH_BYTES_MAX)?;
-        if h.base_offset != e.base_offset {
+        if h.base_offset != base {
             return Err(StorageError::CorruptBatch(
                 "base offset differs from the index",
             ));
         }
-        chunk.push((*e, data.split_to(h.total_bytes())));
+        out.push(data.split_to(h.total_bytes()));
     }
-    Ok(chunk)
+    if !data.is_empty() {
+        return Err(StorageError::CorruptBatch(
+            "batch sizes differ from the index",
+        ));
+    }
+    Ok(out)
 }
 
 enum ReadStep<F: FileSystem> {

@@ -108,16 +108,7 @@ mod tests {
     use super::*;
 
     fn zigzag(v: i64, out: &mut Vec<u8>) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            let byte = (z & 0x7f) as u8;
-            z >>= 7;
-            if z == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+        crate::batch::put_varint(out, v);
     }
 
     fn record(

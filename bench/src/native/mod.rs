@@ -23,11 +23,6 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Time between set-up and the first message, for every executor to connect.
-const START_DELAY: Duration = Duration::from_millis(500);
-/// The longest a catch-up backlog fill may take.
-const BACKLOG_FILL_MAX: Duration = Duration::from_secs(600);
-
 fn builder(placement: Placement, name: &str) -> LocalExecutorBuilder {
     LocalExecutorBuilder::new(placement)
         .name(name)
@@ -52,19 +47,7 @@ fn set_up(p: &Params) -> anyhow::Result<Vec<TopicLayout>> {
 /// Runs the workload with the native client and returns what it measured.
 pub fn run(p: &Params, live: &Arc<Live>) -> anyhow::Result<(Recorder, Window)> {
     let layout = set_up(p)?;
-    if p.backlog_bytes > 0 {
-        let per_producer = p.backlog_bytes / p.message_bytes as u64 / u64::from(p.producers.max(1));
-        eprintln!(
-            "writing a backlog of {} MiB before the measured run",
-            p.backlog_bytes >> 20
-        );
-        let fill = Params {
-            consumer_groups: 0,
-            rate_msgs_per_s: 0.0,
-            warmup_s: 0.0,
-            duration_s: BACKLOG_FILL_MAX.as_secs_f64(),
-            ..p.clone()
-        };
+    if let Some((fill, per_producer)) = p.backlog_fill() {
         phase(&fill, &layout, live, Some(per_producer), "backlog ")?;
     }
     phase(p, &layout, live, None, "")
@@ -107,7 +90,7 @@ fn phase(
     label: &str,
 ) -> anyhow::Result<(Recorder, Window)> {
     let clock = Clock::new();
-    let start = Instant::now() + START_DELAY;
+    let start = Instant::now() + Duration::from_millis(crate::limits::START_DELAY_MS);
     let measure_from = start + Duration::from_secs_f64(p.warmup_s);
     let end = measure_from + Duration::from_secs_f64(p.duration_s);
     let window = Window {
