@@ -9,7 +9,7 @@
 use crate::params::Params;
 use crate::rate::Schedule;
 use crate::records::{filler, make_value, sent_ns};
-use crate::stats::{Clock, Live, Recorder, Sink, Window};
+use crate::stats::{Clock, Live, Phase, Recorder, Sink, Window};
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -280,19 +280,13 @@ fn phase(
     budget: Option<u64>,
     label: &str,
 ) -> anyhow::Result<(Recorder, Window)> {
-    let clock = Clock::new();
-    let start = Instant::now() + Duration::from_millis(crate::limits::START_DELAY_MS);
-    let from = start + Duration::from_secs_f64(p.warmup_s);
-    let end = from + Duration::from_secs_f64(p.duration_s);
-    let window = Window {
-        start_ns: clock.unix_ns(from),
-        end_ns: clock.unix_ns(if budget.is_some() { from } else { end }),
-    };
+    let phase = Phase::plan(p, budget.is_some());
+    let window = phase.window;
     let t = Timing {
-        clock,
-        start,
-        end,
-        give_up: end + Duration::from_secs_f64(p.drain_s),
+        clock: phase.clock,
+        start: phase.start,
+        end: phase.end,
+        give_up: phase.give_up,
     };
     let producers_left = Arc::new(AtomicU32::new(p.producers));
     let finished = Arc::new(AtomicUsize::new(0));
@@ -302,7 +296,7 @@ fn phase(
         Arc::new(Shared {
             sink: Mutex::new(Sink::new(window)),
             live: live.clone(),
-            clock,
+            clock: phase.clock,
             bytes: p.message_bytes as u64,
         })
     };

@@ -169,6 +169,43 @@ impl Clock {
     }
 }
 
+/// When a phase of a run starts sending, starts measuring, stops sending and gives up
+/// waiting, on one clock, and the window it measures.
+#[derive(Clone, Copy, Debug)]
+pub struct Phase {
+    /// The clock every executor stamps with.
+    pub clock: Clock,
+    /// First intended send, a moment after set-up so every executor starts together.
+    pub start: Instant,
+    /// Last intended send.
+    pub end: Instant,
+    /// Latest moment to wait for acknowledgements and deliveries.
+    pub give_up: Instant,
+    /// What is recorded; empty for a budgeted phase (a backlog fill measures nothing).
+    pub window: Window,
+}
+
+impl Phase {
+    /// The phase of `p`, starting now.
+    pub fn plan(p: &crate::params::Params, budgeted: bool) -> Phase {
+        let clock = Clock::new();
+        let start = Instant::now() + Duration::from_millis(crate::limits::START_DELAY_MS);
+        let measure_from = start + Duration::from_secs_f64(p.warmup_s);
+        let end = measure_from + Duration::from_secs_f64(p.duration_s);
+        let window = Window {
+            start_ns: clock.unix_ns(measure_from),
+            end_ns: clock.unix_ns(if budgeted { measure_from } else { end }),
+        };
+        Phase {
+            clock,
+            start,
+            end,
+            give_up: end + Duration::from_secs_f64(p.drain_s),
+            window,
+        }
+    }
+}
+
 impl Default for Clock {
     fn default() -> Self {
         Clock::new()

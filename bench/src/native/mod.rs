@@ -12,7 +12,7 @@ mod wire;
 
 use crate::limits::{EXECUTOR_IO_MEMORY_BYTES, EXECUTOR_SPIN_BEFORE_PARK_US};
 use crate::params::Params;
-use crate::stats::{Clock, Live, Recorder, Window};
+use crate::stats::{Live, Phase, Recorder, Window};
 use admin::TopicLayout;
 use consumer::ConsumerPlan;
 use ctx::ExecCtx;
@@ -21,7 +21,7 @@ use producer::ProducerPlan;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn builder(placement: Placement, name: &str) -> LocalExecutorBuilder {
     LocalExecutorBuilder::new(placement)
@@ -89,19 +89,13 @@ fn phase(
     budget: Option<u64>,
     label: &str,
 ) -> anyhow::Result<(Recorder, Window)> {
-    let clock = Clock::new();
-    let start = Instant::now() + Duration::from_millis(crate::limits::START_DELAY_MS);
-    let measure_from = start + Duration::from_secs_f64(p.warmup_s);
-    let end = measure_from + Duration::from_secs_f64(p.duration_s);
-    let window = Window {
-        start_ns: clock.unix_ns(measure_from),
-        end_ns: if budget.is_some() {
-            clock.unix_ns(measure_from)
-        } else {
-            clock.unix_ns(end)
-        },
-    };
-    let give_up = end + Duration::from_secs_f64(p.drain_s);
+    let Phase {
+        clock,
+        start,
+        end,
+        give_up,
+        window,
+    } = Phase::plan(p, budget.is_some());
     let mut roles = Vec::new();
     for id in 0..p.producers {
         roles.push(Role::Producer(Box::new(ProducerPlan {
