@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let node = NodeConfig {
+        node_id: settings.node_id,
         data_dir: settings.data_dir.clone(),
         log_defaults: settings.log_defaults.clone(),
         default_partitions: settings.default_partitions,

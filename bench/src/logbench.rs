@@ -220,7 +220,10 @@ async fn measure(args: &LogArgs, dir: &Path) -> anyhow::Result<(f64, Histogram<u
             let (log, batch, written) = (log.clone(), batch.clone(), written.clone());
             tasks.push(glommio::spawn_local(async move {
                 while Instant::now() < deadline {
-                    let info = log.append(&batch, 0)?;
+                    let (info, _) = log.append(
+                        &batch,
+                        myelin_storage::AppendMode::Leader { leader_epoch: 0 },
+                    )?;
                     log.commit(&info).await?;
                     written.set(written.get() + size);
                 }
@@ -247,7 +250,10 @@ async fn measure(args: &LogArgs, dir: &Path) -> anyhow::Result<(f64, Histogram<u
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     while Instant::now() < deadline {
         let t = Instant::now();
-        let info = log.append(&batch, 0)?;
+        let (info, _) = log.append(
+            &batch,
+            myelin_storage::AppendMode::Leader { leader_epoch: 0 },
+        )?;
         log.commit(&info).await?;
         record_us(&mut hist, t.elapsed().as_micros() as u64);
     }
@@ -353,7 +359,10 @@ async fn recovery(args: &RecoveryArgs, dir: &Path) -> anyhow::Result<RecoveryRep
         tasks.push(glommio::spawn_local(async move {
             let mut done = 0;
             while done < per_partition {
-                let info = log.append(&batch, 0)?;
+                let (info, _) = log.append(
+                    &batch,
+                    myelin_storage::AppendMode::Leader { leader_epoch: 0 },
+                )?;
                 log.commit(&info).await?;
                 done += size;
             }

@@ -2,12 +2,11 @@
 
 pub mod api;
 pub mod codes;
-pub mod group;
-pub mod internal_log;
 pub mod legacy;
 pub mod limits;
 pub mod server;
 mod topics;
-pub mod txn;
+
+pub use myelin_coordinator::{group, internal_log, txn};
 
 pub use server::{serve, Ctx, ServerConfig};

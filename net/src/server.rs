@@ -54,6 +54,7 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
             return;
         }
     };
+    myelin_coordinator::install(&shard, config.coordinator);
     let server = Rc::new(config);
     if shard.id.0 == 0 {
         ensure_internal_topic(
@@ -69,7 +70,7 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         )
         .await;
     }
-    crate::txn::coordinator::recover(&shard, server.coordinator).await;
+    crate::txn::coordinator::recover(&shard).await;
     let open = Rc::new(Cell::new(0usize));
     let accept = async {
         loop {

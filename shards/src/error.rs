@@ -12,6 +12,9 @@ pub enum ShardError {
     /// The catalog refused a change.
     #[error(transparent)]
     Metadata(#[from] myelin_replication::MetadataError),
+    /// The partition refused an operation.
+    #[error(transparent)]
+    Partition(#[from] myelin_replication::PartitionError),
     /// The log refused an operation.
     #[error(transparent)]
     Storage(#[from] myelin_storage::StorageError),

@@ -5,12 +5,14 @@
 pub mod alloc;
 pub mod error;
 pub mod limits;
+pub mod partitions;
 pub mod runtime;
 pub mod shard;
 pub mod table;
 pub mod topic_config;
 
 pub use error::ShardError;
+pub use partitions::{ListedOffset, OffsetQuery, ReadFailure, ReadRequest};
 pub use runtime::{run, RuntimeConfig, StopHandle};
 pub use shard::{CatalogChange, NodeConfig, Shard};
 pub use table::ShardId;

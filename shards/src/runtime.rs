@@ -179,7 +179,7 @@ where
                 if let Ok(task) = housekeeping {
                     task.await;
                 }
-                shard.close_logs().await;
+                shard.close_partitions().await;
                 tracing::debug!(shard = shard.id.0, "shard stopped");
             })
             .map_err(|e| ShardError::Runtime(e.to_string()))?;
@@ -227,6 +227,7 @@ async fn start_shard(
         senders,
         catalog.clone(),
         stopping,
+        Rc::new(myelin_replication::SystemClock),
     ));
     shard.apply_catalog(catalog).await?;
     for (_, receiver) in receivers.streams() {

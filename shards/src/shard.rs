@@ -1,9 +1,10 @@
-//! One shard: the partitions it owns, its copy of the catalog, and the way to run work on
-//! another shard.
+//! One shard: the partitions it owns, its copy of the catalog, the services that live on it
+//! (the coordinators), its clock, and the way to run work on another shard.
 //!
 //! All state here belongs to the shard's own thread. Other shards reach it only by sending a
 //! [`Job`] over the channel mesh; the job runs here and its result travels back through a
-//! oneshot channel. Payloads inside a job (`bytes::Bytes`) move by pointer.
+//! oneshot channel. Payloads inside a job (`bytes::Bytes`) move by pointer. Handlers reach
+//! partitions only through the typed API in [`crate::partitions`].
 
 use crate::error::ShardError;
 use crate::table::{self, ShardId};
@@ -13,7 +14,9 @@ use futures::future::LocalBoxFuture;
 use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
 use myelin_replication::metadata::{new_topic_id, Catalog, TopicMeta};
-use myelin_storage::{Log, LogConfig};
+use myelin_replication::{Assignment, Clock, NodeId, Partition};
+use myelin_storage::LogConfig;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -29,6 +32,8 @@ pub type Job = Box<dyn FnOnce(Rc<Shard>) -> LocalBoxFuture<'static, ()> + Send>;
 /// Node-wide settings every shard reads.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
+    /// This broker's id (`node.id`).
+    pub node_id: i32,
     /// Root of the data directory.
     pub data_dir: PathBuf,
     /// Log settings for topics that do not override them.
@@ -71,9 +76,9 @@ pub enum CatalogChange {
     },
 }
 
-struct OwnedLog {
+struct OwnedPartition {
     topic_id: [u8; 16],
-    log: Rc<Log>,
+    partition: Rc<Partition>,
 }
 
 /// One shard's state.
@@ -86,7 +91,9 @@ pub struct Shard {
     pub node: Arc<NodeConfig>,
     senders: Senders<Job>,
     catalog: RefCell<Arc<Catalog>>,
-    logs: RefCell<HashMap<(String, i32), OwnedLog>>,
+    partitions: RefCell<HashMap<(String, i32), OwnedPartition>>,
+    services: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
+    clock: Rc<dyn Clock>,
     controller: Semaphore,
     stopping: Arc<AtomicBool>,
     /// Producer ids this shard may hand out: `[next, limit)` (shard 0 only).
@@ -111,6 +118,7 @@ impl Shard {
         senders: Senders<Job>,
         catalog: Arc<Catalog>,
         stopping: Arc<AtomicBool>,
+        clock: Rc<dyn Clock>,
     ) -> Shard {
         Shard {
             id,
@@ -118,7 +126,9 @@ impl Shard {
             node,
             senders,
             catalog: RefCell::new(catalog),
-            logs: RefCell::new(HashMap::new()),
+            partitions: RefCell::new(HashMap::new()),
+            services: RefCell::new(HashMap::new()),
+            clock,
             controller: Semaphore::new(1),
             stopping,
             producer_ids: Cell::new((0, 0)),
@@ -174,18 +184,50 @@ impl Shard {
         table::owner(topic, partition, self.count)
     }
 
+    /// This broker's id.
+    pub fn node_id(&self) -> NodeId {
+        NodeId(self.node.node_id)
+    }
+
+    /// The shard's clock: every state machine on it takes time from here.
+    pub fn clock(&self) -> Rc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Milliseconds since the epoch, by the shard's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// A partition this shard owns.
-    pub fn log(&self, topic: &str, partition: i32) -> Result<Rc<Log>, ShardError> {
-        self.logs
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Rc<Partition>, ShardError> {
+        self.partitions
             .borrow()
             .get(&(topic.to_string(), partition))
-            .map(|o| o.log.clone())
+            .map(|o| o.partition.clone())
             .ok_or(ShardError::UnknownTopicOrPartition)
     }
 
-    /// The logs this shard owns.
-    pub fn logs(&self) -> Vec<Rc<Log>> {
-        self.logs.borrow().values().map(|o| o.log.clone()).collect()
+    /// The partitions this shard owns.
+    pub fn partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .values()
+            .map(|o| o.partition.clone())
+            .collect()
+    }
+
+    /// Installs a service that lives on this shard (a coordinator); one per type.
+    pub fn install<T: 'static>(&self, service: Rc<T>) {
+        self.services
+            .borrow_mut()
+            .insert(TypeId::of::<T>(), service as Rc<dyn Any>);
+    }
+
+    /// The service of type `T` on this shard, if installed.
+    pub fn service<T: 'static>(&self) -> Option<Rc<T>> {
+        let any = self.services.borrow().get(&TypeId::of::<T>())?.clone();
+        any.downcast::<T>().ok()
     }
 
     /// The effective log config of a topic.
@@ -204,8 +246,8 @@ impl Shard {
         }
         *self.catalog.borrow_mut() = next.clone();
         // Close what is gone first, so a re-created topic of the same name starts empty.
-        let gone: Vec<((String, i32), OwnedLog)> = {
-            let mut logs = self.logs.borrow_mut();
+        let gone: Vec<((String, i32), OwnedPartition)> = {
+            let mut logs = self.partitions.borrow_mut();
             let keys: Vec<_> = logs
                 .iter()
                 .filter(|((t, p), o)| {
@@ -219,10 +261,10 @@ impl Shard {
                 .collect()
         };
         for ((topic, partition), owned) in gone {
-            if let Err(e) = owned.log.close().await {
+            if let Err(e) = owned.partition.close().await {
                 tracing::warn!(topic, partition, "closing deleted partition: {e}");
             }
-            let dir = owned.log.dir().to_path_buf();
+            let dir = owned.partition.dir().to_path_buf();
             drop(owned);
             let trash = trash_dir(&self.node.data_dir);
             glommio::executor()
@@ -238,19 +280,29 @@ impl Shard {
                     continue;
                 }
                 let key = (topic.name.clone(), p);
-                let existing = self.logs.borrow().get(&key).map(|o| o.log.clone());
+                let existing = self
+                    .partitions
+                    .borrow()
+                    .get(&key)
+                    .map(|o| o.partition.clone());
                 match existing {
-                    Some(log) => {
-                        if log.config() != config {
-                            log.set_config(config.clone());
-                        }
-                    }
+                    Some(partition) => partition.set_config(config.clone()),
                     None => {
                         let dir = partition_dir(&self.node.data_dir, &topic.name, p);
                         let (config, topic_id) = (config.clone(), topic.id);
+                        let (local, clock) = (self.node_id(), self.clock.clone());
                         opening.push(async move {
-                            let log = Log::open(dir, config).await;
-                            (key, topic_id, log)
+                            let opened = Partition::open(
+                                &key.0,
+                                key.1,
+                                dir,
+                                config,
+                                local,
+                                Assignment::single(local),
+                                clock,
+                            )
+                            .await;
+                            (key, topic_id, opened)
                         });
                     }
                 }
@@ -258,11 +310,15 @@ impl Shard {
         }
         // Logs open concurrently: after a crash each scans its active segment, and many
         // scans in flight keep the disk busy instead of waiting on one at a time.
-        for (key, topic_id, log) in futures::future::join_all(opening).await {
-            let log = Rc::new(log?);
-            self.logs
-                .borrow_mut()
-                .insert(key, OwnedLog { topic_id, log });
+        for (key, topic_id, opened) in futures::future::join_all(opening).await {
+            let partition = opened?;
+            self.partitions.borrow_mut().insert(
+                key,
+                OwnedPartition {
+                    topic_id,
+                    partition,
+                },
+            );
         }
         Ok(())
     }
@@ -370,40 +426,25 @@ impl Shard {
         Ok(next)
     }
 
-    /// Flushes and closes every log this shard owns.
-    pub async fn close_logs(&self) {
-        let logs: Vec<OwnedLog> = self.logs.borrow_mut().drain().map(|(_, o)| o).collect();
-        for owned in logs {
-            if let Err(e) = owned.log.close().await {
-                tracing::error!(dir = %owned.log.dir().display(), "close failed: {e}");
+    /// Flushes and closes every partition this shard owns.
+    pub async fn close_partitions(&self) {
+        let owned: Vec<OwnedPartition> = self
+            .partitions
+            .borrow_mut()
+            .drain()
+            .map(|(_, o)| o)
+            .collect();
+        for o in owned {
+            if let Err(e) = o.partition.close().await {
+                tracing::error!(dir = %o.partition.dir().display(), "close failed: {e}");
             }
         }
     }
 
-    /// Applies retention and compaction to every owned log.
+    /// Applies retention and compaction to every owned partition.
     pub async fn housekeeping(&self) {
-        let now = myelin_storage::now_ms();
-        for log in self.logs() {
-            match log.enforce_retention(now).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(dir = %log.dir().display(), segments = n, "retention deleted segments")
-                }
-                Err(e) => tracing::warn!(dir = %log.dir().display(), "retention failed: {e}"),
-            }
-            match log.compact(now).await {
-                Ok(r) if r.segments_cleaned > 0 => tracing::info!(
-                    dir = %log.dir().display(),
-                    segments = r.segments_cleaned,
-                    batches_removed = r.batches_removed,
-                    keys = r.keys,
-                    bytes_before = r.bytes_before,
-                    bytes_after = r.bytes_after,
-                    "compacted"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(dir = %log.dir().display(), "compaction failed: {e}"),
-            }
+        for partition in self.partitions() {
+            partition.housekeeping().await;
         }
     }
 }

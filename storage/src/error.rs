@@ -32,15 +32,14 @@ pub enum StorageError {
     /// The log was taken offline after an I/O error and refuses further writes.
     #[error("log is offline after an earlier i/o error")]
     Offline,
-    /// An idempotent producer skipped a sequence number.
-    #[error("out of order sequence number")]
-    OutOfOrderSequence,
-    /// An idempotent producer wrote with an epoch older than the partition has seen.
-    #[error("invalid producer epoch")]
-    InvalidProducerEpoch,
-    /// A producer the partition does not know wrote from a sequence other than 0.
-    #[error("unknown producer id")]
-    UnknownProducerId,
+    /// A replica's batch does not start at the log end offset.
+    #[error("batch at offset {got} does not continue the log at {expected}")]
+    NotContiguous {
+        /// The log end offset.
+        expected: i64,
+        /// The batch's base offset.
+        got: i64,
+    },
     /// A record the topic cannot take: a record without a key on a compacted topic.
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),

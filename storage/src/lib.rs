@@ -12,7 +12,6 @@ pub mod fs;
 pub mod index;
 pub mod limits;
 pub mod log;
-pub mod producer;
 pub mod records;
 pub mod segment;
 pub mod sim;
@@ -21,4 +20,7 @@ pub mod txn;
 pub use config::LogConfig;
 pub use error::{Result, StorageError};
 pub use fs::{DmaFs, FileSystem, SegmentIo};
-pub use log::{now_ms, AppendInfo, CompactionReport, Log, Offsets, ReadOutcome};
+pub use log::{
+    now_ms, AppendInfo, AppendMode, CompactionReport, Listener, Log, LogEvent, Offsets,
+    ReadOutcome, TxnView,
+};

@@ -7,12 +7,12 @@ use myelin_storage::{batch, Log, LogConfig};
 use std::rc::Rc;
 
 mod common;
-use common::{make_batch, record_batch, run};
+use common::{make_batch, record_batch, run, NoTxns, LEADER};
 
 async fn append(log: &Rc<Log>, n: i32, ts: i64, payload: &[u8]) -> i64 {
     let b = Bytes::from(make_batch(n, ts, payload));
     let batches = batch::split_batches(b, 1 << 20).unwrap();
-    let info = log.append(&batches, 0).unwrap();
+    let info = log.append(&batches, LEADER).unwrap().0;
     log.commit(&info).await.unwrap();
     info.base_offset
 }
@@ -59,14 +59,18 @@ fn append_read_reopen_roll_and_retain() {
             }
         }
         assert_eq!(seen, 200);
-        let ts = log.batch_for_timestamp(1150).await.unwrap().unwrap();
+        let ts = log
+            .batch_for_timestamp(1150, i64::MAX)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(batch::validate(&ts, 1 << 20).unwrap().base_offset, 150 * 3);
         log.set_config(LogConfig {
             retention_bytes: 40 << 10,
             ..config
         });
         let removed = log
-            .enforce_retention(myelin_storage::now_ms())
+            .enforce_retention(myelin_storage::now_ms(), i64::MAX)
             .await
             .unwrap();
         assert!(removed > 0);
@@ -145,7 +149,7 @@ fn segments_roll_by_age_and_expire_by_time() {
             "segment.ms rolls each batch into its own segment"
         );
         let removed = log
-            .enforce_retention(myelin_storage::now_ms())
+            .enforce_retention(myelin_storage::now_ms(), i64::MAX)
             .await
             .unwrap();
         assert_eq!(removed, 3, "the three old sealed segments expire");
@@ -159,63 +163,6 @@ fn segments_roll_by_age_and_expire_by_time() {
     });
 }
 
-/// An idempotent batch from producer `pid` at `epoch` starting at sequence `seq`.
-fn idempotent_batch(n: i32, pid: i64, epoch: i16, seq: i32) -> Bytes {
-    let mut b = make_batch(n, 1, b"x");
-    b[43..51].copy_from_slice(&pid.to_be_bytes());
-    b[51..53].copy_from_slice(&epoch.to_be_bytes());
-    b[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = batch::compute_crc(&b);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
-}
-
-#[test]
-fn idempotent_retries_are_written_once_even_after_a_restart() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let path = dir.path().join("t-0");
-    run(move || async move {
-        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
-        let append_one = |b: Bytes| {
-            let batches = batch::split_batches(b, 1 << 20).unwrap();
-            log.append(&batches, 0)
-        };
-        let first = append_one(idempotent_batch(3, 42, 0, 0)).unwrap();
-        assert_eq!((first.base_offset, first.last_offset), (0, 2));
-        let retry = append_one(idempotent_batch(3, 42, 0, 0)).unwrap();
-        assert_eq!(
-            (retry.base_offset, retry.last_offset),
-            (0, 2),
-            "a retry gets the original offsets"
-        );
-        assert_eq!(log.offsets().log_end_offset, 3, "and is not written again");
-        assert!(matches!(
-            append_one(idempotent_batch(1, 42, 0, 5)),
-            Err(myelin_storage::StorageError::OutOfOrderSequence)
-        ));
-        assert!(matches!(
-            append_one(idempotent_batch(1, 43, 0, 7)),
-            Err(myelin_storage::StorageError::UnknownProducerId)
-        ));
-        let next = append_one(idempotent_batch(2, 42, 0, 3)).unwrap();
-        log.commit(&next).await.unwrap();
-        log.close().await.unwrap();
-
-        // After a restart the producer state comes back from the log.
-        let log = Rc::new(Log::open(path.clone(), LogConfig::default()).await.unwrap());
-        let batches = batch::split_batches(idempotent_batch(2, 42, 0, 3), 1 << 20).unwrap();
-        let again = log.append(&batches, 0).unwrap();
-        assert_eq!((again.base_offset, again.last_offset), (3, 4));
-        assert_eq!(log.offsets().log_end_offset, 5);
-        let batches = batch::split_batches(idempotent_batch(1, 42, 0, 4), 1 << 20).unwrap();
-        assert!(matches!(
-            log.append(&batches, 0),
-            Err(myelin_storage::StorageError::OutOfOrderSequence)
-        ));
-        log.close().await.unwrap();
-    });
-}
-
 /// A record as read back: offset, key, value.
 type Rec = (i64, Vec<u8>, Option<Vec<u8>>);
 
@@ -223,7 +170,7 @@ type Rec = (i64, Vec<u8>, Option<Vec<u8>>);
 async fn records_of(log: &Rc<Log>) -> Vec<Rec> {
     let mut out = Vec::new();
     let mut offset = log.offsets().log_start_offset;
-    while offset < log.offsets().high_watermark {
+    while offset < log.offsets().durable_end {
         let r = log.read(offset, 1 << 20).await.unwrap();
         for b in &r.batches {
             let h = batch::validate(b, 1 << 20).unwrap();
@@ -271,16 +218,18 @@ fn compaction_keeps_the_last_value_per_key_and_drops_old_tombstones() {
             ];
             let b = Bytes::from(record_batch(&recs, 1));
             let info = log
-                .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
-                .unwrap();
+                .append(&batch::split_batches(b, 1 << 20).unwrap(), LEADER)
+                .unwrap()
+                .0;
             log.commit(&info).await.unwrap();
             latest.insert(key, Some(value));
         }
         // A tombstone for k3, then enough records to seal the segment holding it.
         let b = Bytes::from(record_batch(&[(Some(b"k3".as_slice()), None)], 1));
         let info = log
-            .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
-            .unwrap();
+            .append(&batch::split_batches(b, 1 << 20).unwrap(), LEADER)
+            .unwrap()
+            .0;
         log.commit(&info).await.unwrap();
         latest.remove("k3");
         for i in 0..80u32 {
@@ -289,13 +238,17 @@ fn compaction_keeps_the_last_value_per_key_and_drops_old_tombstones() {
                 1,
             ));
             let info = log
-                .append(&batch::split_batches(b, 1 << 20).unwrap(), 0)
-                .unwrap();
+                .append(&batch::split_batches(b, 1 << 20).unwrap(), LEADER)
+                .unwrap()
+                .0;
             log.commit(&info).await.unwrap();
         }
         let end = log.offsets().log_end_offset;
         let before = records_of(&log).await;
-        let report = log.compact(myelin_storage::now_ms()).await.unwrap();
+        let report = log
+            .compact(myelin_storage::now_ms(), &NoTxns)
+            .await
+            .unwrap();
         assert!(report.segments_cleaned > 0, "{report:?}");
         assert!(report.bytes_after < report.bytes_before / 4, "{report:?}");
         assert_eq!(log.offsets().log_end_offset, end, "offsets never change");
@@ -326,7 +279,7 @@ fn compaction_keeps_the_last_value_per_key_and_drops_old_tombstones() {
         check(&after);
         // Nothing left to do until more is written.
         assert_eq!(
-            log.compact(myelin_storage::now_ms())
+            log.compact(myelin_storage::now_ms(), &NoTxns)
                 .await
                 .unwrap()
                 .segments_cleaned,

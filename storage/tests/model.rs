@@ -8,7 +8,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{record_batch, run};
+use common::{record_batch, run, NoTxns, LEADER};
 use myelin_storage::sim::SimFs;
 use myelin_storage::{batch, Log, LogConfig, StorageError};
 use proptest::prelude::*;
@@ -119,7 +119,7 @@ fn records_of(got: &[Bytes]) -> Vec<(i64, Record)> {
 async fn read_all(log: &Rc<Log<SimFs>>, from: i64) -> Result<Vec<Bytes>, StorageError> {
     let mut out = Vec::new();
     let mut offset = from;
-    let end = log.offsets().high_watermark;
+    let end = log.offsets().durable_end;
     while offset < end {
         let r = log.read(offset, 8 << 10).await?;
         let Some(last) = r.batches.last() else { break };
@@ -167,7 +167,7 @@ async fn check_all(log: &Rc<Log<SimFs>>, model: &Model) {
     assert_eq!(o.log_start_offset, model.start, "log start");
     assert_eq!(o.log_end_offset, model.end, "log end");
     assert_eq!(
-        o.high_watermark, model.end,
+        o.durable_end, model.end,
         "everything acknowledged is visible"
     );
     match read_all(log, model.start).await {
@@ -227,7 +227,7 @@ fn play(seed: u64, steps: Vec<Step>) {
                         .collect();
                     let bytes = Bytes::from(record_batch(&recs, n as i64));
                     let batches = batch::split_batches(bytes.clone(), 1 << 20).unwrap();
-                    let info = log.append(&batches, 0).unwrap();
+                    let info = log.append(&batches, LEADER).unwrap().0;
                     match log.commit(&info).await {
                         Ok(()) => {
                             assert_eq!(info.base_offset, model.end);
@@ -285,7 +285,7 @@ fn play(seed: u64, steps: Vec<Step>) {
                         retention_bytes: keep as i64 * 1024,
                         ..config()
                     });
-                    log.enforce_retention(myelin_storage::now_ms())
+                    log.enforce_retention(myelin_storage::now_ms(), i64::MAX)
                         .await
                         .unwrap();
                     log.set_config(config());
@@ -334,7 +334,7 @@ fn play(seed: u64, steps: Vec<Step>) {
                     model.disk_full = full;
                     fs.set_capacity(full.then(|| fs.used()));
                 }
-                Step::Compact => match log.compact(myelin_storage::now_ms()).await {
+                Step::Compact => match log.compact(myelin_storage::now_ms(), &NoTxns).await {
                     Ok(report) => model.compacted |= report.segments_cleaned > 0,
                     Err(e) => {
                         assert!(model.rotten || model.disk_full, "compaction failed: {e}");
@@ -364,7 +364,9 @@ proptest! {
 
 async fn append_one(log: &Rc<Log<SimFs>>, value: &[u8]) -> Result<i64, StorageError> {
     let bytes = Bytes::from(record_batch(&[(Some(b"k"), Some(value))], 1));
-    let info = log.append(&batch::split_batches(bytes, 1 << 20)?, 0)?;
+    let info = log
+        .append(&batch::split_batches(bytes, 1 << 20)?, LEADER)?
+        .0;
     log.commit(&info).await?;
     Ok(info.base_offset)
 }
@@ -492,7 +494,7 @@ proptest! {
             let Ok(log) = Log::open_with(fs, dir, config()).await else { return };
             let log = Rc::new(log);
             let o = log.offsets();
-            assert!(o.log_start_offset <= o.high_watermark && o.high_watermark <= o.log_end_offset);
+            assert!(o.log_start_offset <= o.durable_end && o.durable_end <= o.log_end_offset);
             if let Ok(batches) = read_all(&log, o.log_start_offset).await {
                 let mut next = 0;
                 for b in batches {

@@ -26,21 +26,19 @@ pub async fn handle(
         partition_for(&group, ctx.server.coordinator.offsets_partitions),
     );
     let id = txn_id.clone();
-    let r = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, _shard| async move {
-        let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
-            return Err(codes::INVALID_PRODUCER_ID_MAPPING);
-        };
-        if meta.add_group(
-            pid,
-            epoch,
-            &group,
-            offsets_partition,
-            myelin_storage::now_ms(),
-        )? {
-            coordinator.save(&log, &id, meta).await?;
-        }
-        Ok(())
-    })
+    let r = on_txn_coordinator(
+        &ctx.shard,
+        &txn_id,
+        move |coordinator, log, shard| async move {
+            let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
+                return Err(codes::INVALID_PRODUCER_ID_MAPPING);
+            };
+            if meta.add_group(pid, epoch, &group, offsets_partition, shard.now_ms())? {
+                coordinator.save(&shard, &log, &id, meta).await?;
+            }
+            Ok(())
+        },
+    )
     .await;
     AddOffsetsToTxnResponse::default().with_error_code(r.err().unwrap_or(codes::NONE))
 }

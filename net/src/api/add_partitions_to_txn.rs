@@ -52,15 +52,19 @@ pub async fn handle(
             .flat_map(|(t, ps)| ps.iter().map(move |p| (t.0.to_string(), *p)))
             .collect();
         let id = txn_id.clone();
-        on_txn_coordinator(ctx, &txn_id, move |coordinator, log, _shard| async move {
-            let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
-                return Err(codes::INVALID_PRODUCER_ID_MAPPING);
-            };
-            if meta.add_partitions(pid, epoch, &partitions, myelin_storage::now_ms())? {
-                coordinator.save(&log, &id, meta).await?;
-            }
-            Ok(())
-        })
+        on_txn_coordinator(
+            &ctx.shard,
+            &txn_id,
+            move |coordinator, log, shard| async move {
+                let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
+                    return Err(codes::INVALID_PRODUCER_ID_MAPPING);
+                };
+                if meta.add_partitions(pid, epoch, &partitions, shard.now_ms())? {
+                    coordinator.save(&shard, &log, &id, meta).await?;
+                }
+                Ok(())
+            },
+        )
         .await
     };
     let results = asked

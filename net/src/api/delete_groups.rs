@@ -18,7 +18,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
         let g = id.0.to_string();
-        let code = on_coordinator(ctx, &g.clone(), move |coordinator, log| async move {
+        let code = on_coordinator(&ctx.shard, &g.clone(), move |coordinator, log| async move {
             let has_members = coordinator
                 .groups
                 .borrow()
@@ -47,7 +47,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
                 })
                 .unwrap_or_default();
             let tombstones: Vec<_> = keys.iter().map(|k| (k.clone(), None)).collect();
-            store::write(&log, &tombstones).await?;
+            store::write(&log, &tombstones, coordinator.now_ms()).await?;
             for k in keys {
                 coordinator.apply(k, None);
             }

@@ -31,38 +31,42 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
     let mut groups = Vec::with_capacity(req.groups.len());
     for id in req.groups {
         let g = id.0.to_string();
-        let view = on_coordinator(ctx, &g.clone(), move |coordinator, _log| async move {
-            let groups = coordinator.groups.borrow();
-            let Some(grp) = groups.get(&g) else {
-                let state = if coordinator.offsets.borrow().contains_key(&g) {
-                    GroupState::Empty
-                } else {
-                    GroupState::Dead
+        let view = on_coordinator(
+            &ctx.shard,
+            &g.clone(),
+            move |coordinator, _log| async move {
+                let groups = coordinator.groups.borrow();
+                let Some(grp) = groups.get(&g) else {
+                    let state = if coordinator.offsets.borrow().contains_key(&g) {
+                        GroupState::Empty
+                    } else {
+                        GroupState::Dead
+                    };
+                    return Ok((state.name(), String::new(), String::new(), Vec::new()));
                 };
-                return Ok((state.name(), String::new(), String::new(), Vec::new()));
-            };
-            let protocol = grp.protocol.clone();
-            let members: Vec<MemberView> = grp
-                .members
-                .iter()
-                .map(|(mid, m)| {
-                    (
-                        mid.clone(),
-                        m.instance_id.clone(),
-                        m.client_id.clone(),
-                        m.client_host.clone(),
-                        m.metadata(protocol.as_deref()),
-                        m.assignment.clone(),
-                    )
-                })
-                .collect();
-            Ok((
-                grp.state.name(),
-                grp.protocol_type.clone().unwrap_or_default(),
-                protocol.unwrap_or_default(),
-                members,
-            ))
-        })
+                let protocol = grp.protocol.clone();
+                let members: Vec<MemberView> = grp
+                    .members
+                    .iter()
+                    .map(|(mid, m)| {
+                        (
+                            mid.clone(),
+                            m.instance_id.clone(),
+                            m.client_id.clone(),
+                            m.client_host.clone(),
+                            m.metadata(protocol.as_deref()),
+                            m.assignment.clone(),
+                        )
+                    })
+                    .collect();
+                Ok((
+                    grp.state.name(),
+                    grp.protocol_type.clone().unwrap_or_default(),
+                    protocol.unwrap_or_default(),
+                    members,
+                ))
+            },
+        )
         .await;
         let base = DescribedGroup::default()
             .with_group_id(id)

@@ -24,13 +24,17 @@ pub async fn handle(
     let mut states = Vec::with_capacity(req.transactional_ids.len());
     for id in req.transactional_ids {
         let key = id.0.to_string();
-        let meta = on_txn_coordinator(ctx, &key.clone(), move |c, _log, _shard| async move {
-            c.txns
-                .borrow()
-                .get(&key)
-                .cloned()
-                .ok_or(codes::TRANSACTIONAL_ID_NOT_FOUND)
-        })
+        let meta = on_txn_coordinator(
+            &ctx.shard,
+            &key.clone(),
+            move |c, _log, _shard| async move {
+                c.txns
+                    .borrow()
+                    .get(&key)
+                    .cloned()
+                    .ok_or(codes::TRANSACTIONAL_ID_NOT_FOUND)
+            },
+        )
         .await;
         let base = TransactionState::default().with_transactional_id(id);
         match meta {

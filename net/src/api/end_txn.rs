@@ -17,18 +17,22 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: EndTxnRequest) -> EndTxnRespo
     let txn_id = req.transactional_id.0.to_string();
     let (pid, epoch, commit) = (req.producer_id.0, req.producer_epoch, req.committed);
     let id = txn_id.clone();
-    let r = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, shard| async move {
-        let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
-            return Err(codes::INVALID_PRODUCER_ID_MAPPING);
-        };
-        match meta.end(pid, epoch, commit)? {
-            EndAction::AlreadyDone => Ok(()),
-            EndAction::WriteMarkers { .. } => {
-                coordinator.save(&log, &id, meta).await?;
-                coordinator.finish(&shard, &log, &id).await
+    let r = on_txn_coordinator(
+        &ctx.shard,
+        &txn_id,
+        move |coordinator, log, shard| async move {
+            let Some(mut meta) = coordinator.txns.borrow().get(&id).cloned() else {
+                return Err(codes::INVALID_PRODUCER_ID_MAPPING);
+            };
+            match meta.end(pid, epoch, commit)? {
+                EndAction::AlreadyDone => Ok(()),
+                EndAction::WriteMarkers { .. } => {
+                    coordinator.save(&shard, &log, &id, meta).await?;
+                    coordinator.finish(&shard, &log, &id).await
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     EndTxnResponse::default().with_error_code(r.err().unwrap_or(codes::NONE))
 }

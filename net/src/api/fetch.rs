@@ -6,7 +6,6 @@ use crate::codes;
 use crate::legacy;
 use crate::limits;
 use crate::server::Ctx;
-use crate::topics;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
@@ -14,6 +13,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_shards::ReadRequest;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,17 @@ async fn read_once(
                 return (base.with_error_code(code), Vec::new());
             };
             let cap = (p.partition_max_bytes.max(0) as usize).min(max_bytes);
-            match topics::read(ctx, topic, p.partition, p.fetch_offset, cap, committed_only).await {
+            let read = ReadRequest {
+                offset: p.fetch_offset,
+                max_bytes: cap,
+                committed_only,
+                current_leader_epoch: if version >= 9 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                },
+            };
+            match ctx.shard.read(topic, p.partition, read).await {
                 Ok(out) => {
                     let seen = Seen {
                         high_watermark: out.high_watermark,
@@ -131,8 +141,9 @@ async fn read_once(
                     }
                 }
                 Err(e) => {
-                    let mut d = base.with_error_code(e.code);
-                    if let Some(o) = e.offsets {
+                    let code = codes::shard(&e.error);
+                    let mut d = base.with_error_code(code);
+                    if let Some(o) = e.offsets.filter(|_| code == codes::OFFSET_OUT_OF_RANGE) {
                         let seen = Seen {
                             high_watermark: o.high_watermark,
                             last_stable_offset: o.last_stable_offset,
@@ -232,7 +243,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
         let waits: Vec<_> = pass
             .watch
             .iter()
-            .map(|(t, p, hw)| Box::pin(topics::wait_for_data(ctx, t, *p, *hw, remaining)))
+            .map(|(t, p, hw)| Box::pin(ctx.shard.wait_for_data(t, *p, *hw, remaining)))
             .collect();
         if waits.is_empty() {
             glommio::timer::sleep(remaining).await;

@@ -17,8 +17,8 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: HeartbeatRequest) -> Heartbea
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;
     let g = group.clone();
-    let code = on_coordinator(ctx, &group, move |coordinator, _log| async move {
-        let now = myelin_storage::now_ms();
+    let code = on_coordinator(&ctx.shard, &group, move |coordinator, _log| async move {
+        let now = coordinator.now_ms();
         coordinator
             .with_group(&g, false, |grp| {
                 grp.heartbeat(&member, instance.as_deref(), generation, now)

@@ -63,52 +63,56 @@ pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> Init
         codes::INVALID_PRODUCER_EPOCH
     };
     let id = txn_id.clone();
-    let result = on_txn_coordinator(ctx, &txn_id, move |coordinator, log, shard| async move {
-        let current = coordinator.txns.borrow().get(&id).cloned();
-        match (claimed, current.as_ref()) {
-            (Some((pid, _)), Some(meta)) if pid != meta.producer_id => {
-                return Err(codes::INVALID_PRODUCER_ID_MAPPING)
-            }
-            (Some((_, epoch)), Some(meta)) if epoch != meta.epoch => return Err(fenced),
-            (Some(_), None) => return Err(codes::INVALID_PRODUCER_ID_MAPPING),
-            _ => {}
-        }
-        loop {
+    let result = on_txn_coordinator(
+        &ctx.shard,
+        &txn_id,
+        move |coordinator, log, shard| async move {
             let current = coordinator.txns.borrow().get(&id).cloned();
-            let Some(mut meta) = current else {
-                let pid = shard
-                    .allocate_producer_id()
-                    .await
-                    .map_err(|_| codes::KAFKA_STORAGE_ERROR)?;
-                let meta = TxnMeta::new(pid, timeout);
-                coordinator.save(&log, &id, meta).await?;
-                return Ok((pid, 0));
-            };
-            match meta.init(timeout)? {
-                (true, _) => {
-                    // Abort what the previous instance left open, then try again.
-                    coordinator.save(&log, &id, meta).await?;
-                    coordinator.finish(&shard, &log, &id).await?;
+            match (claimed, current.as_ref()) {
+                (Some((pid, _)), Some(meta)) if pid != meta.producer_id => {
+                    return Err(codes::INVALID_PRODUCER_ID_MAPPING)
                 }
-                (false, Some(epoch)) => {
-                    let pid = meta.producer_id;
-                    coordinator.save(&log, &id, meta).await?;
-                    return Ok((pid, epoch));
-                }
-                (false, None) => {
-                    // Epochs exhausted: a new producer id.
+                (Some((_, epoch)), Some(meta)) if epoch != meta.epoch => return Err(fenced),
+                (Some(_), None) => return Err(codes::INVALID_PRODUCER_ID_MAPPING),
+                _ => {}
+            }
+            loop {
+                let current = coordinator.txns.borrow().get(&id).cloned();
+                let Some(mut meta) = current else {
                     let pid = shard
                         .allocate_producer_id()
                         .await
                         .map_err(|_| codes::KAFKA_STORAGE_ERROR)?;
-                    coordinator
-                        .save(&log, &id, TxnMeta::new(pid, timeout))
-                        .await?;
+                    let meta = TxnMeta::new(pid, timeout);
+                    coordinator.save(&shard, &log, &id, meta).await?;
                     return Ok((pid, 0));
+                };
+                match meta.init(timeout)? {
+                    (true, _) => {
+                        // Abort what the previous instance left open, then try again.
+                        coordinator.save(&shard, &log, &id, meta).await?;
+                        coordinator.finish(&shard, &log, &id).await?;
+                    }
+                    (false, Some(epoch)) => {
+                        let pid = meta.producer_id;
+                        coordinator.save(&shard, &log, &id, meta).await?;
+                        return Ok((pid, epoch));
+                    }
+                    (false, None) => {
+                        // Epochs exhausted: a new producer id.
+                        let pid = shard
+                            .allocate_producer_id()
+                            .await
+                            .map_err(|_| codes::KAFKA_STORAGE_ERROR)?;
+                        coordinator
+                            .save(&shard, &log, &id, TxnMeta::new(pid, timeout))
+                            .await?;
+                        return Ok((pid, 0));
+                    }
                 }
             }
-        }
-    })
+        },
+    )
     .await;
     match result {
         Ok((pid, epoch)) => ok(pid, epoch),

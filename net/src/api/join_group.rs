@@ -73,9 +73,9 @@ pub async fn handle(
     };
     let member_id = join.member_id.clone();
     let g = group.clone();
-    let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
+    let result = on_coordinator(&ctx.shard, &group, move |coordinator, _log| async move {
         let config = coordinator.config().group;
-        let now = myelin_storage::now_ms();
+        let now = coordinator.now_ms();
         let (disposition, replies) =
             coordinator.with_group(&g, true, |grp| grp.join(join, now, &config))?;
         let waiting = match disposition {

@@ -31,8 +31,8 @@ pub async fn handle(ctx: &Ctx, version: i16, req: LeaveGroupRequest) -> LeaveGro
     };
     let asked = leaving.clone();
     let g = group.clone();
-    let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
-        let now = myelin_storage::now_ms();
+    let result = on_coordinator(&ctx.shard, &group, move |coordinator, _log| async move {
+        let now = coordinator.now_ms();
         let (codes_out, replies) = coordinator
             .with_group(&g, false, |grp| grp.leave(&leaving, now))
             .map_err(|_| codes::UNKNOWN_MEMBER_ID)?;

@@ -15,7 +15,7 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 /// Handles ListGroups.
 pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGroupsResponse {
-    let all = on_every_coordinator(ctx, |c| {
+    let all = on_every_coordinator(&ctx.shard, |c| {
         let mut out: Vec<(String, String, &'static str)> = c
             .groups
             .borrow()

@@ -4,11 +4,11 @@
 use crate::codes;
 use crate::legacy;
 use crate::server::Ctx;
-use crate::topics;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use myelin_shards::{ListedOffset, OffsetQuery};
 use myelin_storage::records;
 use std::ops::RangeInclusive;
 
@@ -52,33 +52,34 @@ async fn lookup(
     partition: i32,
     timestamp: i64,
     committed_only: bool,
-) -> Result<(i64, i64), i16> {
-    topics::with_log(ctx, topic, partition, move |log| async move {
-        let o = log.offsets();
-        match timestamp {
-            LATEST if committed_only => Ok((o.last_stable_offset, -1)),
-            LATEST => Ok((o.high_watermark, -1)),
-            EARLIEST => Ok((o.log_start_offset, -1)),
-            MAX_TIMESTAMP => match log
-                .batch_with_max_timestamp()
-                .await
-                .map_err(|e| codes::storage(&e))?
-            {
-                Some(b) => pick_record(b, None),
-                None => Ok((-1, -1)),
-            },
-            t if t >= 0 => match log
-                .batch_for_timestamp(t)
-                .await
-                .map_err(|e| codes::storage(&e))?
-            {
-                Some(b) => pick_record(b, Some(t)),
-                None => Ok((-1, -1)),
-            },
-            _ => Err(codes::INVALID_REQUEST),
+    current_leader_epoch: i32,
+) -> Result<(i64, i64, i32), i16> {
+    let query = match timestamp {
+        LATEST => OffsetQuery::Latest { committed_only },
+        EARLIEST => OffsetQuery::Earliest,
+        MAX_TIMESTAMP => OffsetQuery::MaxTimestamp,
+        t if t >= 0 => OffsetQuery::Timestamp(t),
+        _ => return Err(codes::INVALID_REQUEST),
+    };
+    let listed = ctx
+        .shard
+        .list_offset(topic, partition, query, current_leader_epoch)
+        .await
+        .map_err(|e| codes::shard(&e))?;
+    match listed {
+        ListedOffset::Offset(o, epoch) => Ok((o, -1, epoch.0)),
+        ListedOffset::None => Ok((-1, -1, -1)),
+        ListedOffset::Batch(b) => {
+            let target = match query {
+                OffsetQuery::Timestamp(t) => Some(t),
+                _ => None,
+            };
+            let epoch = myelin_storage::batch::BatchHeader::parse(&b)
+                .map_or(-1, |h| h.partition_leader_epoch);
+            let (offset, ts) = pick_record(b, target)?;
+            Ok((offset, ts, epoch))
         }
-    })
-    .await
+    }
 }
 
 /// Handles a ListOffsets request.
@@ -101,13 +102,27 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOff
                         .with_offset(-1)
                         .with_timestamp(-1);
                 }
-                match lookup(ctx, name, p.partition_index, p.timestamp, committed_only).await {
+                let current = if version >= 4 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                };
+                let found = lookup(
+                    ctx,
+                    name,
+                    p.partition_index,
+                    p.timestamp,
+                    committed_only,
+                    current,
+                )
+                .await;
+                match found {
                     // v0 answers with a list of offsets instead of one offset and time.
-                    Ok((offset, _)) if version == 0 => {
+                    Ok((offset, _, _)) if version == 0 => {
                         base.with_old_style_offsets(if offset >= 0 { vec![offset] } else { vec![] })
                     }
-                    Ok((offset, ts)) => {
-                        let epoch = if version >= 4 { 0 } else { -1 };
+                    Ok((offset, ts, epoch)) => {
+                        let epoch = if version >= 4 { epoch } else { -1 };
                         base.with_offset(offset)
                             .with_timestamp(ts)
                             .with_leader_epoch(epoch)

@@ -20,16 +20,17 @@ pub async fn handle(
     version: i16,
     req: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
-    let now = myelin_storage::now_ms();
+    let now = ctx.shard.now_ms();
     let mut all = Vec::new();
     for s in 0..ctx.shard.count {
         let r = ctx
             .shard
-            .invoke_on(myelin_shards::ShardId(s), |_| async move {
-                crate::txn::coordinator::local()
-                    .txns
-                    .borrow()
-                    .iter()
+            .invoke_on(myelin_shards::ShardId(s), |shard| async move {
+                let Ok(coordinator) = crate::txn::coordinator::of(&shard) else {
+                    return Vec::new();
+                };
+                let txns = coordinator.txns.borrow();
+                txns.iter()
                     .map(|(id, m)| (id.clone(), m.producer_id, m.state.name(), m.start_ms))
                     .collect::<Vec<_>>()
             })

@@ -22,7 +22,7 @@ type PartitionPlan = (i32, Result<(OffsetKey, Committed), i16>);
 pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let catalog = ctx.shard.catalog();
-    let now = myelin_storage::now_ms();
+    let now = ctx.shard.now_ms();
     // Per partition: an error decided here, or the record to write.
     let mut plan: Vec<(TopicName, Vec<PartitionPlan>)> = Vec::new();
     for t in &req.topics {
@@ -57,7 +57,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id_or_member_epoch;
     let g = group.clone();
-    let committed = on_coordinator(ctx, &group, move |coordinator, log| async move {
+    let committed = on_coordinator(&ctx.shard, &group, move |coordinator, log| async move {
         coordinator.with_group(&g, true, |grp| {
             grp.validate_commit(&member, instance.as_deref(), generation)
         })??;
@@ -65,7 +65,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
-        store::write(&log, &entries).await?;
+        store::write(&log, &entries, now).await?;
         for (k, v) in writes {
             coordinator.apply(k, Some(v));
         }

@@ -54,7 +54,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> Offse
             )
         })
         .collect();
-    let result = on_coordinator(ctx, &g.clone(), move |coordinator, log| async move {
+    let result = on_coordinator(&ctx.shard, &g.clone(), move |coordinator, log| async move {
         let subscribed: Vec<String> = match coordinator.groups.borrow().get(&g) {
             Some(grp) if !grp.members.is_empty() => grp
                 .members
@@ -91,7 +91,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> Offse
                 .collect();
             per_topic.push((topic, codes_out));
         }
-        store::write(&log, &tombstones).await?;
+        store::write(&log, &tombstones, coordinator.now_ms()).await?;
         for (k, _) in tombstones {
             coordinator.apply(k, None);
         }

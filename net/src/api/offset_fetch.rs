@@ -28,15 +28,16 @@ async fn fetch_group(
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Vec<(String, Vec<Answer>)>, i16> {
     let g = group.to_string();
-    let offsets: GroupOffsets = on_coordinator(ctx, group, move |coordinator, _log| async move {
-        Ok(coordinator
-            .offsets
-            .borrow()
-            .get(&g)
-            .cloned()
-            .unwrap_or_default())
-    })
-    .await?;
+    let offsets: GroupOffsets =
+        on_coordinator(&ctx.shard, group, move |coordinator, _log| async move {
+            Ok(coordinator
+                .offsets
+                .borrow()
+                .get(&g)
+                .cloned()
+                .unwrap_or_default())
+        })
+        .await?;
     let answer = |topic: &str, p: i32| -> Answer {
         match offsets.get(&(topic.to_string(), p)) {
             Some(c) => (p, c.offset, c.leader_epoch, Some(c.metadata.clone())),

@@ -4,10 +4,10 @@
 use crate::codes;
 use crate::legacy;
 use crate::server::Ctx;
-use crate::topics;
 use futures::channel::oneshot;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use myelin_replication::Acks;
 use myelin_storage::batch;
 use std::ops::RangeInclusive;
 
@@ -48,6 +48,7 @@ async fn produce_partition(
     index: i32,
     records: Option<bytes::Bytes>,
     version: i16,
+    acks: Acks,
     appended: oneshot::Sender<()>,
 ) -> PartitionProduceResponse {
     let target = match target {
@@ -78,7 +79,11 @@ async fn produce_partition(
         Ok(b) => b,
         Err(e) => return error(index, codes::storage(&e)),
     };
-    match topics::append(ctx, &target.name, index, batches, appended).await {
+    match ctx
+        .shard
+        .produce(&target.name, index, batches, acks, appended)
+        .await
+    {
         Ok(info) => PartitionProduceResponse::default()
             .with_index(index)
             .with_base_offset(info.base_offset)
@@ -92,7 +97,7 @@ async fn produce_partition(
             } else {
                 -1
             }),
-        Err(code) => error(index, code),
+        Err(e) => error(index, codes::shard(&e)),
     }
 }
 
@@ -108,6 +113,7 @@ pub async fn handle(
     dispatched: oneshot::Sender<()>,
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let wait_for = if acks == -1 { Acks::All } else { Acks::Leader };
     let catalog = ctx.shard.catalog();
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
@@ -140,6 +146,7 @@ pub async fn handle(
                 p.index,
                 p.records,
                 version,
+                wait_for,
                 tx,
             ));
         }

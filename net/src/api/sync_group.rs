@@ -24,8 +24,8 @@ pub async fn handle(ctx: &Ctx, version: i16, req: SyncGroupRequest) -> SyncGroup
         .map(|a| (a.member_id.to_string(), a.assignment))
         .collect();
     let g = group.clone();
-    let result = on_coordinator(ctx, &group, move |coordinator, _log| async move {
-        let now = myelin_storage::now_ms();
+    let result = on_coordinator(&ctx.shard, &group, move |coordinator, _log| async move {
+        let now = coordinator.now_ms();
         let (disposition, replies) = coordinator
             .with_group(&g, false, |grp| {
                 grp.sync(&member, instance.as_deref(), generation, assignments, now)

@@ -5,7 +5,7 @@
 use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store;
-use crate::internal_log::{append_durably, encode_batch, record};
+use crate::internal_log::{append_committed, encode_batch, record, RecordFlags};
 use crate::server::Ctx;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -25,7 +25,7 @@ pub async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let now = myelin_storage::now_ms();
+    let now = ctx.shard.now_ms();
     let catalog = ctx.shard.catalog();
     let mut entries = Vec::new();
     let mut answer: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)> = Vec::new();
@@ -61,7 +61,7 @@ pub async fn handle(
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;
     let g = group.clone();
-    let r = on_coordinator(ctx, &group, move |coordinator, log| async move {
+    let r = on_coordinator(&ctx.shard, &group, move |coordinator, log| async move {
         // Without group metadata (generation -1, no member) a transactional commit is not
         // fenced by the group, as in Kafka; with it, the member must be current.
         if !(generation < 0 && member.is_empty()) {
@@ -75,9 +75,14 @@ pub async fn handle(
         let mut recs = Vec::with_capacity(entries.len());
         for (i, (k, v)) in entries.iter().enumerate() {
             let (key, value) = store::encode_entry(k, Some(v))?;
-            recs.push(record(i as i64, (pid, epoch), true, false, key, value));
+            let flags = RecordFlags {
+                transactional: true,
+                control: false,
+                timestamp_ms: now,
+            };
+            recs.push(record(i as i64, (pid, epoch), flags, key, value));
         }
-        append_durably(&log, encode_batch(&recs)?).await?;
+        append_committed(&log, encode_batch(&recs)?).await?;
         coordinator.stage_txn(
             pid,
             entries.into_iter().map(|(k, v)| (k, Some(v))).collect(),

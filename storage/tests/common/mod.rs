@@ -3,6 +3,23 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use myelin_storage::batch;
+use myelin_storage::txn::AbortedTxn;
+use myelin_storage::{AppendMode, TxnView};
+
+/// A leader's append at epoch 0.
+pub const LEADER: AppendMode = AppendMode::Leader { leader_epoch: 0 };
+
+/// A partition without transactions, as compaction sees it.
+pub struct NoTxns;
+
+impl TxnView for NoTxns {
+    fn last_stable_offset(&self) -> i64 {
+        i64::MAX
+    }
+    fn aborted_between(&self, _from: i64, _to: i64) -> Vec<AbortedTxn> {
+        Vec::new()
+    }
+}
 
 /// A v2 batch claiming `n` records whose body is `payload`, opaque to the log.
 pub fn make_batch(n: i32, ts: i64, payload: &[u8]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! producer id, epoch and base sequence), so it survives restarts and crashes exactly as far
 //! as the log does.
 
-use crate::error::{Result, StorageError};
+use crate::error::PartitionError;
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer: Kafka's `max.in.flight.requests.per.connection` bound
@@ -83,24 +83,30 @@ impl ProducerState {
     }
 
     /// Checks a batch from producer `pid` at `epoch` carrying sequences `first..=last`.
-    pub fn check(&self, pid: i64, epoch: i16, first: i32, last: i32) -> Result<SeqCheck> {
+    pub fn check(
+        &self,
+        pid: i64,
+        epoch: i16,
+        first: i32,
+        last: i32,
+    ) -> Result<SeqCheck, PartitionError> {
         let Some(entry) = self.producers.get(&pid) else {
             // A producer we do not know may only start at sequence 0.
             return if first == 0 {
                 Ok(SeqCheck::Append)
             } else {
-                Err(StorageError::UnknownProducerId)
+                Err(PartitionError::UnknownProducerId)
             };
         };
         if epoch < entry.epoch {
-            return Err(StorageError::InvalidProducerEpoch);
+            return Err(PartitionError::InvalidProducerEpoch);
         }
         if epoch > entry.epoch {
             // A new epoch starts its sequences over.
             return if first == 0 {
                 Ok(SeqCheck::Append)
             } else {
-                Err(StorageError::OutOfOrderSequence)
+                Err(PartitionError::OutOfOrderSequence)
             };
         }
         if let Some(b) = entry
@@ -116,7 +122,7 @@ impl ProducerState {
         match entry.batches.back() {
             Some(b) if first == next_seq(b.last_seq) => Ok(SeqCheck::Append),
             None if first == 0 => Ok(SeqCheck::Append),
-            _ => Err(StorageError::OutOfOrderSequence),
+            _ => Err(PartitionError::OutOfOrderSequence),
         }
     }
 
@@ -194,7 +200,7 @@ mod tests {
         let mut s = ProducerState::default();
         assert!(matches!(
             s.check(7, 0, 5, 9),
-            Err(StorageError::UnknownProducerId)
+            Err(PartitionError::UnknownProducerId)
         ));
         assert!(matches!(s.check(7, 0, 0, 4), Ok(SeqCheck::Append)));
         s.record(7, 0, 0, 4, 100, 104, 1);
@@ -207,7 +213,7 @@ mod tests {
         ));
         assert!(matches!(
             s.check(7, 0, 6, 9),
-            Err(StorageError::OutOfOrderSequence)
+            Err(PartitionError::OutOfOrderSequence)
         ));
         assert!(matches!(s.check(7, 0, 5, 9), Ok(SeqCheck::Append)));
         for i in 1..=6 {
@@ -224,7 +230,7 @@ mod tests {
         // Only the last five batches are remembered.
         assert!(matches!(
             s.check(7, 0, 0, 4),
-            Err(StorageError::OutOfOrderSequence)
+            Err(PartitionError::OutOfOrderSequence)
         ));
         assert!(matches!(
             s.check(7, 0, 30, 34),
@@ -233,13 +239,13 @@ mod tests {
         // A bumped epoch starts at 0; the old epoch is fenced.
         assert!(matches!(
             s.check(7, 1, 35, 39),
-            Err(StorageError::OutOfOrderSequence)
+            Err(PartitionError::OutOfOrderSequence)
         ));
         assert!(matches!(s.check(7, 1, 0, 0), Ok(SeqCheck::Append)));
         s.record(7, 1, 0, 0, 200, 200, 3);
         assert!(matches!(
             s.check(7, 0, 35, 39),
-            Err(StorageError::InvalidProducerEpoch)
+            Err(PartitionError::InvalidProducerEpoch)
         ));
         // Sequences wrap after i32::MAX.
         assert_eq!(last_seq(i32::MAX, 2), 0);

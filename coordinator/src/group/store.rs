@@ -7,7 +7,8 @@
 use crate::codes;
 use crate::internal_log::{self, decode, encode};
 use bytes::Bytes;
-use myelin_storage::{batch, records, Log};
+use myelin_replication::Partition;
+use myelin_storage::{batch, records};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::rc::Rc;
 
@@ -90,7 +91,11 @@ pub fn encode_entry(
 }
 
 /// Appends offset records (a `None` value deletes) and waits until they are durable.
-pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) -> Result<(), i16> {
+pub async fn write(
+    partition: &Rc<Partition>,
+    entries: &[(OffsetKey, Option<Committed>)],
+    now_ms: i64,
+) -> Result<(), i16> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -100,13 +105,12 @@ pub async fn write(log: &Rc<Log>, entries: &[(OffsetKey, Option<Committed>)]) ->
         recs.push(internal_log::record(
             i as i64,
             (-1, -1),
-            false,
-            false,
+            internal_log::RecordFlags::plain(now_ms),
             key,
             value,
         ));
     }
-    internal_log::append_durably(log, internal_log::encode_batch(&recs)?).await
+    internal_log::append_committed(partition, internal_log::encode_batch(&recs)?).await
 }
 
 /// What replaying an offsets partition finds, in order.
@@ -131,8 +135,8 @@ pub enum Replayed {
 }
 
 /// Reads a whole offsets partition, calling `apply` for each record and marker in order.
-pub async fn replay(log: &Rc<Log>, mut apply: impl FnMut(Replayed)) -> Result<(), i16> {
-    internal_log::replay(log, |header, b| {
+pub async fn replay(partition: &Rc<Partition>, mut apply: impl FnMut(Replayed)) -> Result<(), i16> {
+    internal_log::replay(partition, |header, b| {
         let marker = batch::control_type(header, b);
         if marker != myelin_storage::txn::MARKER_NONE {
             apply(Replayed::Marker {

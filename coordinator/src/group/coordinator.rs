@@ -2,19 +2,19 @@
 //! shard owns, their committed offsets, the callers parked on JoinGroup and SyncGroup, and the
 //! timer that drives sessions and rebalances.
 //!
-//! It lives in a thread-local: a shard is a thread, so this is the shard's own state, and other
-//! shards reach it only through jobs sent over the mesh ([`on_coordinator`]).
+//! It is a service of its shard (installed by [`crate::install`]), and other shards reach it
+//! only through jobs sent over the mesh ([`on_coordinator`]). Time comes from the shard's
+//! clock.
 
 use super::limits;
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, MemberId, Reply, SyncOutcome};
 use super::store::{self, Committed, OffsetKey, OFFSETS_TOPIC};
 use crate::codes;
-use crate::server::Ctx;
 use futures::channel::oneshot;
+use myelin_replication::{Clock, Partition};
 use myelin_shards::Shard;
-use myelin_storage::Log;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -48,35 +48,62 @@ pub type OffsetChange = (OffsetKey, Option<Committed>);
 /// Committed offsets of one group.
 pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
 
+/// How far an offsets partition is loaded into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// Being read back: its groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+    Loading,
+    /// In memory.
+    Loaded,
+}
+
 /// One shard's coordinator state.
-#[derive(Default)]
 pub struct Coordinator {
     /// Groups by id.
     pub groups: RefCell<HashMap<String, Group>>,
     /// Committed offsets by group.
     pub offsets: RefCell<HashMap<String, GroupOffsets>>,
-    loaded: RefCell<HashSet<i32>>,
+    loads: RefCell<HashMap<i32, Load>>,
     joins: RefCell<HashMap<(String, MemberId), oneshot::Sender<JoinOutcome>>>,
     syncs: RefCell<HashMap<(String, MemberId), oneshot::Sender<SyncOutcome>>>,
     ticking: Cell<bool>,
-    config: Cell<Option<CoordinatorConfig>>,
+    config: CoordinatorConfig,
+    clock: Rc<dyn Clock>,
     /// Offsets committed inside open transactions, by producer id, applied at commit.
     pending_txn: RefCell<HashMap<i64, Vec<OffsetChange>>>,
 }
 
-thread_local! {
-    static COORDINATOR: Rc<Coordinator> = Rc::new(Coordinator::default());
-}
-
-/// This shard's coordinator.
-pub fn local() -> Rc<Coordinator> {
-    COORDINATOR.with(Rc::clone)
+/// The group coordinator installed on `shard`.
+pub fn of(shard: &Shard) -> Result<Rc<Coordinator>, i16> {
+    shard
+        .service::<Coordinator>()
+        .ok_or(codes::COORDINATOR_NOT_AVAILABLE)
 }
 
 impl Coordinator {
+    /// A coordinator with no groups yet.
+    pub fn new(config: CoordinatorConfig, clock: Rc<dyn Clock>) -> Coordinator {
+        Coordinator {
+            groups: RefCell::new(HashMap::new()),
+            offsets: RefCell::new(HashMap::new()),
+            loads: RefCell::new(HashMap::new()),
+            joins: RefCell::new(HashMap::new()),
+            syncs: RefCell::new(HashMap::new()),
+            ticking: Cell::new(false),
+            config,
+            clock,
+            pending_txn: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Milliseconds since the epoch, by the shard's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The configuration the coordinator runs with.
     pub fn config(&self) -> CoordinatorConfig {
-        self.config.get().unwrap_or_default()
+        self.config
     }
 
     /// Delivers replies to parked callers.
@@ -183,12 +210,17 @@ impl Coordinator {
         }
     }
 
-    /// Loads an offsets partition into memory once.
-    async fn ensure_loaded(&self, partition: i32, log: &Rc<Log>) -> Result<(), i16> {
-        if self.loaded.borrow().contains(&partition) {
-            return Ok(());
+    /// Loads an offsets partition into memory once. While one request loads it, others
+    /// for its groups are told to retry (COORDINATOR_LOAD_IN_PROGRESS), so two loads never
+    /// interleave.
+    async fn ensure_loaded(&self, index: i32, partition: &Rc<Partition>) -> Result<(), i16> {
+        match self.loads.borrow().get(&index) {
+            Some(Load::Loaded) => return Ok(()),
+            Some(Load::Loading) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+            None => {}
         }
-        store::replay(log, |event| match event {
+        self.loads.borrow_mut().insert(index, Load::Loading);
+        let loaded = store::replay(partition, |event| match event {
             store::Replayed::Offset {
                 key,
                 value,
@@ -204,9 +236,17 @@ impl Coordinator {
                 commit,
             } => self.complete_txn(producer_id, commit),
         })
-        .await?;
-        self.loaded.borrow_mut().insert(partition);
-        Ok(())
+        .await;
+        match loaded {
+            Ok(()) => {
+                self.loads.borrow_mut().insert(index, Load::Loaded);
+                Ok(())
+            }
+            Err(code) => {
+                self.loads.borrow_mut().remove(&index);
+                Err(code)
+            }
+        }
     }
 
     fn start_ticker(self: &Rc<Self>, shard: Rc<Shard>) {
@@ -215,10 +255,10 @@ impl Coordinator {
         }
         let me = self.clone();
         glommio::spawn_local(async move {
-            let mut last_sweep = myelin_storage::now_ms();
+            let mut last_sweep = shard.now_ms();
             while !shard.is_stopping() {
                 glommio::timer::sleep(Duration::from_millis(limits::TICK_MS)).await;
-                let now = myelin_storage::now_ms();
+                let now = shard.now_ms();
                 let ids: Vec<String> = me.groups.borrow().keys().cloned().collect();
                 for id in ids {
                     let replies = me
@@ -266,8 +306,11 @@ impl Coordinator {
         }
         for key in doomed {
             let p = store::partition_for(&key.group, config.offsets_partitions);
-            if let Ok(log) = shard.log(OFFSETS_TOPIC, p) {
-                if store::write(&log, &[(key.clone(), None)]).await.is_ok() {
+            if let Ok(partition) = shard.partition(OFFSETS_TOPIC, p) {
+                if store::write(&partition, &[(key.clone(), None)], now)
+                    .await
+                    .is_ok()
+                {
                     self.apply(key, None);
                 }
             }
@@ -280,53 +323,46 @@ impl Coordinator {
 }
 
 /// Runs `f` on the coordinator of `group`: on the shard owning the group's offsets
-/// partition, with that partition loaded. `f` gets the coordinator and the partition's log.
-pub async fn on_coordinator<R, F, Fut>(ctx: &Ctx, group: &str, f: F) -> Result<R, i16>
+/// partition, with that partition loaded. `f` gets the coordinator and the partition.
+pub async fn on_coordinator<R, F, Fut>(shard: &Rc<Shard>, group: &str, f: F) -> Result<R, i16>
 where
     R: Send + 'static,
-    F: FnOnce(Rc<Coordinator>, Rc<Log>) -> Fut + Send + 'static,
+    F: FnOnce(Rc<Coordinator>, Rc<Partition>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<R, i16>> + 'static,
 {
     if group.len() > limits::GROUP_ID_BYTES_MAX {
         return Err(codes::INVALID_GROUP_ID);
     }
-    let config = ctx.server.coordinator;
-    let partition = store::partition_for(group, config.offsets_partitions);
-    let owner = ctx.shard.owner(OFFSETS_TOPIC, partition);
-    let result = ctx
-        .shard
+    let config = of(shard)?.config();
+    let index = store::partition_for(group, config.offsets_partitions);
+    let owner = shard.owner(OFFSETS_TOPIC, index);
+    let result = shard
         .invoke_on(owner, move |shard| async move {
-            let coordinator = local();
-            coordinator.config.set(Some(config));
-            let log = shard
-                .log(OFFSETS_TOPIC, partition)
+            let coordinator = of(&shard)?;
+            let partition = shard
+                .partition(OFFSETS_TOPIC, index)
                 .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)?;
-            coordinator
-                .ensure_loaded(partition, &log)
-                .await
-                .map_err(|_| codes::COORDINATOR_LOAD_IN_PROGRESS)?;
+            coordinator.ensure_loaded(index, &partition).await?;
             coordinator.start_ticker(shard.clone());
-            f(coordinator, log).await
+            f(coordinator, partition).await
         })
         .await;
     result.unwrap_or(Err(codes::COORDINATOR_NOT_AVAILABLE))
 }
 
 /// Runs `f` on every shard's coordinator (ListGroups).
-pub async fn on_every_coordinator<R, F>(ctx: &Ctx, f: F) -> Vec<R>
+pub async fn on_every_coordinator<R, F>(shard: &Rc<Shard>, f: F) -> Vec<R>
 where
     R: Send + 'static,
     F: Fn(Rc<Coordinator>) -> R + Send + Sync + Clone + 'static,
 {
-    let mut out = Vec::with_capacity(ctx.shard.count);
-    for s in 0..ctx.shard.count {
+    let mut out = Vec::with_capacity(shard.count);
+    for s in 0..shard.count {
         let f = f.clone();
-        if let Ok(r) = ctx
-            .shard
-            .invoke_on(
-                myelin_shards::ShardId(s),
-                move |_| async move { f(local()) },
-            )
+        if let Ok(Some(r)) = shard
+            .invoke_on(myelin_shards::ShardId(s), move |shard| async move {
+                of(&shard).ok().map(f)
+            })
             .await
         {
             out.push(r);

@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use myelin_storage::batch::{self, BatchHeader};
-use myelin_storage::Log;
+use myelin_replication::Partition;
+use myelin_storage::batch::BatchHeader;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::rc::Rc;
 
@@ -53,27 +53,48 @@ where
     rkyv::from_bytes::<T, rkyv::rancor::Error>(&aligned).ok()
 }
 
+/// What kind of record a coordinator writes, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFlags {
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// A control record (a transaction marker).
+    pub control: bool,
+    /// The record's timestamp, from the shard's clock.
+    pub timestamp_ms: i64,
+}
+
+impl RecordFlags {
+    /// A plain record written at `timestamp_ms`.
+    pub fn plain(timestamp_ms: i64) -> RecordFlags {
+        RecordFlags {
+            transactional: false,
+            control: false,
+            timestamp_ms,
+        }
+    }
+}
+
 /// A record for a coordinator batch. Offsets count from 0 within the batch; the sequence
 /// keeps offset minus sequence constant (the encoder starts a new batch when it changes) and
 /// starts at -1, so the batch is never taken for an idempotent one.
 pub fn record(
     offset: i64,
     producer: (i64, i16),
-    txn: bool,
-    control: bool,
+    flags: RecordFlags,
     key: Bytes,
     value: Option<Bytes>,
 ) -> Record {
     Record {
-        transactional: txn,
-        control,
+        transactional: flags.transactional,
+        control: flags.control,
         partition_leader_epoch: -1,
         producer_id: producer.0,
         producer_epoch: producer.1,
         timestamp_type: TimestampType::Creation,
         offset,
         sequence: offset as i32 - 1,
-        timestamp: myelin_storage::now_ms(),
+        timestamp: flags.timestamp_ms,
         key: Some(key),
         value,
         headers: Default::default(),
@@ -92,25 +113,27 @@ pub fn encode_batch(records: &[Record]) -> Result<Bytes, i16> {
     Ok(buf.freeze())
 }
 
-/// Appends an encoded batch and waits until it is durable.
-pub async fn append_durably(log: &Rc<Log>, batch_bytes: Bytes) -> Result<(), i16> {
-    let batches = batch::split_batches(batch_bytes, myelin_storage::limits::BATCH_BYTES_MAX)
-        .map_err(|e| codes::storage(&e))?;
-    let info = log.append(&batches, 0).map_err(|e| codes::storage(&e))?;
-    log.commit(&info).await.map_err(|e| codes::storage(&e))
+/// Appends an encoded batch to the coordinator's own partition and waits until it is
+/// committed.
+pub async fn append_committed(partition: &Rc<Partition>, batch_bytes: Bytes) -> Result<(), i16> {
+    partition
+        .append_committed(batch_bytes)
+        .await
+        .map(|_| ())
+        .map_err(|e| codes::partition(&e))
 }
 
-/// Calls `f` with every batch of the partition, in order, up to the high watermark.
+/// Calls `f` with every committed batch of the partition, in order.
 pub async fn replay(
-    log: &Rc<Log>,
+    partition: &Rc<Partition>,
     mut f: impl FnMut(&BatchHeader, &Bytes) -> Result<(), i16>,
 ) -> Result<(), i16> {
-    let mut offset = log.offsets().log_start_offset;
-    while offset < log.offsets().high_watermark {
-        let read = log
-            .read(offset, REPLAY_READ_BYTES)
+    let mut offset = partition.offsets().log_start_offset;
+    while offset < partition.offsets().high_watermark {
+        let read = partition
+            .read_committed_range(offset, REPLAY_READ_BYTES)
             .await
-            .map_err(|e| codes::storage(&e))?;
+            .map_err(|e| codes::partition(&e))?;
         if read.batches.is_empty() {
             break;
         }

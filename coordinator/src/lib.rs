@@ -1,0 +1,25 @@
+//! The group and transaction coordinators of Myelin.
+//!
+//! Each is a sans-IO state machine ([`group::state`], [`txn::state`]) with a thin shell that
+//! lives on the shard owning its internal partition (`__consumer_offsets`,
+//! `__transaction_state`), installed there as a shard service and driven by the shard's
+//! clock. The shells write through the partition API (`myelin_replication::Partition`), so
+//! their topics are stored, and later replicated, like any other. Nothing here depends on
+//! the Kafka endpoint's request context: handlers call in with plain values.
+
+pub mod codes;
+pub mod group;
+pub mod internal_log;
+pub mod txn;
+
+use std::rc::Rc;
+
+/// Installs both coordinators on a shard with their settings. Called once per shard at
+/// start-up, before any request is served.
+pub fn install(shard: &Rc<myelin_shards::Shard>, config: group::coordinator::CoordinatorConfig) {
+    shard.install(Rc::new(group::coordinator::Coordinator::new(
+        config,
+        shard.clock(),
+    )));
+    shard.install(Rc::new(txn::coordinator::TxnCoordinator::new(config)));
+}

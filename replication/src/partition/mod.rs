@@ -1,0 +1,15 @@
+//! One partition replica: the sans-IO state machine ([`state`]), its leader-epoch cache
+//! ([`epochs`]), producer and transaction state ([`producer`], [`txn`]), and the glommio
+//! shell that drives it over the partition's log ([`shell`]).
+//!
+//! Handlers never reach a `Log`: they go through the shard's typed partition API, which
+//! lands here, on the shard that owns the partition.
+
+pub mod epochs;
+pub mod producer;
+pub mod shell;
+pub mod state;
+pub mod txn;
+
+pub use shell::{Acks, Fetched, Partition, Produced};
+pub use state::{Assignment, Input, Output, PartitionOffsets, PartitionState, Role};

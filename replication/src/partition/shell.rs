@@ -1,0 +1,558 @@
+//! The glommio shell of one partition replica: it owns the partition's [`Log`] and its
+//! [`PartitionState`], carries out what the state machine asks for (checkpoint the epoch
+//! cache, wake waiters), and offers the operations the shard's typed API exposes: produce,
+//! read, wait for data, offsets, housekeeping.
+//!
+//! A `Partition` belongs to the shard that owns it; nothing here is `Send`. The log tells
+//! the shell what became durable or was cut through its listener; the shell feeds that to
+//! the state machine, which moves the high watermark.
+
+use super::epochs::{EpochCache, CHECKPOINT_FILE};
+use super::producer::SeqCheck;
+use super::state::{Assignment, Input, Output, PartitionOffsets, PartitionState};
+use super::txn::AbortedTxn;
+use crate::clock::Clock;
+use crate::error::PartitionError;
+use crate::types::{LeaderEpoch, NodeId};
+use bytes::Bytes;
+use futures::channel::oneshot;
+use myelin_storage::batch::BatchHeader;
+use myelin_storage::{AppendMode, Log, LogConfig, LogEvent, StorageError};
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+/// Waiters kept before the closed ones are swept out.
+const WAITERS_SWEEP_AT: usize = 1024;
+
+/// How a produce is acknowledged (Kafka's `acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0` or `acks=1`: once the leader's own log has the batches durably.
+    Leader,
+    /// `acks=all`: once the high watermark passes them.
+    All,
+}
+
+/// Where a produce landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    /// Offset of the first record (the original one for a retried batch).
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The broker's timestamp for `LogAppendTime` topics, otherwise -1.
+    pub log_append_time_ms: i64,
+    /// The log start offset when it was appended.
+    pub log_start_offset: i64,
+}
+
+/// What a consumer's read returns.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// Whole batches from the one holding the offset asked for.
+    pub batches: Vec<Bytes>,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Last stable offset at the time of the read.
+    pub last_stable_offset: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// For `read_committed`: aborted transactions overlapping the batches returned.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// One partition replica on its shard.
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Rc<Log>,
+    state: RefCell<PartitionState>,
+    clock: Rc<dyn Clock>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Versions of the epoch cache: the latest, and the latest known to be checkpointed.
+    /// A leader appends at a new epoch only once its start is on disk.
+    epochs_version: Cell<u64>,
+    epochs_written: Cell<u64>,
+    checkpoint_lock: glommio::sync::Semaphore,
+    /// This partition, for tasks it starts.
+    me: RefCell<Weak<Partition>>,
+}
+
+impl Partition {
+    /// Opens (and recovers) the log in `dir` and sets up the replica on `local` with its
+    /// assignment from cluster metadata.
+    pub async fn open(
+        topic: &str,
+        index: i32,
+        dir: PathBuf,
+        config: LogConfig,
+        local: NodeId,
+        assignment: Assignment,
+        clock: Rc<dyn Clock>,
+    ) -> Result<Rc<Partition>, PartitionError> {
+        let log = Rc::new(Log::open(dir, config).await?);
+        Self::with_log(topic, index, log, local, assignment, clock).await
+    }
+
+    /// Sets up the replica over an open log (tests open logs on a simulated disk).
+    pub async fn with_log(
+        topic: &str,
+        index: i32,
+        log: Rc<Log>,
+        local: NodeId,
+        assignment: Assignment,
+        clock: Rc<dyn Clock>,
+    ) -> Result<Rc<Partition>, PartitionError> {
+        let stored = log.read_side_file(CHECKPOINT_FILE).await?;
+        let epochs = match stored.as_deref().map(EpochCache::decode) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                tracing::warn!(dir = %log.dir().display(), "{e}; starting a new one");
+                EpochCache::default()
+            }
+            None => EpochCache::default(),
+        };
+        let offsets = log.offsets();
+        let mut state = PartitionState::new(
+            local,
+            assignment,
+            offsets.log_start_offset,
+            offsets.log_end_offset,
+            epochs.clone(),
+        );
+        let now = clock.now_ms();
+        state.begin_replay();
+        log.for_each_entry(|e| state.replay(-1, e, now));
+        let changed = state.epochs() != &epochs;
+        let p = Rc::new(Partition {
+            topic: topic.to_string(),
+            index,
+            log: log.clone(),
+            state: RefCell::new(state),
+            clock,
+            waiters: RefCell::new(Vec::new()),
+            epochs_version: Cell::new(u64::from(changed)),
+            epochs_written: Cell::new(0),
+            checkpoint_lock: glommio::sync::Semaphore::new(1),
+            me: RefCell::new(Weak::new()),
+        });
+        let weak: Weak<Partition> = Rc::downgrade(&p);
+        *p.me.borrow_mut() = weak.clone();
+        log.set_listener(Box::new(move |event| {
+            if let Some(p) = weak.upgrade() {
+                p.on_log_event(event);
+            }
+        }));
+        if changed {
+            p.write_checkpoint().await?;
+        }
+        Ok(p)
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// The directory holding the partition's files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.log.dir()
+    }
+
+    /// Offsets as clients see them.
+    pub fn offsets(&self) -> PartitionOffsets {
+        self.state.borrow().offsets()
+    }
+
+    /// The leader epoch.
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.state.borrow().leader_epoch()
+    }
+
+    /// The current assignment.
+    pub fn assignment(&self) -> Assignment {
+        self.state.borrow().assignment().clone()
+    }
+
+    /// OffsetForLeaderEpoch: the end of `epoch` in this replica's log.
+    pub fn end_offset_for(
+        &self,
+        epoch: LeaderEpoch,
+    ) -> Result<Option<(LeaderEpoch, i64)>, PartitionError> {
+        let st = self.state.borrow();
+        st.check_leader()?;
+        Ok(st.end_offset_for(epoch))
+    }
+
+    /// Applies a new assignment from cluster metadata.
+    pub async fn assign(&self, assignment: Assignment) -> Result<(), PartitionError> {
+        let out = self.state.borrow_mut().step(Input::Assign(assignment));
+        self.carry_out(&out);
+        self.write_checkpoint().await
+    }
+
+    /// Replaces the log's configuration (a topic config change).
+    pub fn set_config(&self, config: LogConfig) {
+        if self.log.config() != config {
+            self.log.set_config(config);
+        }
+    }
+
+    fn on_log_event(&self, event: LogEvent) {
+        let out = match event {
+            LogEvent::Durable { end } => self.state.borrow_mut().step(Input::Durable { end }),
+            LogEvent::Truncated { end } => {
+                let now = self.clock.now_ms();
+                let mut st = self.state.borrow_mut();
+                let out = st.step(Input::Truncated { end });
+                st.begin_replay();
+                self.log.for_each_entry(|e| st.replay(-1, e, now));
+                out
+            }
+        };
+        self.carry_out(&out);
+        if out.contains(&Output::CheckpointEpochs) {
+            self.ensure_checkpointer();
+        }
+        self.wake();
+    }
+
+    /// Does what a step asked for, short of awaiting anything.
+    fn carry_out(&self, out: &[Output]) {
+        for o in out {
+            match o {
+                Output::HighWatermark(_) | Output::RoleChanged => self.wake(),
+                Output::CheckpointEpochs => {
+                    self.epochs_version.set(self.epochs_version.get() + 1);
+                }
+            }
+        }
+    }
+
+    fn wake(&self) {
+        for w in self.waiters.borrow_mut().drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    /// A receiver that fires at the next change: the high watermark, the durable end, the
+    /// role, or a cut.
+    fn changed(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut w = self.waiters.borrow_mut();
+        if w.len() >= WAITERS_SWEEP_AT {
+            w.retain(|w| !w.is_canceled());
+        }
+        w.push(tx);
+        rx
+    }
+
+    /// Writes the epoch cache until the checkpoint on disk is the latest. Writes are one at
+    /// a time, so an older encoding can never land over a newer one.
+    async fn write_checkpoint(&self) -> Result<(), PartitionError> {
+        let _permit = self
+            .checkpoint_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|e| PartitionError::Storage(StorageError::from(e)))?;
+        loop {
+            let version = self.epochs_version.get();
+            if self.epochs_written.get() >= version {
+                return Ok(());
+            }
+            let bytes = self.state.borrow().epochs().encode();
+            self.log.write_side_file(CHECKPOINT_FILE, bytes).await?;
+            self.epochs_written.set(version);
+            self.wake();
+        }
+    }
+
+    /// Starts a task writing the checkpoint (from a synchronous event such as a cut).
+    fn ensure_checkpointer(&self) {
+        let me = self.me.borrow().clone();
+        glommio::spawn_local(async move {
+            if let Some(p) = me.upgrade() {
+                if let Err(e) = p.write_checkpoint().await {
+                    tracing::error!(dir = %p.log.dir().display(), "leader-epoch checkpoint failed: {e}");
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// Waits until the epoch cache on disk is current, so a leader never appends at an epoch
+    /// whose start a crash could lose.
+    async fn epochs_durable(&self) -> Result<(), PartitionError> {
+        if self.epochs_written.get() < self.epochs_version.get() {
+            self.write_checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    /// Appends a produce request's batches for this partition (validated by the caller)
+    /// and waits until `acks` is satisfied. `placed` is dropped once the batches have their
+    /// offsets (or were refused), so the connection may read its next request meanwhile.
+    pub async fn produce(
+        self: &Rc<Self>,
+        batches: &[(BatchHeader, Bytes)],
+        acks: Acks,
+        placed: oneshot::Sender<()>,
+    ) -> Result<Produced, PartitionError> {
+        self.epochs_durable().await?;
+        let placed_at = self.append(batches);
+        drop(placed);
+        let (produced, appended) = placed_at?;
+        let epoch = self.leader_epoch();
+        if let Some(info) = appended {
+            self.log.commit(&info).await?;
+        }
+        if acks == Acks::All || appended.is_none() {
+            self.wait_for_high_watermark(produced.last_offset + 1, epoch)
+                .await?;
+        }
+        Ok(produced)
+    }
+
+    /// Checks and appends the batches in order; a retried idempotent batch is answered with
+    /// where it went and not written again.
+    fn append(
+        &self,
+        batches: &[(BatchHeader, Bytes)],
+    ) -> Result<(Produced, Option<myelin_storage::AppendInfo>), PartitionError> {
+        let now = self.clock.now_ms();
+        let mut st = self.state.borrow_mut();
+        let mode = AppendMode::Leader {
+            leader_epoch: st.leader_epoch().0,
+        };
+        let mut first: Option<i64> = None;
+        let mut last = -1;
+        let mut appended: Option<myelin_storage::AppendInfo> = None;
+        let mut append_time = -1;
+        for item in batches {
+            match st.check_batch(&item.0)? {
+                SeqCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    first.get_or_insert(base_offset);
+                    last = last.max(last_offset);
+                }
+                SeqCheck::Append => {
+                    let (info, entries) = self.log.append(std::slice::from_ref(item), mode)?;
+                    for e in &entries {
+                        st.on_appended(&item.0, e, now);
+                    }
+                    first.get_or_insert(info.base_offset);
+                    last = last.max(info.last_offset);
+                    append_time = info.log_append_time_ms;
+                    appended = Some(match appended {
+                        Some(a) => myelin_storage::AppendInfo {
+                            last_offset: info.last_offset,
+                            ..a
+                        },
+                        None => info,
+                    });
+                }
+            }
+        }
+        if appended.is_some() {
+            self.log.start_flush();
+        }
+        let offsets = st.offsets();
+        let produced = Produced {
+            base_offset: first.unwrap_or(offsets.log_end_offset),
+            last_offset: last,
+            log_append_time_ms: append_time,
+            log_start_offset: offsets.log_start_offset,
+        };
+        Ok((produced, appended))
+    }
+
+    /// Waits until the high watermark reaches `offset`; fails if the replica stops leading
+    /// at `epoch` meanwhile.
+    async fn wait_for_high_watermark(
+        &self,
+        offset: i64,
+        epoch: LeaderEpoch,
+    ) -> Result<(), PartitionError> {
+        loop {
+            let woken = self.changed();
+            {
+                let st = self.state.borrow();
+                if st.leader_epoch() != epoch {
+                    return Err(PartitionError::NotLeader);
+                }
+                st.check_leader()?;
+                if st.offsets().high_watermark >= offset {
+                    return Ok(());
+                }
+                if st.offsets().log_end_offset < offset {
+                    // What was waited for was cut (a full disk).
+                    return Err(PartitionError::Storage(StorageError::Discarded));
+                }
+            }
+            let _ = woken.await;
+        }
+    }
+
+    /// Appends a batch the partition's own coordinator wrote (`__consumer_offsets`,
+    /// `__transaction_state`, markers) and waits until it is committed.
+    pub async fn append_committed(
+        self: &Rc<Self>,
+        batch: Bytes,
+    ) -> Result<Produced, PartitionError> {
+        let limit = myelin_storage::limits::BATCH_BYTES_MAX;
+        let batches = myelin_storage::batch::split_batches(batch, limit)?;
+        let (placed, _) = oneshot::channel();
+        self.produce(&batches, Acks::All, placed).await
+    }
+
+    /// Reads committed batches from `offset` for a consumer (`read_committed` stops at the
+    /// last stable offset). `current_leader_epoch` is the client's view (-1: unchecked).
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        committed_only: bool,
+        current_leader_epoch: i32,
+    ) -> Result<Fetched, PartitionError> {
+        let (bound, offsets) = {
+            let st = self.state.borrow();
+            st.check_leader()?;
+            st.check_epoch(current_leader_epoch)?;
+            (st.read_bound(committed_only), st.offsets())
+        };
+        let out = self.log.read_upto(offset, max_bytes, bound).await?;
+        let aborted = match out.last_offset {
+            Some(last) if committed_only => self.state.borrow().aborted_between(offset, last),
+            _ => Vec::new(),
+        };
+        Ok(Fetched {
+            batches: out.batches,
+            high_watermark: offsets.high_watermark,
+            last_stable_offset: offsets.last_stable_offset,
+            log_start_offset: out.log_start_offset,
+            aborted,
+        })
+    }
+
+    /// Reads batches for internal replay (a coordinator loading its partition): up to the
+    /// high watermark, whatever the role.
+    pub async fn read_committed_range(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<myelin_storage::ReadOutcome, PartitionError> {
+        let bound = self.state.borrow().offsets().high_watermark;
+        Ok(self.log.read_upto(offset, max_bytes, bound).await?)
+    }
+
+    /// Waits until the high watermark passes `seen`, the role changes, or `wait` ends.
+    pub async fn wait_for_data(&self, seen: i64, wait: Duration) {
+        let epoch = self.leader_epoch();
+        let timer = glommio::timer::sleep(wait);
+        futures::pin_mut!(timer);
+        loop {
+            let woken = self.changed();
+            {
+                let st = self.state.borrow();
+                if st.offsets().high_watermark > seen || st.leader_epoch() != epoch {
+                    return;
+                }
+            }
+            match futures::future::select(woken, timer.as_mut()).await {
+                futures::future::Either::Left(_) => continue,
+                futures::future::Either::Right(_) => return,
+            }
+        }
+    }
+
+    /// Checks that this replica leads at the client's epoch (ListOffsets), and returns the
+    /// offsets and epoch to answer with.
+    pub fn leader_offsets(
+        &self,
+        current_leader_epoch: i32,
+    ) -> Result<(PartitionOffsets, LeaderEpoch), PartitionError> {
+        let st = self.state.borrow();
+        st.check_leader()?;
+        st.check_epoch(current_leader_epoch)?;
+        Ok((st.offsets(), st.leader_epoch()))
+    }
+
+    /// The leader epoch the data at `offset` was written in (the latest epoch for the log
+    /// end), as ListOffsets reports it; -1 when unknown.
+    pub fn epoch_at(&self, offset: i64) -> LeaderEpoch {
+        let st = self.state.borrow();
+        let epochs = st.epochs();
+        let found = if offset >= st.offsets().log_end_offset {
+            epochs.latest().map(|e| e.epoch)
+        } else {
+            epochs.epoch_at(offset)
+        };
+        found.unwrap_or(LeaderEpoch::UNKNOWN)
+    }
+
+    /// The first committed batch whose max timestamp is at or after `timestamp`.
+    pub async fn batch_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<Bytes>, PartitionError> {
+        let hw = self.offsets().high_watermark;
+        Ok(self.log.batch_for_timestamp(timestamp, hw).await?)
+    }
+
+    /// The committed batch holding the largest timestamp.
+    pub async fn batch_with_max_timestamp(&self) -> Result<Option<Bytes>, PartitionError> {
+        let hw = self.offsets().high_watermark;
+        Ok(self.log.batch_with_max_timestamp(hw).await?)
+    }
+
+    /// Retention and compaction, then forgetting idle producers.
+    pub async fn housekeeping(&self) {
+        let now = self.clock.now_ms();
+        let dir = self.log.dir().display().to_string();
+        let hw = self.offsets().high_watermark;
+        match self.log.enforce_retention(now, hw).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(dir, segments = n, "retention deleted segments"),
+            Err(e) => tracing::warn!(dir, "retention failed: {e}"),
+        }
+        let start = self.log.offsets().log_start_offset;
+        let out = {
+            let mut st = self.state.borrow_mut();
+            let mut out = st.step(Input::LogStart { start });
+            out.extend(st.step(Input::Tick { now_ms: now }));
+            out
+        };
+        self.carry_out(&out);
+        // Compaction reads the transaction state as it is now; a snapshot keeps the state
+        // unborrowed across the pass's awaits.
+        let txns = self.state.borrow().clone();
+        match self.log.compact(now, &txns).await {
+            Ok(r) if r.segments_cleaned > 0 => tracing::info!(
+                dir,
+                segments = r.segments_cleaned,
+                batches_removed = r.batches_removed,
+                keys = r.keys,
+                bytes_before = r.bytes_before,
+                bytes_after = r.bytes_after,
+                "compacted"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(dir, "compaction failed: {e}"),
+        }
+    }
+
+    /// Writes and syncs everything and closes the log.
+    pub async fn close(&self) -> Result<(), PartitionError> {
+        self.wake();
+        Ok(self.log.close().await?)
+    }
+}

@@ -1,0 +1,201 @@
+//! The typed partition API: what a handler may ask of a partition, wherever it lives. Each
+//! call runs on the shard that owns the partition (inline when that is this shard, over the
+//! mesh otherwise) against its [`Partition`]; no handler ever holds a `Log`.
+//!
+//! A produce crosses each crate once, forward only: the endpoint validates and calls
+//! [`Shard::produce`] here, the owner's `Partition` checks and orders it, its `Log` writes it.
+
+use crate::error::ShardError;
+use crate::shard::Shard;
+use bytes::Bytes;
+use futures::channel::oneshot;
+use myelin_replication::partition::{Acks, Fetched, PartitionOffsets, Produced};
+use myelin_replication::LeaderEpoch;
+use myelin_storage::batch::BatchHeader;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A consumer's read of one partition.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRequest {
+    /// First offset wanted.
+    pub offset: i64,
+    /// Most bytes to return (the first batch always goes whole).
+    pub max_bytes: usize,
+    /// `read_committed`: stop at the last stable offset.
+    pub committed_only: bool,
+    /// The client's leader epoch (-1: unchecked).
+    pub current_leader_epoch: i32,
+}
+
+/// A failed read: the error, and the partition's offsets when the answer needs them
+/// (OFFSET_OUT_OF_RANGE carries the log start and high watermark).
+#[derive(Debug)]
+pub struct ReadFailure {
+    /// What went wrong.
+    pub error: ShardError,
+    /// The partition's offsets, when known.
+    pub offsets: Option<PartitionOffsets>,
+}
+
+/// What ListOffsets asks of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetQuery {
+    /// The high watermark, or the last stable offset for `read_committed`.
+    Latest {
+        /// `read_committed`.
+        committed_only: bool,
+    },
+    /// The log start offset.
+    Earliest,
+    /// The record with the largest timestamp (KIP-734).
+    MaxTimestamp,
+    /// The first record at or after a timestamp.
+    Timestamp(i64),
+}
+
+/// The answer to an [`OffsetQuery`].
+#[derive(Debug, Clone)]
+pub enum ListedOffset {
+    /// An offset, and the leader epoch its data was written in.
+    Offset(i64, LeaderEpoch),
+    /// The batch holding the record sought; the caller picks the record.
+    Batch(Bytes),
+    /// No record matches.
+    None,
+}
+
+impl Shard {
+    /// Runs `f` with a partition on its owner.
+    async fn on_owner<R, F, Fut>(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        f: F,
+    ) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<myelin_replication::Partition>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, ShardError>> + 'static,
+    {
+        let owner = self.owner(topic, partition);
+        let topic = topic.to_string();
+        self.invoke_on(owner, move |s| async move {
+            let p = s.partition(&topic, partition)?;
+            f(p).await
+        })
+        .await?
+    }
+
+    /// Appends validated batches to a partition and waits until `acks` is satisfied.
+    /// `placed` is dropped once the batches have their place in the partition (or were
+    /// refused), so the connection may go on to its next request.
+    pub async fn produce(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        batches: Vec<(BatchHeader, Bytes)>,
+        acks: Acks,
+        placed: oneshot::Sender<()>,
+    ) -> Result<Produced, ShardError> {
+        self.on_owner(topic, partition, move |p| async move {
+            Ok(p.produce(&batches, acks, placed).await?)
+        })
+        .await
+    }
+
+    /// Reads committed batches for a consumer.
+    pub async fn read(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        req: ReadRequest,
+    ) -> Result<Fetched, ReadFailure> {
+        let r = self
+            .on_owner(topic, partition, move |p| async move {
+                match p
+                    .read(
+                        req.offset,
+                        req.max_bytes,
+                        req.committed_only,
+                        req.current_leader_epoch,
+                    )
+                    .await
+                {
+                    Ok(f) => Ok(Ok(f)),
+                    Err(e) => Ok(Err(ReadFailure {
+                        error: e.into(),
+                        offsets: Some(p.offsets()),
+                    })),
+                }
+            })
+            .await;
+        match r {
+            Ok(inner) => inner,
+            Err(error) => Err(ReadFailure {
+                error,
+                offsets: None,
+            }),
+        }
+    }
+
+    /// Waits until a partition's high watermark passes `seen`, its leadership changes, or
+    /// `wait` ends.
+    pub async fn wait_for_data(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        seen: i64,
+        wait: Duration,
+    ) {
+        let _ = self
+            .on_owner(topic, partition, move |p| async move {
+                p.wait_for_data(seen, wait).await;
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Answers a ListOffsets query (on the leader, at the client's epoch).
+    pub async fn list_offset(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        query: OffsetQuery,
+        current_leader_epoch: i32,
+    ) -> Result<ListedOffset, ShardError> {
+        self.on_owner(topic, partition, move |p| async move {
+            let (offsets, _) = p.leader_offsets(current_leader_epoch)?;
+            let at = |offset: i64| ListedOffset::Offset(offset, p.epoch_at(offset));
+            let listed = match query {
+                OffsetQuery::Latest {
+                    committed_only: true,
+                } => at(offsets.last_stable_offset),
+                OffsetQuery::Latest {
+                    committed_only: false,
+                } => at(offsets.high_watermark),
+                OffsetQuery::Earliest => at(offsets.log_start_offset),
+                OffsetQuery::MaxTimestamp => match p.batch_with_max_timestamp().await? {
+                    Some(b) => ListedOffset::Batch(b),
+                    None => ListedOffset::None,
+                },
+                OffsetQuery::Timestamp(t) => match p.batch_for_timestamp(t).await? {
+                    Some(b) => ListedOffset::Batch(b),
+                    None => ListedOffset::None,
+                },
+            };
+            Ok(listed)
+        })
+        .await
+    }
+
+    /// A partition's offsets as clients see them.
+    pub async fn partition_offsets(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<PartitionOffsets, ShardError> {
+        self.on_owner(topic, partition, |p| async move { Ok(p.offsets()) })
+            .await
+    }
+}
