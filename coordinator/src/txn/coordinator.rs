@@ -9,6 +9,7 @@
 //! retries, as Kafka's coordinator answers while a transition is pending. Different ids
 //! proceed independently.
 
+pub use super::markers::marker_batch;
 use super::state::{TxnMeta, TxnState};
 use crate::codes;
 use crate::group::coordinator::CoordinatorConfig;
@@ -70,27 +71,6 @@ pub fn of(shard: &Shard) -> Result<Rc<TxnCoordinator>, i16> {
     shard
         .service::<TxnCoordinator>()
         .ok_or(codes::COORDINATOR_NOT_AVAILABLE)
-}
-
-/// The control batch that ends a transaction for `producer` in one partition.
-pub fn marker_batch(producer_id: i64, epoch: i16, commit: bool, now_ms: i64) -> Result<Bytes, i16> {
-    let kind: i16 = if commit { 1 } else { 0 };
-    let mut key = vec![0u8, 0];
-    key.extend_from_slice(&kind.to_be_bytes());
-    // Value: version 0, coordinator epoch 0.
-    let value = Bytes::from_static(&[0, 0, 0, 0, 0, 0]);
-    let flags = internal_log::RecordFlags {
-        transactional: true,
-        control: true,
-        timestamp_ms: now_ms,
-    };
-    encode_batch(&[record(
-        0,
-        (producer_id, epoch),
-        flags,
-        Bytes::from(key),
-        Some(value),
-    )])
 }
 
 impl TxnCoordinator {
@@ -243,26 +223,11 @@ impl TxnCoordinator {
 /// transaction, and tells the group coordinators to apply (or drop) its offsets.
 async fn write_markers(shard: &Rc<Shard>, meta: &TxnMeta, commit: bool) -> Result<(), i16> {
     let (pid, epoch) = (meta.producer_id, meta.epoch);
-    for (topic, partition) in meta.partitions.iter().cloned() {
-        let owner = shard.owner(&topic, partition);
-        let is_offsets = topic == crate::group::store::OFFSETS_TOPIC;
-        let r = shard
-            .invoke_on(owner, move |s| async move {
-                // A deleted topic has nothing left to mark.
-                let Ok(target) = s.partition(&topic, partition) else {
-                    return Ok(());
-                };
-                append_committed(&target, marker_batch(pid, epoch, commit, s.now_ms())?).await?;
-                if is_offsets {
-                    crate::group::coordinator::of(&s)?.complete_txn(pid, commit);
-                }
-                Ok::<(), i16>(())
-            })
-            .await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(code)) => return Err(code),
-            Err(_) => return Err(codes::COORDINATOR_NOT_AVAILABLE),
+    for (topic, partition) in meta.partitions.iter() {
+        match super::markers::write_local(shard, topic, *partition, pid, epoch, commit).await {
+            // A deleted topic has nothing left to mark.
+            Ok(()) | Err(codes::UNKNOWN_TOPIC_OR_PARTITION) => {}
+            Err(code) => return Err(code),
         }
     }
     Ok(())

@@ -7,4 +7,5 @@
 //! partition before answering.
 
 pub mod coordinator;
+pub mod markers;
 pub mod state;

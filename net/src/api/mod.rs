@@ -29,6 +29,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use crate::server::Ctx;
 use bytes::{Bytes, BytesMut};
@@ -153,6 +154,10 @@ pub const APIS: &[Api] = &[
     Api {
         key: list_transactions::API_KEY,
         versions: list_transactions::VERSIONS,
+    },
+    Api {
+        key: write_txn_markers::API_KEY,
+        versions: write_txn_markers::VERSIONS,
     },
 ];
 
@@ -304,6 +309,7 @@ pub async fn dispatch(
         ApiKey::TxnOffsetCommit => handled!(txn_offset_commit),
         ApiKey::DescribeTransactions => handled!(describe_transactions),
         ApiKey::ListTransactions => handled!(list_transactions),
+        ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))
