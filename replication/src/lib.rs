@@ -4,6 +4,13 @@
 //! machine that shard 0 owns, persists and hands to every other shard as an immutable,
 //! versioned snapshot.
 
+pub mod cluster;
+pub mod codec;
+pub mod controller;
+pub mod error;
+pub mod limits;
 pub mod metadata;
+pub mod rng;
+pub mod types;
 
 pub use metadata::{Catalog, MetadataError, TopicMeta};

@@ -1,0 +1,127 @@
+//! Errors of the cluster metadata quorum.
+//!
+//! Two enums for two audiences: [`ControllerError`] is what a controller request answers, in
+//! Kafka's terms (the endpoint maps each variant to one Kafka error code, in one place), and
+//! it travels between nodes, so it is rkyv-archived. [`QuorumError`] is what the node itself
+//! meets (disk, corrupt bytes, Raft refusing) and never goes to a client as such.
+
+use crate::codec::CodecError;
+use crate::types::{BrokerEpoch, NodeId};
+use rkyv::{Archive, Deserialize, Serialize};
+
+pub use controller_error::ControllerError;
+
+// rkyv derives a resolver enum whose fields carry no docs; the allow covers only it.
+#[allow(missing_docs)]
+mod controller_error {
+    use super::*;
+
+    /// Why a controller request was refused, one variant per Kafka error code.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Archive, Serialize, Deserialize)]
+    #[rkyv(attr(allow(missing_docs)))]
+    pub enum ControllerError {
+        /// NOT_CONTROLLER: this node is not the active controller; `leader` is the one it knows of
+        /// ([`NodeId::NONE`] when unknown). Retriable.
+        #[error("not the active controller (leader: {leader})")]
+        NotController {
+            /// The leader this node knows of.
+            leader: NodeId,
+        },
+        /// INVALID_TOPIC_EXCEPTION.
+        #[error("invalid topic: {0}")]
+        InvalidTopic(String),
+        /// TOPIC_ALREADY_EXISTS.
+        #[error("topic already exists: {0}")]
+        TopicAlreadyExists(String),
+        /// UNKNOWN_TOPIC_OR_PARTITION.
+        #[error("unknown topic: {0}")]
+        UnknownTopicOrPartition(String),
+        /// INVALID_PARTITIONS.
+        #[error("invalid partitions: {0}")]
+        InvalidPartitions(String),
+        /// INVALID_REPLICATION_FACTOR.
+        #[error("invalid replication factor: {0}")]
+        InvalidReplicationFactor(String),
+        /// INVALID_CONFIG.
+        #[error("invalid config: {0}")]
+        InvalidConfig(String),
+        /// INVALID_REQUEST.
+        #[error("invalid request: {0}")]
+        InvalidRequest(String),
+        /// STALE_BROKER_EPOCH: the broker's epoch is not its current registration.
+        #[error("broker {id}: stale broker epoch {epoch:?}")]
+        StaleBrokerEpoch {
+            /// The broker.
+            id: NodeId,
+            /// The epoch it sent.
+            epoch: BrokerEpoch,
+        },
+        /// BROKER_ID_NOT_REGISTERED.
+        #[error("broker {0} is not registered")]
+        BrokerIdNotRegistered(NodeId),
+        /// DUPLICATE_BROKER_REGISTRATION: another incarnation of this id is alive.
+        #[error("broker {0} is registered by another live incarnation")]
+        DuplicateBrokerRegistration(NodeId),
+        /// INCONSISTENT_CLUSTER_ID.
+        #[error("the request names another cluster")]
+        InconsistentClusterId,
+        /// REQUEST_TIMED_OUT: the decision was not committed (the controller lost leadership or
+        /// the log refused it). Retriable.
+        #[error("not committed: {0}")]
+        NotCommitted(String),
+        /// UNKNOWN_SERVER_ERROR: a bound this cluster cannot go past (producer ids exhausted, …).
+        #[error("server error: {0}")]
+        Internal(String),
+    }
+}
+
+impl ControllerError {
+    /// Whether a client should retry (against the leader it names, or after a back-off).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            ControllerError::NotController { .. } | ControllerError::NotCommitted(_)
+        )
+    }
+}
+
+/// What went wrong inside a quorum node.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, on which file.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Durable state that does not check out and cannot be cut off as a torn tail.
+    #[error("corrupt raft storage: {0}")]
+    Corrupt(String),
+    /// Bytes from a peer or the disk did not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Raft refused an operation.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// The configuration cannot work (bad voter set, this node not a voter, …).
+    #[error("invalid quorum config: {0}")]
+    Config(String),
+}
+
+impl QuorumError {
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> QuorumError {
+        QuorumError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<raft::Error> for QuorumError {
+    fn from(e: raft::Error) -> QuorumError {
+        QuorumError::Raft(e.to_string())
+    }
+}
