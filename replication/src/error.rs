@@ -105,12 +105,22 @@ pub enum QuorumError {
     /// Raft refused an operation.
     #[error("raft: {0}")]
     Raft(String),
+    /// A peer message that is malformed, misaddressed or refused by Raft; only that message
+    /// is rejected.
+    #[error("bad message: {0}")]
+    BadMessage(String),
     /// The configuration cannot work (bad voter set, this node not a voter, …).
     #[error("invalid quorum config: {0}")]
     Config(String),
 }
 
 impl QuorumError {
+    /// Whether the node must stop: its durable state failed or cannot be trusted. Other errors
+    /// reject one input and leave the node running.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, QuorumError::BadMessage(_) | QuorumError::Codec(_))
+    }
+
     /// An I/O error with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> QuorumError {
         QuorumError::Io {
