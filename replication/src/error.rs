@@ -1,7 +1,142 @@
-//! The errors of a partition, in terms a Kafka handler maps to error codes in one place
-//! (`myelin-net`'s `codes.rs`).
+//! Errors of partitions and of the cluster metadata quorum.
+//!
+//! Three enums for three audiences: [`PartitionError`] is what a partition answers a
+//! request with; [`ControllerError`] is what a controller request answers, in Kafka's terms,
+//! and it travels between nodes, so it is rkyv-archived (the endpoint maps both to Kafka
+//! error codes, in one place). [`QuorumError`] is what the node itself
+//! meets (disk, corrupt bytes, Raft refusing) and never goes to a client as such.
 
+use crate::codec::CodecError;
+use crate::types::{BrokerEpoch, NodeId};
 use myelin_storage::StorageError;
+use rkyv::{Archive, Deserialize, Serialize};
+
+pub use controller_error::ControllerError;
+
+// rkyv derives a resolver enum whose fields carry no docs; the allow covers only it.
+#[allow(missing_docs)]
+mod controller_error {
+    use super::*;
+
+    /// Why a controller request was refused, one variant per Kafka error code.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Archive, Serialize, Deserialize)]
+    #[rkyv(attr(allow(missing_docs)))]
+    pub enum ControllerError {
+        /// NOT_CONTROLLER: this node is not the active controller; `leader` is the one it knows of
+        /// ([`NodeId::NONE`] when unknown). Retriable.
+        #[error("not the active controller (leader: {leader})")]
+        NotController {
+            /// The leader this node knows of.
+            leader: NodeId,
+        },
+        /// INVALID_TOPIC_EXCEPTION.
+        #[error("invalid topic: {0}")]
+        InvalidTopic(String),
+        /// TOPIC_ALREADY_EXISTS.
+        #[error("topic already exists: {0}")]
+        TopicAlreadyExists(String),
+        /// UNKNOWN_TOPIC_OR_PARTITION.
+        #[error("unknown topic: {0}")]
+        UnknownTopicOrPartition(String),
+        /// INVALID_PARTITIONS.
+        #[error("invalid partitions: {0}")]
+        InvalidPartitions(String),
+        /// INVALID_REPLICATION_FACTOR.
+        #[error("invalid replication factor: {0}")]
+        InvalidReplicationFactor(String),
+        /// INVALID_CONFIG.
+        #[error("invalid config: {0}")]
+        InvalidConfig(String),
+        /// INVALID_REQUEST.
+        #[error("invalid request: {0}")]
+        InvalidRequest(String),
+        /// STALE_BROKER_EPOCH: the broker's epoch is not its current registration.
+        #[error("broker {id}: stale broker epoch {epoch:?}")]
+        StaleBrokerEpoch {
+            /// The broker.
+            id: NodeId,
+            /// The epoch it sent.
+            epoch: BrokerEpoch,
+        },
+        /// BROKER_ID_NOT_REGISTERED.
+        #[error("broker {0} is not registered")]
+        BrokerIdNotRegistered(NodeId),
+        /// DUPLICATE_BROKER_REGISTRATION: another incarnation of this id is alive.
+        #[error("broker {0} is registered by another live incarnation")]
+        DuplicateBrokerRegistration(NodeId),
+        /// INCONSISTENT_CLUSTER_ID.
+        #[error("the request names another cluster")]
+        InconsistentClusterId,
+        /// REQUEST_TIMED_OUT: the decision was not committed (the controller lost leadership or
+        /// the log refused it). Retriable.
+        #[error("not committed: {0}")]
+        NotCommitted(String),
+        /// UNKNOWN_SERVER_ERROR: a bound this cluster cannot go past (producer ids exhausted, …).
+        #[error("server error: {0}")]
+        Internal(String),
+    }
+}
+
+impl ControllerError {
+    /// Whether a client should retry (against the leader it names, or after a back-off).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            ControllerError::NotController { .. } | ControllerError::NotCommitted(_)
+        )
+    }
+}
+
+/// What went wrong inside a quorum node.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, on which file.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Durable state that does not check out and cannot be cut off as a torn tail.
+    #[error("corrupt raft storage: {0}")]
+    Corrupt(String),
+    /// Bytes from a peer or the disk did not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Raft refused an operation.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// A peer message that is malformed, misaddressed or refused by Raft; only that message
+    /// is rejected.
+    #[error("bad message: {0}")]
+    BadMessage(String),
+    /// The configuration cannot work (bad voter set, this node not a voter, …).
+    #[error("invalid quorum config: {0}")]
+    Config(String),
+}
+
+impl QuorumError {
+    /// Whether the node must stop: its durable state failed or cannot be trusted. Other errors
+    /// reject one input and leave the node running.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, QuorumError::BadMessage(_) | QuorumError::Codec(_))
+    }
+
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> QuorumError {
+        QuorumError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<raft::Error> for QuorumError {
+    fn from(e: raft::Error) -> QuorumError {
+        QuorumError::Raft(e.to_string())
+    }
+}
 
 /// Why a partition refused a request.
 #[derive(Debug, thiserror::Error)]

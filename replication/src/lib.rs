@@ -1,14 +1,23 @@
-//! Cluster metadata and partition replication for Myelin.
+//! Partition replicas and cluster metadata for Myelin.
 //!
 //! * [`partition`]: one partition replica, a sans-IO state machine (role, leader epoch,
 //!   ISR, high watermark, last stable offset, epoch cache, producer state) with a thin
 //!   glommio shell over its `storage::Log`, owned by the shard that owns the partition;
-//! * [`metadata`]: the topic catalog.
+//! * [`cluster`]: the cluster metadata image and the records that change it;
+//! * [`controller`]: the sans-IO controller that turns requests into metadata records;
+//! * [`quorum`]: the Raft quorum that replicates the metadata log;
+//! * [`metadata`]: the topic catalog of the single node (being replaced by [`cluster`]).
 
 pub mod clock;
+pub mod cluster;
+pub mod codec;
+pub mod controller;
 pub mod error;
+pub mod limits;
 pub mod metadata;
 pub mod partition;
+pub mod quorum;
+pub mod rng;
 pub mod types;
 
 pub use clock::{Clock, SystemClock};

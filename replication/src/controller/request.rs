@@ -1,0 +1,144 @@
+//! The requests a broker (or an admin handler) sends to the active controller, and the
+//! answers. They travel between nodes inside RPC frames, so they are rkyv-archived.
+
+use crate::cluster::records::{ConfigResource, Endpoint};
+use crate::error::ControllerError;
+use crate::types::{BrokerEpoch, NodeId, TopicId};
+use rkyv::{Archive, Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count; `-1` takes `num.partitions`.
+    pub partitions: i32,
+    /// Replication factor; `-1` takes `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A topic to grow.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct NewPartitions {
+    /// Topic name.
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+}
+
+pub use request_kinds::ControllerRequest;
+
+// rkyv derives a resolver enum whose fields carry no docs; the allow covers only it.
+#[allow(missing_docs)]
+mod request_kinds {
+    use super::*;
+
+    /// A request to the active controller.
+    #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+    #[rkyv(attr(allow(missing_docs)))]
+    pub enum ControllerRequest {
+        /// BrokerRegistration: a broker process starts (or retries its registration).
+        RegisterBroker {
+            /// `node.id`.
+            id: NodeId,
+            /// Random per process start.
+            incarnation: [u8; 16],
+            /// The cluster the broker's storage was formatted for.
+            cluster_id: [u8; 16],
+            /// Where clients reach it.
+            listeners: Vec<Endpoint>,
+            /// `broker.rack`.
+            rack: Option<String>,
+        },
+        /// BrokerHeartbeat: keeps the session; reports how far the broker has applied the log.
+        BrokerHeartbeat {
+            /// `node.id`.
+            id: NodeId,
+            /// Its broker epoch.
+            epoch: BrokerEpoch,
+            /// The last metadata-log index the broker has applied.
+            metadata_offset: u64,
+            /// Controlled shutdown: move leadership away and fence.
+            want_shutdown: bool,
+        },
+        /// CreateTopics.
+        CreateTopics {
+            /// Topics to create.
+            topics: Vec<NewTopic>,
+            /// Check only; change nothing.
+            validate_only: bool,
+        },
+        /// DeleteTopics (by name).
+        DeleteTopics {
+            /// Topic names.
+            names: Vec<String>,
+        },
+        /// CreatePartitions.
+        CreatePartitions {
+            /// Topics to grow.
+            topics: Vec<NewPartitions>,
+            /// Check only; change nothing.
+            validate_only: bool,
+        },
+        /// IncrementalAlterConfigs for one resource: set (`Some`) or delete (`None`) entries.
+        AlterConfigs {
+            /// What the entries apply to.
+            resource: ConfigResource,
+            /// Entries.
+            entries: Vec<(String, Option<String>)>,
+            /// Check only; change nothing.
+            validate_only: bool,
+        },
+        /// AllocateProducerIds: a broker needs a new block of producer ids.
+        AllocateProducerIds {
+            /// The broker.
+            broker: NodeId,
+            /// Its broker epoch.
+            epoch: BrokerEpoch,
+        },
+    }
+}
+
+pub use response_kinds::ControllerResponse;
+
+// rkyv derives a resolver enum whose fields carry no docs; the allow covers only it.
+#[allow(missing_docs)]
+mod response_kinds {
+    use super::*;
+
+    /// The answer to a [`ControllerRequest`], given once its records are committed.
+    #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+    #[rkyv(attr(allow(missing_docs)))]
+    pub enum ControllerResponse {
+        /// The broker's epoch.
+        Registered {
+            /// Broker epoch.
+            epoch: BrokerEpoch,
+        },
+        /// Heartbeat answer.
+        Heartbeat {
+            /// Whether the broker is fenced (may lead nothing).
+            fenced: bool,
+            /// Controlled shutdown may complete: the broker leads nothing and is fenced.
+            should_shut_down: bool,
+        },
+        /// Per-topic results of CreateTopics, in request order.
+        CreateTopics(Vec<(String, Result<TopicId, ControllerError>)>),
+        /// Per-topic results of DeleteTopics, in request order.
+        DeleteTopics(Vec<(String, Result<TopicId, ControllerError>)>),
+        /// Per-topic results of CreatePartitions, in request order.
+        CreatePartitions(Vec<(String, Result<(), ControllerError>)>),
+        /// The configs were changed (or would be, for `validate_only`).
+        AlterConfigs,
+        /// A block of producer ids, `start..start + len`.
+        ProducerIds {
+            /// First id.
+            start: i64,
+            /// Ids in the block.
+            len: i64,
+        },
+    }
+}

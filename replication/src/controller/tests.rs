@@ -1,0 +1,431 @@
+use super::*;
+use crate::cluster::records::MetadataBatch;
+
+/// A controller with its image, applying every decision at once (as if committed).
+struct Harness {
+    image: MetadataImage,
+    controller: Controller,
+    index: u64,
+    now_ms: u64,
+}
+
+const CLUSTER: [u8; 16] = [5; 16];
+
+impl Harness {
+    fn new() -> Harness {
+        let mut h = Harness {
+            image: MetadataImage::new(),
+            controller: Controller::new(ControllerConfig::new(CLUSTER), 7),
+            index: 0,
+            now_ms: 1_000,
+        };
+        let records = h.controller.activate(&h.image, h.now_ms);
+        h.commit(records);
+        h
+    }
+
+    fn commit(&mut self, records: Vec<MetadataRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        self.index += 1;
+        let skipped = self
+            .image
+            .apply_batch(self.index, &MetadataBatch { records });
+        assert!(skipped.is_empty(), "{skipped:?}");
+    }
+
+    fn run(&mut self, request: ControllerRequest) -> Result<ControllerResponse, ControllerError> {
+        let d = self
+            .controller
+            .handle(&self.image, self.index + 1, self.now_ms, &request)?;
+        self.commit(d.records);
+        Ok(d.response)
+    }
+
+    fn tick(&mut self, advance_ms: u64) -> usize {
+        self.now_ms += advance_ms;
+        let records = self.controller.tick(&self.image, self.now_ms);
+        let n = records.len();
+        self.commit(records);
+        n
+    }
+
+    fn register(&mut self, id: i32, rack: Option<&str>) -> BrokerEpoch {
+        self.register_as(id, [id as u8; 16], rack).unwrap()
+    }
+
+    fn register_as(
+        &mut self,
+        id: i32,
+        incarnation: [u8; 16],
+        rack: Option<&str>,
+    ) -> Result<BrokerEpoch, ControllerError> {
+        match self.run(ControllerRequest::RegisterBroker {
+            id: NodeId(id),
+            incarnation,
+            cluster_id: CLUSTER,
+            listeners: vec![],
+            rack: rack.map(str::to_string),
+        })? {
+            ControllerResponse::Registered { epoch } => Ok(epoch),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn heartbeat(&mut self, id: i32, epoch: BrokerEpoch) -> Result<bool, ControllerError> {
+        let offset = self.index;
+        self.heartbeat_at(id, epoch, offset, false)
+    }
+
+    fn heartbeat_at(
+        &mut self,
+        id: i32,
+        epoch: BrokerEpoch,
+        metadata_offset: u64,
+        want_shutdown: bool,
+    ) -> Result<bool, ControllerError> {
+        match self.run(ControllerRequest::BrokerHeartbeat {
+            id: NodeId(id),
+            epoch,
+            metadata_offset,
+            want_shutdown,
+        })? {
+            ControllerResponse::Heartbeat { fenced, .. } => Ok(fenced),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Registers and unfences brokers 0..n.
+    fn live_brokers(&mut self, n: i32) -> Vec<BrokerEpoch> {
+        let epochs: Vec<_> = (0..n).map(|i| self.register(i, None)).collect();
+        for (i, e) in epochs.iter().enumerate() {
+            assert!(!self.heartbeat(i as i32, *e).unwrap());
+        }
+        epochs
+    }
+
+    fn create(&mut self, name: &str, partitions: i32, rf: i16) -> Result<TopicId, ControllerError> {
+        match self.run(ControllerRequest::CreateTopics {
+            topics: vec![NewTopic {
+                name: name.into(),
+                partitions,
+                replication_factor: rf,
+                configs: BTreeMap::new(),
+            }],
+            validate_only: false,
+        })? {
+            ControllerResponse::CreateTopics(mut r) => r.remove(0).1,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_first_leader_writes_the_cluster_id() {
+    let h = Harness::new();
+    assert_eq!(h.image.cluster_id(), Some(CLUSTER));
+    let mut again = h.controller.clone();
+    assert!(again.activate(&h.image, 0).is_empty());
+}
+
+#[test]
+fn registration_epochs_follow_incarnations() {
+    let mut h = Harness::new();
+    let e1 = h.register(1, None);
+    assert_eq!(
+        e1,
+        BrokerEpoch(h.index as i64),
+        "the epoch is the record's index"
+    );
+    assert_eq!(h.register(1, None), e1, "a retry gets the same answer");
+    assert!(!h.heartbeat(1, e1).unwrap());
+    assert_eq!(
+        h.register_as(1, [99; 16], None),
+        Err(ControllerError::DuplicateBrokerRegistration(NodeId(1)))
+    );
+    h.tick(10_000);
+    assert!(h.image.broker(NodeId(1)).unwrap().fenced);
+    let e2 = h.register_as(1, [99; 16], None).unwrap();
+    assert!(e2 > e1);
+    assert_eq!(
+        h.heartbeat(1, e1),
+        Err(ControllerError::StaleBrokerEpoch {
+            id: NodeId(1),
+            epoch: e1
+        })
+    );
+    assert_eq!(
+        h.heartbeat(7, e1),
+        Err(ControllerError::BrokerIdNotRegistered(NodeId(7)))
+    );
+    let wrong_cluster = ControllerRequest::RegisterBroker {
+        id: NodeId(2),
+        incarnation: [2; 16],
+        cluster_id: [0; 16],
+        listeners: vec![],
+        rack: None,
+    };
+    assert_eq!(
+        h.run(wrong_cluster),
+        Err(ControllerError::InconsistentClusterId)
+    );
+}
+
+#[test]
+fn brokers_are_unfenced_once_caught_up_with_their_registration() {
+    let mut h = Harness::new();
+    let e = h.register(1, None);
+    let behind = u64::try_from(e.0).unwrap() - 1;
+    assert!(h.heartbeat_at(1, e, behind, false).unwrap(), "still fenced");
+    assert!(!h.image.is_live(NodeId(1)));
+    assert!(!h.heartbeat_at(1, e, behind + 1, false).unwrap());
+    assert!(h.image.is_live(NodeId(1)));
+}
+
+#[test]
+fn lapsed_sessions_fence_and_move_leadership_then_come_back() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(3);
+    let t = h.create("t", 3, 2).unwrap();
+    let single = h.create("single", 1, 1).unwrap();
+    let lone_leader = h.image.leader(single, 0).unwrap();
+    let before: Vec<_> = (0..3)
+        .map(|p| h.image.partition(t, p).unwrap().clone())
+        .collect();
+
+    // Everyone but the lone partition's leader keeps heartbeating.
+    for _ in 0..10 {
+        h.now_ms += 1_000;
+        for (i, e) in epochs.iter().enumerate() {
+            if NodeId(i as i32) != lone_leader {
+                h.heartbeat(i as i32, *e).unwrap();
+            }
+        }
+        h.tick(0);
+    }
+    assert!(h.image.broker(lone_leader).unwrap().fenced);
+    assert_eq!(
+        h.image.leader(single, 0),
+        Some(NodeId::NONE),
+        "no other replica: offline"
+    );
+    assert_eq!(
+        h.image.isr(single, 0).unwrap(),
+        &[lone_leader],
+        "last ISR member kept"
+    );
+    for p in 0..3 {
+        let now = h.image.partition(t, p).unwrap();
+        assert_ne!(now.leader, lone_leader);
+        assert!(!now.isr.contains(&lone_leader));
+        if before[p as usize].leader == lone_leader {
+            assert_eq!(now.leader_epoch, before[p as usize].leader_epoch.next());
+        }
+        assert!(now.partition_epoch >= before[p as usize].partition_epoch);
+    }
+
+    // It comes back: unfenced, and the offline partition gets it as leader at a new epoch.
+    let offline_epoch = h.image.partition(single, 0).unwrap().leader_epoch;
+    let e = epochs[lone_leader.0 as usize];
+    assert!(!h.heartbeat(lone_leader.0, e).unwrap());
+    assert_eq!(h.image.leader(single, 0), Some(lone_leader));
+    assert_eq!(
+        h.image.partition(single, 0).unwrap().leader_epoch,
+        offline_epoch.next()
+    );
+}
+
+#[test]
+fn a_new_controller_gives_every_broker_a_fresh_session() {
+    let mut h = Harness::new();
+    h.live_brokers(2);
+    h.now_ms += 60_000;
+    let mut successor = Controller::new(ControllerConfig::new(CLUSTER), 8);
+    assert!(successor.activate(&h.image, h.now_ms).is_empty());
+    assert!(successor.tick(&h.image, h.now_ms + 1).is_empty());
+    assert!(!successor.tick(&h.image, h.now_ms + 9_001).is_empty());
+}
+
+#[test]
+fn controlled_shutdown_moves_leadership_then_fences() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(2);
+    let t = h.create("t", 4, 2).unwrap();
+    assert!(!h.image.partitions_led_by(NodeId(0)).is_empty());
+    let offset = h.index;
+    let r = h
+        .run(ControllerRequest::BrokerHeartbeat {
+            id: NodeId(0),
+            epoch: epochs[0],
+            metadata_offset: offset,
+            want_shutdown: true,
+        })
+        .unwrap();
+    assert_eq!(
+        r,
+        ControllerResponse::Heartbeat {
+            fenced: true,
+            should_shut_down: true
+        }
+    );
+    assert!(h.image.partitions_led_by(NodeId(0)).is_empty());
+    assert!(h.image.broker(NodeId(0)).unwrap().fenced);
+    for p in 0..4 {
+        assert_eq!(h.image.leader(t, p), Some(NodeId(1)));
+    }
+    // Still shutting down: later heartbeats do not unfence it.
+    assert!(h.heartbeat(0, epochs[0]).unwrap());
+}
+
+#[test]
+fn create_topics_validates_and_places() {
+    let mut h = Harness::new();
+    assert!(matches!(
+        h.create("t", 1, 1),
+        Err(ControllerError::InvalidReplicationFactor(_))
+    ));
+    h.live_brokers(3);
+    assert!(matches!(
+        h.create("t", 1, 4),
+        Err(ControllerError::InvalidReplicationFactor(_))
+    ));
+    assert!(matches!(
+        h.create("a/b", 1, 1),
+        Err(ControllerError::InvalidTopic(_))
+    ));
+    assert!(matches!(
+        h.create("t", 0, 1),
+        Err(ControllerError::InvalidPartitions(_))
+    ));
+    let id = h.create("t", -1, -1).unwrap();
+    assert_eq!(h.image.topic_by_id(id).unwrap().partitions.len(), 1);
+    assert!(matches!(
+        h.create("t", 1, 1),
+        Err(ControllerError::TopicAlreadyExists(_))
+    ));
+    let check = ControllerRequest::CreateTopics {
+        topics: vec![NewTopic {
+            name: "dry".into(),
+            partitions: 3,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        }],
+        validate_only: true,
+    };
+    let d = h
+        .controller
+        .handle(&h.image, h.index + 1, h.now_ms, &check)
+        .unwrap();
+    assert!(d.records.is_empty());
+    assert!(matches!(&d.response, ControllerResponse::CreateTopics(r) if r[0].1.is_ok()));
+    let t = h.create("wide", 6, 3).unwrap();
+    let mut leads = BTreeMap::new();
+    for p in 0..6 {
+        let part = h.image.partition(t, p).unwrap();
+        assert_eq!(part.replicas.len(), 3);
+        *leads.entry(part.leader).or_insert(0) += 1;
+    }
+    assert!(leads.values().all(|&n| n == 2), "{leads:?}");
+}
+
+#[test]
+fn create_partitions_and_delete_topics() {
+    let mut h = Harness::new();
+    h.live_brokers(2);
+    h.create("t", 2, 2).unwrap();
+    let grow = |count| ControllerRequest::CreatePartitions {
+        topics: vec![NewPartitions {
+            name: "t".into(),
+            count,
+        }],
+        validate_only: false,
+    };
+    assert!(matches!(
+        h.run(grow(2)).unwrap(),
+        ControllerResponse::CreatePartitions(r) if r[0].1.is_err()
+    ));
+    h.run(grow(5)).unwrap();
+    let t = h.image.topic("t").unwrap();
+    assert_eq!(t.partitions.len(), 5);
+    assert!(t.partitions.iter().all(|p| p.replicas.len() == 2));
+    let r = h
+        .run(ControllerRequest::DeleteTopics {
+            names: vec!["t".into(), "nope".into()],
+        })
+        .unwrap();
+    let ControllerResponse::DeleteTopics(r) = r else {
+        panic!()
+    };
+    assert!(r[0].1.is_ok());
+    assert!(matches!(
+        r[1].1,
+        Err(ControllerError::UnknownTopicOrPartition(_))
+    ));
+    assert!(h.image.topic("t").is_none());
+}
+
+#[test]
+fn producer_id_blocks_never_overlap() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(2);
+    let mut blocks = Vec::new();
+    for i in 0..10 {
+        let b = i % 2;
+        let r = h
+            .run(ControllerRequest::AllocateProducerIds {
+                broker: NodeId(b),
+                epoch: epochs[b as usize],
+            })
+            .unwrap();
+        let ControllerResponse::ProducerIds { start, len } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(len, 1000);
+        blocks.push(start..start + len);
+    }
+    for (i, a) in blocks.iter().enumerate() {
+        for b in blocks.iter().skip(i + 1) {
+            assert!(a.end <= b.start || b.end <= a.start, "{a:?} overlaps {b:?}");
+        }
+    }
+    assert!(h
+        .run(ControllerRequest::AllocateProducerIds {
+            broker: NodeId(0),
+            epoch: BrokerEpoch(12345),
+        })
+        .is_err());
+}
+
+#[test]
+fn alter_configs_sets_and_deletes() {
+    let mut h = Harness::new();
+    h.live_brokers(1);
+    h.create("t", 1, 1).unwrap();
+    let alter = |value: Option<&str>| ControllerRequest::AlterConfigs {
+        resource: ConfigResource::Topic("t".into()),
+        entries: vec![("retention.ms".into(), value.map(str::to_string))],
+        validate_only: false,
+    };
+    h.run(alter(Some("100"))).unwrap();
+    assert_eq!(
+        h.image
+            .topic("t")
+            .unwrap()
+            .configs
+            .get("retention.ms")
+            .unwrap(),
+        "100"
+    );
+    h.run(alter(None)).unwrap();
+    assert!(h.image.topic("t").unwrap().configs.is_empty());
+    let unknown = ControllerRequest::AlterConfigs {
+        resource: ConfigResource::Topic("nope".into()),
+        entries: vec![],
+        validate_only: false,
+    };
+    assert!(matches!(
+        h.run(unknown),
+        Err(ControllerError::UnknownTopicOrPartition(_))
+    ));
+}
