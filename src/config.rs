@@ -1,11 +1,15 @@
-//! The broker's settings: flags, `MYELIN_*` environment variables, an optional TOML file,
-//! and defaults, in that order of precedence.
+//! The broker's settings: flags, `MYELIN_*` environment variables, an optional file (TOML,
+//! or Kafka's `server.properties` syntax when its name ends in `.properties`), and defaults,
+//! in that order of precedence.
 //!
 //! With no flags and no file the node is a single broker and controller on loopback, the only
 //! voter of its own quorum; the cluster settings only matter once `controller_quorum_voters`
 //! names other nodes. [`Settings::resolve`] checks the settings before the broker starts and
 //! returns what an operator should hear about as [`Notice`]s, since logging is not yet set up
 //! when it runs.
+
+mod kafka;
+mod properties;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -41,7 +45,8 @@ pub struct Args {
     /// An operator subcommand instead of running the broker.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// TOML file with any of the settings below (flag names with `_` for `-`).
+    /// TOML file with any of the settings below (flag names with `_` for `-`), or a Kafka
+    /// `server.properties` file when the name ends in `.properties`.
     #[arg(long, env = "MYELIN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory [default: ./myelin-data].
@@ -154,7 +159,7 @@ pub struct Args {
     pub auto_leader_rebalance_enable: Option<bool>,
 }
 
-/// The same settings as read from a TOML file.
+/// The same settings as read from a file: TOML, or Kafka's names mapped by [`kafka`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -270,7 +275,6 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// Worth knowing, nothing wrong: a Kafka setting with no effect here, say.
-    #[allow(dead_code)] // constructed once Kafka properties files are read
     Info(String),
     /// Probably a mistake that still lets the broker start: an unknown Kafka setting, an
     /// even number of voters.
@@ -492,11 +496,18 @@ fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
     flag.or(file).unwrap_or(default)
 }
 
-/// Reads the `--config` file.
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+/// Reads the `--config` file: Kafka properties for a `.properties` name, TOML otherwise.
+fn read_file(path: &Path, notices: &mut Vec<Notice>) -> anyhow::Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "properties")
+    {
+        kafka::read(&path.display().to_string(), &text, notices)
+    } else {
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
 }
 
 impl Settings {
@@ -505,7 +516,7 @@ impl Settings {
     pub fn resolve(args: Args) -> anyhow::Result<(Settings, Vec<Notice>)> {
         let mut notices = Vec::new();
         let file = match &args.config {
-            Some(path) => read_file(path)?,
+            Some(path) => read_file(path, &mut notices)?,
             None => FileConfig::default(),
         };
         let listen = args

@@ -1,7 +1,8 @@
 //! `myelin`: a Kafka-protocol event-streaming broker, thread-per-core on io_uring.
 //!
 //! Configuration comes from flags, then `MYELIN_*` environment variables, then an optional
-//! TOML file, then defaults: one node, `./myelin-data`, `127.0.0.1:9092`.
+//! TOML or Kafka `.properties` file, then defaults: one node, `./myelin-data`,
+//! `127.0.0.1:9092`.
 
 /// How long start-up waits for an answer on the listen address before deciding it is free.
 const PORT_PROBE_MS: u64 = 200;
