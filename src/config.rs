@@ -80,10 +80,10 @@ pub struct Args {
     #[arg(long, env = "MYELIN_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
     /// Default `retention.ms` [default: 604800000, 7 days].
-    #[arg(long, env = "MYELIN_RETENTION_MS")]
+    #[arg(long, env = "MYELIN_RETENTION_MS", allow_negative_numbers = true)]
     pub retention_ms: Option<i64>,
     /// Default `retention.bytes` [default: -1, unlimited].
-    #[arg(long, env = "MYELIN_RETENTION_BYTES")]
+    #[arg(long, env = "MYELIN_RETENTION_BYTES", allow_negative_numbers = true)]
     pub retention_bytes: Option<i64>,
     /// Default `segment.bytes` [default: 1073741824].
     #[arg(long, env = "MYELIN_SEGMENT_BYTES")]
@@ -1207,6 +1207,15 @@ mod tests {
         let (s, notices) = flags(&["--rack", ""]).unwrap();
         assert_eq!(s.rack, None);
         assert!(notices.is_empty());
+    }
+
+    #[test]
+    fn minus_one_is_a_value_not_a_flag() {
+        let (s, _) = flags(&["--retention-ms", "-1", "--retention-bytes", "-1"]).unwrap();
+        assert_eq!(
+            (s.log_defaults.retention_ms, s.log_defaults.retention_bytes),
+            (-1, -1)
+        );
     }
 
     #[test]
