@@ -1,7 +1,8 @@
 //! `myelin`: a Kafka-protocol event-streaming broker, thread-per-core on io_uring.
 //!
 //! Configuration comes from flags, then `MYELIN_*` environment variables, then an optional
-//! TOML file, then defaults: one node, `./myelin-data`, `127.0.0.1:9092`.
+//! TOML or Kafka `.properties` file, then defaults: one node, `./myelin-data`,
+//! `127.0.0.1:9092`.
 
 /// How long start-up waits for an answer on the listen address before deciding it is free.
 const PORT_PROBE_MS: u64 = 200;
@@ -22,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(config::Command::Groups { bootstrap, command }) = args.command.take() {
         return admin::run(&bootstrap, command);
     }
-    let settings = config::Settings::resolve(args)?;
+    let (settings, notices) = config::Settings::resolve(args)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -33,6 +34,9 @@ fn main() -> anyhow::Result<()> {
         // the failure would `eprintln!`, which panics when stderr fails, inside a shard.
         .log_internal_errors(false)
         .init();
+    for notice in &notices {
+        notice.log();
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let cluster_id = config::cluster_id(&settings.data_dir)?;
