@@ -154,9 +154,7 @@ fn a_follower_refuses_produces_and_reads() {
             isr: vec![ME, NodeId(2)],
             leader: NodeId(2),
             leader_epoch: LeaderEpoch(1),
-        })
-        .await
-        .unwrap();
+        });
         assert!(matches!(
             produce(&p, batch_of(1, -1, -1, -1)).await,
             Err(PartitionError::NotLeader)

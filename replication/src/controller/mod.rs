@@ -126,6 +126,13 @@ impl Controller {
         }
     }
 
+    /// Forgets `broker`'s session: its process is known to be gone (a controller that has
+    /// just started knows the broker of its own process restarted with it), so a new
+    /// incarnation may register at once instead of waiting out the old session.
+    pub fn forget_session(&mut self, broker: NodeId) {
+        self.sessions.remove(&broker);
+    }
+
     /// When `broker` last heartbeated, as this controller saw it.
     pub fn last_heartbeat_ms(&self, broker: NodeId) -> Option<u64> {
         self.sessions.get(&broker).map(|s| s.last_heartbeat_ms)

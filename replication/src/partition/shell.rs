@@ -191,11 +191,12 @@ impl Partition {
         Ok(st.end_offset_for(epoch))
     }
 
-    /// Applies a new assignment from cluster metadata.
-    pub async fn assign(&self, assignment: Assignment) -> Result<(), PartitionError> {
+    /// Applies a new assignment from cluster metadata. A new epoch's entry in the epoch cache
+    /// is written before the first append at that epoch (see [`Partition::produce`]), so
+    /// a leadership change costs no write until data arrives.
+    pub fn assign(&self, assignment: Assignment) {
         let out = self.state.borrow_mut().step(Input::Assign(assignment));
         self.carry_out(&out);
-        self.write_checkpoint().await
     }
 
     /// Replaces the log's configuration (a topic config change).

@@ -7,6 +7,7 @@
 pub mod file_storage;
 pub mod frame;
 pub mod node;
+pub mod shell;
 pub mod rpc;
 pub mod sim_storage;
 pub mod storage;
