@@ -10,6 +10,7 @@ pub mod controller;
 pub mod error;
 pub mod limits;
 pub mod metadata;
+pub mod metadata_node;
 pub mod quorum;
 pub mod rng;
 pub mod types;
