@@ -508,3 +508,134 @@ fn ignored(reason: &str) -> Vec<NodeOutput> {
         reason: reason.to_string(),
     }]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::NewTopic;
+    use crate::quorum::file_storage::FileStorage;
+    use crate::quorum::frame::FrameKind;
+    use crate::types::BrokerEpoch;
+
+    const CLUSTER: [u8; 16] = [1; 16];
+
+    fn config() -> MetadataNodeConfig {
+        let mut quorum = QuorumConfig::new(NodeId(0), vec![NodeId(0)]);
+        quorum.snapshot_interval_entries = 3;
+        quorum.snapshot_trailing_entries = 1;
+        MetadataNodeConfig {
+            quorum,
+            controller: ControllerConfig::new(CLUSTER),
+            id_seed: 1,
+        }
+    }
+
+    fn reply(out: Vec<NodeOutput>) -> Result<ControllerResponse, ControllerError> {
+        out.into_iter()
+            .find_map(|o| match o {
+                NodeOutput::Reply { result, .. } => Some(result),
+                _ => None,
+            })
+            .expect("a reply")
+    }
+
+    #[test]
+    fn an_embedded_single_node_serves_requests_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::open(dir.path()).unwrap();
+        let (mut node, _) = MetadataNode::open(config(), storage, 0).unwrap();
+        assert!(node.is_active());
+        assert_eq!(node.image().cluster_id(), Some(CLUSTER));
+        let register = ControllerRequest::RegisterBroker {
+            id: NodeId(0),
+            incarnation: [7; 16],
+            cluster_id: CLUSTER,
+            listeners: vec![],
+            rack: None,
+        };
+        let Ok(ControllerResponse::Registered { epoch }) =
+            reply(node.request(1, 1, &register).unwrap())
+        else {
+            panic!("registered")
+        };
+        let heartbeat = ControllerRequest::BrokerHeartbeat {
+            id: NodeId(0),
+            epoch,
+            metadata_offset: node.image().last_applied(),
+            want_shutdown: false,
+        };
+        let r = reply(node.request(2, 2, &heartbeat).unwrap());
+        assert!(matches!(
+            r,
+            Ok(ControllerResponse::Heartbeat { fenced: false, .. })
+        ));
+        for i in 0..5 {
+            let create = ControllerRequest::CreateTopics {
+                topics: vec![NewTopic {
+                    name: format!("t{i}"),
+                    partitions: 2,
+                    replication_factor: 1,
+                    configs: BTreeMap::new(),
+                }],
+                validate_only: false,
+            };
+            let r = reply(node.request(3, 3, &create).unwrap());
+            assert!(matches!(r, Ok(ControllerResponse::CreateTopics(v)) if v[0].1.is_ok()));
+        }
+        let image = node.image().clone();
+        assert_eq!(image.topic_count(), 5);
+        assert!(node.quorum().store().latest_snapshot().get_metadata().index > 0);
+
+        // A broker-only node fetches the log from the start: it gets the snapshot.
+        let fetch = Payload::Fetch(FetchMetadata {
+            request_id: 9,
+            from_index: 1,
+        });
+        let (kind, payload) = fetch.encode();
+        let frame = Frame {
+            kind,
+            cluster_id: CLUSTER,
+            from: NodeId(5),
+            to: NodeId(0),
+            payload,
+        };
+        let out = node.receive(4, &frame.encode()).unwrap();
+        let Some(NodeOutput::Send { to, frame }) = out.into_iter().next() else {
+            panic!("an answer")
+        };
+        assert_eq!(to, NodeId(5));
+        let (answer, _) = Frame::decode(&frame).unwrap().unwrap();
+        assert_eq!(answer.kind, FrameKind::MetadataAnswer);
+        let Ok(Payload::Metadata(answer)) = rpc::decode_payload(answer.kind, &answer.payload)
+        else {
+            panic!("metadata")
+        };
+        let mut replica = crate::cluster::MetadataReplica::new();
+        assert!(replica.apply(&answer).unwrap());
+
+        drop(node);
+        let storage = FileStorage::open(dir.path()).unwrap();
+        let (node, _) = MetadataNode::open(config(), storage, 10).unwrap();
+        // The restarted leader's term starts with a no-op entry, one index later.
+        let mut expected = image.clone();
+        expected.advance_to(image.last_applied() + 1);
+        assert_eq!(
+            node.image(),
+            &expected,
+            "snapshot + replay rebuild the image"
+        );
+        let stale = ControllerRequest::BrokerHeartbeat {
+            id: NodeId(0),
+            epoch: BrokerEpoch(epoch.0 + 100),
+            metadata_offset: 0,
+            want_shutdown: false,
+        };
+        let mut node = node;
+        let r = reply(node.request(11, 4, &stale).unwrap());
+        assert!(matches!(r, Err(ControllerError::StaleBrokerEpoch { .. })));
+        let garbage = node
+            .receive(12, b"not a frame at all, just bytes...........")
+            .unwrap();
+        assert!(matches!(garbage.as_slice(), [NodeOutput::Ignored { .. }]));
+    }
+}
