@@ -860,15 +860,30 @@ fn controller_listen(
     }
 }
 
-/// The cluster id kept in the data directory, created on first start.
-pub fn cluster_id(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("meta").join("cluster_id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        return Ok(id.trim().to_string());
+/// The cluster id. Every node of a cluster must name the same one in its frames, so with
+/// `controller.quorum.voters` set it is derived from the voter list, which all nodes share
+/// (one place to agree on, as Kafka's `kafka-storage format -t` is); a node that is its own
+/// single voter keeps the random id made on its first start in the data directory.
+pub fn cluster_id(settings: &Settings) -> anyhow::Result<[u8; 16]> {
+    if !settings.controller_quorum_voters.is_empty() {
+        let mut voters: Vec<String> = settings
+            .controller_quorum_voters
+            .iter()
+            .map(|v| format!("{}@{}:{}", v.id, v.host, v.port))
+            .collect();
+        voters.sort();
+        let name = format!("myelin-cluster:{}", voters.join(","));
+        return Ok(*uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).as_bytes());
     }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    myelin_shards::shard::write_durably(&path, id.as_bytes())?;
-    Ok(id)
+    let path = settings.data_dir.join("meta").join("cluster_id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = uuid::Uuid::parse_str(text.trim())
+            .with_context(|| format!("bad cluster id in {}", path.display()))?;
+        return Ok(*id.as_bytes());
+    }
+    let id = uuid::Uuid::new_v4();
+    myelin_shards::shard::write_durably(&path, id.simple().to_string().as_bytes())?;
+    Ok(*id.as_bytes())
 }
 
 #[cfg(test)]

@@ -39,20 +39,58 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let cluster_id = config::cluster_id(&settings.data_dir)?;
+    check_replication_factors(&settings)?;
+    let cluster_id = config::cluster_id(&settings)?;
     // Every shard binds with SO_REUSEPORT, which would silently share the port with another
     // broker of the same user; refuse to start when something already answers there.
-    if std::net::TcpStream::connect_timeout(
-        &settings.listen,
-        std::time::Duration::from_millis(PORT_PROBE_MS),
-    )
-    .is_ok()
-    {
-        bail!(
-            "cannot listen on {}: something is already listening there",
-            settings.listen
+    let mut ours = Vec::new();
+    if settings.process_roles.broker {
+        ours.push(settings.listen);
+    }
+    if let Some(c) = settings.controller_listen {
+        ours.push(c);
+    }
+    for addr in ours {
+        let probe = std::time::Duration::from_millis(PORT_PROBE_MS);
+        if std::net::TcpStream::connect_timeout(&addr, probe).is_ok() {
+            bail!("cannot listen on {addr}: something is already listening there");
+        }
+    }
+    let initial_records =
+        myelin_shards::legacy_catalog_records(&settings.data_dir, settings.node_id)?;
+    if !initial_records.is_empty() {
+        tracing::info!(
+            records = initial_records.len(),
+            "importing the topic catalog into a new metadata log"
         );
     }
+    let cluster = myelin_shards::ClusterConfig {
+        node_id: settings.node_id,
+        broker: settings.process_roles.broker,
+        controller: settings.process_roles.controller,
+        voters: settings
+            .controller_quorum_voters
+            .iter()
+            .map(|v| myelin_shards::VoterAddr {
+                id: v.id,
+                host: v.host.clone(),
+                port: v.port,
+            })
+            .collect(),
+        controller_listen: settings.controller_listen,
+        listeners: vec![myelin_replication::cluster::records::Endpoint {
+            name: LISTENER_NAME.to_string(),
+            host: settings.advertised_host.clone(),
+            port: settings.advertised_port,
+        }],
+        rack: settings.rack.clone(),
+        heartbeat_interval_ms: settings.broker_heartbeat_interval_ms,
+        session_timeout_ms: settings.broker_session_timeout_ms,
+        default_partitions: settings.default_partitions,
+        default_replication_factor: settings.default_replication_factor,
+        cluster_id,
+        initial_records,
+    };
     let node = NodeConfig {
         node_id: settings.node_id,
         data_dir: settings.data_dir.clone(),
@@ -60,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         default_partitions: settings.default_partitions,
         auto_create_topics: settings.auto_create_topics,
         housekeeping_interval_ms: settings.housekeeping_interval_ms,
+        cluster,
     };
     let runtime = RuntimeConfig {
         shards: settings.shards,
@@ -71,7 +110,9 @@ fn main() -> anyhow::Result<()> {
         node_id: settings.node_id,
         advertised_host: settings.advertised_host.clone(),
         advertised_port: settings.advertised_port as i32,
-        cluster_id,
+        listener_name: LISTENER_NAME.to_string(),
+        offsets_replication_factor: settings.offsets_topic_replication_factor,
+        transaction_state_replication_factor: settings.transaction_state_replication_factor,
         coordinator: myelin_net::group::coordinator::CoordinatorConfig {
             group: myelin_net::group::state::GroupConfig {
                 min_session_timeout_ms: settings.group_min_session_timeout_ms,
@@ -86,16 +127,54 @@ fn main() -> anyhow::Result<()> {
     };
     let stop: Arc<Mutex<Option<StopHandle>>> = Arc::new(Mutex::new(None));
     wait_for_signals(stop.clone())?;
-    let serve = move |shard| myelin_net::serve(shard, server.clone());
+    let broker = settings.process_roles.broker;
+    let serve = move |shard: std::rc::Rc<myelin_shards::Shard>| {
+        let server = server.clone();
+        async move {
+            if broker {
+                myelin_net::serve(shard, server).await;
+            } else {
+                // A controller-only node serves no clients; its shards run the quorum.
+                shard.stopped().await;
+            }
+        }
+    };
     let listen = settings.listen;
     let data_dir = settings.data_dir.clone();
     myelin_shards::run(node, runtime, serve, move |handle| {
         if let Ok(mut slot) = stop.lock() {
             *slot = Some(handle);
         }
-        tracing::info!(%listen, data_dir = %data_dir.display(), "myelin is serving Kafka clients");
+        tracing::info!(%listen, data_dir = %data_dir.display(), "myelin started");
     })?;
     tracing::info!("myelin stopped cleanly");
+    Ok(())
+}
+
+/// The name of the one client listener (Kafka's default listener name).
+const LISTENER_NAME: &str = "PLAINTEXT";
+
+/// Replication factors above what this build replicates cannot be honoured: refused at start.
+fn check_replication_factors(settings: &config::Settings) -> anyhow::Result<()> {
+    let max = myelin_net::limits::REPLICATION_FACTOR_MAX;
+    for (name, rf) in [
+        (
+            "default.replication.factor",
+            settings.default_replication_factor,
+        ),
+        (
+            "offsets.topic.replication.factor",
+            settings.offsets_topic_replication_factor,
+        ),
+        (
+            "transaction.state.log.replication.factor",
+            settings.transaction_state_replication_factor,
+        ),
+    ] {
+        if rf > max {
+            bail!("{name}={rf} cannot be honoured: partitions keep at most {max} replica(s) until replication lands");
+        }
+    }
     Ok(())
 }
 

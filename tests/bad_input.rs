@@ -336,7 +336,16 @@ fn clients_cannot_write_to_the_coordinators_topics() {
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
                 .with_records(Some(batch_bytes().freeze()))])]);
-    // The topic is created at start-up; wait for it.
+    // The topic is created on first use, as Kafka does: a client looking for its group's
+    // coordinator makes it.
+    let find = kafka_protocol::messages::FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str("some-group"));
+    let mut s = connect(&b);
+    s.write_all(&request(ApiKey::FindCoordinator, 1, 7, &find))
+        .unwrap();
+    let (_, mut body) = read_response(&mut s, ApiKey::FindCoordinator, 1);
+    let found = kafka_protocol::messages::FindCoordinatorResponse::decode(&mut body, 1).unwrap();
+    assert_eq!(found.error_code, 0, "the coordinator is found");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut s = connect(&b);

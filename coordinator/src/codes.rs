@@ -1,6 +1,7 @@
 //! Kafka error codes Myelin returns, and the one place storage, partition and runtime errors
 //! map to them.
 
+use myelin_replication::error::ControllerError;
 use myelin_replication::{MetadataError, PartitionError};
 use myelin_shards::ShardError;
 use myelin_storage::StorageError;
@@ -35,6 +36,12 @@ pub const FENCED_LEADER_EPOCH: i16 = 74;
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// A broker's epoch is no longer current.
 pub const STALE_BROKER_EPOCH: i16 = 77;
+/// The broker id is not registered with the controller.
+pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
+/// Another live incarnation of the broker id is registered.
+pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+/// The request names another cluster.
+pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
 /// Offset metadata longer than allowed.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// The coordinator is still loading the group's offsets.
@@ -153,12 +160,33 @@ pub fn metadata(e: &MetadataError) -> i16 {
     }
 }
 
+/// Kafka's code for a controller's answer.
+pub fn controller(e: &ControllerError) -> i16 {
+    match e {
+        ControllerError::NotController { .. } => NOT_CONTROLLER,
+        ControllerError::InvalidTopic(_) => INVALID_TOPIC_EXCEPTION,
+        ControllerError::TopicAlreadyExists(_) => TOPIC_ALREADY_EXISTS,
+        ControllerError::UnknownTopicOrPartition(_) => UNKNOWN_TOPIC_OR_PARTITION,
+        ControllerError::InvalidPartitions(_) => INVALID_PARTITIONS,
+        ControllerError::InvalidReplicationFactor(_) => INVALID_REPLICATION_FACTOR,
+        ControllerError::InvalidConfig(_) => INVALID_CONFIG,
+        ControllerError::InvalidRequest(_) => INVALID_REQUEST,
+        ControllerError::StaleBrokerEpoch { .. } => STALE_BROKER_EPOCH,
+        ControllerError::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
+        ControllerError::DuplicateBrokerRegistration(_) => DUPLICATE_BROKER_REGISTRATION,
+        ControllerError::InconsistentClusterId => INCONSISTENT_CLUSTER_ID,
+        ControllerError::NotCommitted(_) => REQUEST_TIMED_OUT,
+        ControllerError::Internal(_) => UNKNOWN_SERVER_ERROR,
+    }
+}
+
 /// Kafka's code for a runtime error.
 pub fn shard(e: &ShardError) -> i16 {
     match e {
         ShardError::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
         ShardError::Metadata(m) => metadata(m),
         ShardError::Partition(p) => partition(p),
+        ShardError::Controller(c) => controller(c),
         ShardError::Storage(s) => storage(s),
         ShardError::Unreachable(_) | ShardError::Runtime(_) => UNKNOWN_SERVER_ERROR,
     }

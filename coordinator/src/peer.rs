@@ -87,17 +87,15 @@ impl PeerClient {
             }
             result
         };
-        let mut body = match glommio::timer::timeout(PEER_REQUEST_TIMEOUT, async {
-            Ok(exchange.await)
-        })
-        .await
-        {
-            Ok(r) => r?,
-            Err(_) => {
-                conn.stream.borrow_mut().take();
-                return Err(PeerError::Timeout);
-            }
-        };
+        let mut body =
+            match glommio::timer::timeout(PEER_REQUEST_TIMEOUT, async { Ok(exchange.await) }).await
+            {
+                Ok(r) => r?,
+                Err(_) => {
+                    conn.stream.borrow_mut().take();
+                    return Err(PeerError::Timeout);
+                }
+            };
         let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
             .map_err(|e| PeerError::Protocol(e.to_string()))?;
         if header.correlation_id != cid {

@@ -29,3 +29,8 @@ pub const DRAIN_CHECK_MS: u64 = 20;
 /// `offsets.topic.segment.bytes`): small enough that compaction gets sealed segments to clean
 /// while a group is busy.
 pub const INTERNAL_SEGMENT_BYTES: u64 = 100 << 20;
+
+/// Replicas a new topic may have. Partitions are not replicated yet: a replica that never
+/// receives data would hold every `acks=all` produce forever, so more than one is refused
+/// (INVALID_REPLICATION_FACTOR) until leader-to-follower replication is in.
+pub const REPLICATION_FACTOR_MAX: i16 = 1;

@@ -24,10 +24,15 @@ pub struct ServerConfig {
     pub advertised_host: String,
     /// Port clients are told to connect to.
     pub advertised_port: i32,
-    /// Cluster id reported in Metadata.
-    pub cluster_id: String,
+    /// The name of the client listener (`PLAINTEXT`): the endpoint of each broker that
+    /// Metadata and FindCoordinator hand out.
+    pub listener_name: String,
     /// Group coordinator settings.
     pub coordinator: crate::group::coordinator::CoordinatorConfig,
+    /// `offsets.topic.replication.factor`.
+    pub offsets_replication_factor: i16,
+    /// `transaction.state.log.replication.factor`.
+    pub transaction_state_replication_factor: i16,
 }
 
 /// What a request handler can reach.
@@ -43,6 +48,15 @@ pub struct Ctx {
 /// Serves Kafka clients on this shard until shutdown, then lets open connections finish the
 /// request they are in.
 pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
+    // Clients are served once the controller has unfenced this broker (it registered and
+    // caught up with the metadata log), as a Kafka broker opens its listener only then.
+    let unfenced = shard.on_cluster(|c| async move { c.unfenced().await });
+    futures::pin_mut!(unfenced);
+    let stop = shard.stopped();
+    futures::pin_mut!(stop);
+    if let futures::future::Either::Right(_) = futures::future::select(unfenced, stop).await {
+        return;
+    }
     let listener = match TcpListener::bind(config.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -55,21 +69,10 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         }
     };
     myelin_coordinator::install(&shard, config.coordinator);
-    let server = Rc::new(config);
     if shard.id.0 == 0 {
-        ensure_internal_topic(
-            &shard,
-            crate::group::store::OFFSETS_TOPIC,
-            server.coordinator.offsets_partitions,
-        )
-        .await;
-        ensure_internal_topic(
-            &shard,
-            crate::txn::coordinator::TXN_TOPIC,
-            server.coordinator.txn_partitions,
-        )
-        .await;
+        tracing::info!(listen = %config.listen, "serving Kafka clients");
     }
+    let server = Rc::new(config);
     crate::txn::coordinator::recover(&shard).await;
     let open = Rc::new(Cell::new(0usize));
     let accept = async {
@@ -115,31 +118,6 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
     while open.get() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(std::time::Duration::from_millis(limits::DRAIN_CHECK_MS)).await;
-    }
-}
-
-/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) on first start.
-/// Its records are kept until the coordinators delete them, and compacted: only the last
-/// record per group partition or transactional id stays, so replay on start reads the
-/// state, not its history.
-async fn ensure_internal_topic(shard: &Rc<Shard>, name: &str, partitions: i32) {
-    if shard.catalog().topic(name).is_some() {
-        return;
-    }
-    let mut configs = std::collections::BTreeMap::new();
-    configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    configs.insert(
-        "segment.bytes".to_string(),
-        limits::INTERNAL_SEGMENT_BYTES.to_string(),
-    );
-    let change = myelin_shards::CatalogChange::CreateTopic {
-        name: name.to_string(),
-        partitions,
-        configs,
-        validate_only: false,
-    };
-    if let Err(e) = shard.change_catalog(change).await {
-        tracing::error!("cannot create {name}: {e}");
     }
 }
 

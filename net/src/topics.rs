@@ -1,38 +1,118 @@
-//! Topic lookups the handlers share: the catalog entry of a topic, created first when
-//! auto-creation allows it.
+//! Topic lookups and creations the handlers share: a topic as this broker's metadata image
+//! has it, created through the controller first when auto-creation allows it.
 
 use crate::codes;
-use crate::server::Ctx;
-use myelin_replication::TopicMeta;
-use myelin_shards::CatalogChange;
+use crate::limits;
+use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::controller::{ControllerRequest, ControllerResponse, NewTopic};
+use myelin_replication::error::ControllerError;
+use myelin_shards::Shard;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Partitions of `name`, if the topic exists.
+pub fn partition_count(image: &MetadataImage, name: &str) -> Option<i32> {
+    image.topic(name).map(|t| t.partitions.len() as i32)
+}
+
+/// Whether `partition` of `name` exists.
+pub fn has_partition(image: &MetadataImage, name: &str, partition: i32) -> bool {
+    partition_count(image, name).is_some_and(|n| (0..n).contains(&partition))
+}
+
+/// Creates topics through the controller; per topic, its id or why not. Returns once this
+/// broker serves from an image that has them.
+pub async fn create(
+    shard: &Rc<Shard>,
+    topics: Vec<NewTopic>,
+    validate_only: bool,
+) -> Result<Vec<(String, Result<(), ControllerError>)>, ControllerError> {
+    let request = ControllerRequest::CreateTopics {
+        topics,
+        validate_only,
+    };
+    match shard.controller(request).await? {
+        ControllerResponse::CreateTopics(results) => Ok(results
+            .into_iter()
+            .map(|(name, r)| (name, r.map(|_| ())))
+            .collect()),
+        other => Err(ControllerError::Internal(format!(
+            "unexpected answer {other:?}"
+        ))),
+    }
+}
 
 /// The topic, created with the node defaults first when auto-creation is on.
-pub async fn get_or_create(ctx: &Ctx, name: &str, allow_create: bool) -> Result<TopicMeta, i16> {
-    if let Some(t) = ctx.shard.catalog().topic(name) {
+pub async fn get_or_create(
+    shard: &Rc<Shard>,
+    name: &str,
+    allow_create: bool,
+) -> Result<TopicImage, i16> {
+    if let Some(t) = shard.metadata().topic(name) {
         return Ok(t.clone());
     }
-    if !(allow_create && ctx.shard.node.auto_create_topics) {
+    if !(allow_create && shard.node.auto_create_topics) {
         if let Err(e) = myelin_replication::metadata::validate_topic_name(name) {
             return Err(codes::metadata(&e));
         }
         return Err(codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
-    let change = CatalogChange::CreateTopic {
+    let topic = NewTopic {
         name: name.to_string(),
         partitions: -1,
+        replication_factor: -1,
         configs: BTreeMap::new(),
-        validate_only: false,
     };
-    match ctx.shard.change_catalog(change).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
-        // Another connection may have created it meanwhile.
-        Err(e) => ctx
-            .shard
-            .catalog()
-            .topic(name)
-            .cloned()
-            .ok_or(codes::shard(&e)),
+    let outcome = create(shard, vec![topic], false).await;
+    match shard.metadata().topic(name) {
+        // Another connection (or broker) may have created it meanwhile.
+        Some(t) => Ok(t.clone()),
+        None => Err(match outcome {
+            Ok(results) => results
+                .into_iter()
+                .find_map(|(_, r)| r.err())
+                .map_or(codes::LEADER_NOT_AVAILABLE, |e| codes::controller(&e)),
+            Err(e) => codes::controller(&e),
+        }),
     }
+}
+
+/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) when it does not
+/// exist yet, as Kafka does on the first request that needs it. Its records are kept until
+/// the coordinators delete them, and compacted: only the last record per group partition or
+/// transactional id stays, so replay on start reads the state, not its history.
+pub async fn ensure_internal(
+    shard: &Rc<Shard>,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<(), i16> {
+    if shard.metadata().topic(name).is_some() {
+        return Ok(());
+    }
+    let mut configs = BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert(
+        "segment.bytes".to_string(),
+        limits::INTERNAL_SEGMENT_BYTES.to_string(),
+    );
+    let topic = NewTopic {
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        configs,
+    };
+    let outcome = create(shard, vec![topic], false).await;
+    if shard.metadata().topic(name).is_some() {
+        return Ok(());
+    }
+    let code = match outcome {
+        Ok(results) => results
+            .into_iter()
+            .find_map(|(_, r)| r.err())
+            .map_or(codes::COORDINATOR_NOT_AVAILABLE, |e| codes::controller(&e)),
+        Err(e) => codes::controller(&e),
+    };
+    tracing::warn!(topic = name, code, "cannot create internal topic yet");
+    Err(codes::COORDINATOR_NOT_AVAILABLE)
 }

@@ -15,6 +15,7 @@ pub mod controller;
 pub mod error;
 pub mod limits;
 pub mod metadata;
+pub mod metadata_node;
 pub mod partition;
 pub mod quorum;
 pub mod rng;

@@ -12,6 +12,9 @@ pub enum ShardError {
     /// The catalog refused a change.
     #[error(transparent)]
     Metadata(#[from] myelin_replication::MetadataError),
+    /// The controller refused a request (or none could be reached).
+    #[error(transparent)]
+    Controller(#[from] myelin_replication::error::ControllerError),
     /// The partition refused an operation.
     #[error(transparent)]
     Partition(#[from] myelin_replication::PartitionError),

@@ -3,6 +3,7 @@
 //! changes the controller shard carries out.
 
 pub mod alloc;
+pub mod cluster;
 pub mod error;
 pub mod limits;
 pub mod partitions;
@@ -11,8 +12,9 @@ pub mod shard;
 pub mod table;
 pub mod topic_config;
 
+pub use cluster::{ClusterConfig, ClusterNode, VoterAddr};
 pub use error::ShardError;
 pub use partitions::{ListedOffset, OffsetQuery, ReadFailure, ReadRequest};
-pub use runtime::{run, RuntimeConfig, StopHandle};
-pub use shard::{CatalogChange, NodeConfig, Shard};
+pub use runtime::{legacy_catalog_records, run, RuntimeConfig, StopHandle};
+pub use shard::{NodeConfig, Shard};
 pub use table::ShardId;

@@ -7,6 +7,8 @@ use crate::shard::{catalog_path, Job, NodeConfig, Shard};
 use crate::table::ShardId;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
+use myelin_replication::cluster::records::{MetadataRecord, PartitionAssignment};
+use myelin_replication::types::{LeaderEpoch, NodeId, TopicId};
 use myelin_replication::Catalog;
 use std::future::Future;
 use std::rc::Rc;
@@ -36,14 +38,54 @@ impl StopHandle {
     }
 }
 
-/// Loads the catalog from the data directory (an empty one on first start).
-pub fn load_catalog(node: &NodeConfig) -> Result<Catalog, ShardError> {
-    let path = catalog_path(&node.data_dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Catalog::from_bytes(&bytes)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
-        Err(e) => Err(ShardError::Storage(e.into())),
+/// The records that import a single node's older topic catalog (`meta/catalog.rkyv`, and
+/// the producer ids it handed out) into a new metadata log, so an upgraded node keeps its
+/// topics, their ids and their data. Empty when there is nothing to import or the metadata
+/// log already exists.
+pub fn legacy_catalog_records(
+    data_dir: &std::path::Path,
+    node_id: i32,
+) -> Result<Vec<MetadataRecord>, ShardError> {
+    if data_dir.join("meta").join("quorum").exists() {
+        return Ok(Vec::new());
     }
+    let catalog = match std::fs::read(catalog_path(data_dir)) {
+        Ok(bytes) => Catalog::from_bytes(&bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ShardError::Storage(e.into())),
+    };
+    let me = NodeId(node_id);
+    let mut records: Vec<MetadataRecord> = catalog
+        .topics
+        .values()
+        .map(|t| MetadataRecord::CreateTopic {
+            name: t.name.clone(),
+            id: TopicId(t.id),
+            configs: t.configs.clone(),
+            partitions: (0..t.partitions)
+                .map(|_| PartitionAssignment {
+                    replicas: vec![me],
+                    isr: vec![me],
+                    leader: me,
+                    leader_epoch: LeaderEpoch(0),
+                    partition_epoch: 0,
+                })
+                .collect(),
+        })
+        .collect();
+    // Producer ids the old node reserved are never handed out again.
+    let reserved = std::fs::read_to_string(data_dir.join("meta").join("producer_ids"))
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0);
+    if let Some(n) = reserved {
+        records.push(MetadataRecord::ProducerIdBlock {
+            broker: me,
+            start: 0,
+            len: n,
+        });
+    }
+    Ok(records)
 }
 
 /// Raises the locked-memory limit as far as permitted and returns the io_memory each of
@@ -96,7 +138,6 @@ where
     S: Fn(Rc<Shard>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    let catalog = Arc::new(load_catalog(&node)?);
     crate::shard::empty_trash(&node.data_dir);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let count = match config.shards {
@@ -116,10 +157,9 @@ where
             Some(core) if config.pin && count <= cores.len() => Placement::Fixed(core.id),
             _ => Placement::Unbound,
         };
-        let (mesh, node, catalog, stopping, serve, ready) = (
+        let (mesh, node, stopping, serve, ready) = (
             mesh.clone(),
             node.clone(),
-            catalog.clone(),
             stopping.clone(),
             serve.clone(),
             ready_tx.clone(),
@@ -130,13 +170,26 @@ where
             .spin_before_park(config.spin_before_park);
         let handle = builder
             .spawn(move || async move {
-                let shard = match start_shard(mesh, node, catalog, stopping, count).await {
+                let shard = match start_shard(mesh, node, stopping, count).await {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = ready.send(Err(e.to_string()));
                         return;
                     }
                 };
+                // Shard 0 runs the node's cluster work; every shard serves only once the
+                // first metadata image is installed on it.
+                if shard.id == ShardId(0) {
+                    let config = shard.node.cluster.clone();
+                    match crate::cluster::ClusterNode::start(&shard, config).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = ready.send(Err(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                shard.first_metadata().await;
                 let _ = ready.send(Ok(()));
                 // Retention and compaction share the core with produce and fetch, at a
                 // small share: they may take long, but never from the latency path.
@@ -211,7 +264,6 @@ where
 async fn start_shard(
     mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
     node: Arc<NodeConfig>,
-    catalog: Arc<Catalog>,
     stopping: Arc<AtomicBool>,
     count: usize,
 ) -> Result<Rc<Shard>, ShardError> {
@@ -225,11 +277,9 @@ async fn start_shard(
         count,
         node,
         senders,
-        catalog.clone(),
         stopping,
         Rc::new(myelin_replication::SystemClock),
     ));
-    shard.apply_catalog(catalog).await?;
     for (_, receiver) in receivers.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {

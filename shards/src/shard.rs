@@ -1,11 +1,12 @@
-//! One shard: the partitions it owns, its copy of the catalog, the services that live on it
-//! (the coordinators), its clock, and the way to run work on another shard.
+//! One shard: the partitions it owns, its copy of the cluster metadata image, the services
+//! that live on it (the coordinators), its clock, and the way to run work on another shard.
 //!
 //! All state here belongs to the shard's own thread. Other shards reach it only by sending a
 //! [`Job`] over the channel mesh; the job runs here and its result travels back through a
 //! oneshot channel. Payloads inside a job (`bytes::Bytes`) move by pointer. Handlers reach
 //! partitions only through the typed API in [`crate::partitions`].
 
+use crate::cluster::{ClusterConfig, ClusterNode};
 use crate::error::ShardError;
 use crate::table::{self, ShardId};
 use crate::topic_config;
@@ -13,12 +14,15 @@ use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
-use myelin_replication::metadata::{new_topic_id, Catalog, TopicMeta};
+use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::controller::{ControllerRequest, ControllerResponse};
+use myelin_replication::error::ControllerError;
+use myelin_replication::types::TopicId;
 use myelin_replication::{Assignment, Clock, NodeId, Partition};
 use myelin_storage::LogConfig;
 use std::any::{Any, TypeId};
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -44,40 +48,12 @@ pub struct NodeConfig {
     pub auto_create_topics: bool,
     /// How often retention runs over every partition.
     pub housekeeping_interval_ms: u64,
-}
-
-/// A change to the catalog, carried out by the controller (shard 0).
-#[derive(Debug, Clone)]
-pub enum CatalogChange {
-    /// Create a topic.
-    CreateTopic {
-        /// Name.
-        name: String,
-        /// Partitions; -1 takes the node default.
-        partitions: i32,
-        /// Config overrides.
-        configs: BTreeMap<String, String>,
-        /// Only validate.
-        validate_only: bool,
-    },
-    /// Delete a topic and its data.
-    DeleteTopic {
-        /// Name.
-        name: String,
-    },
-    /// Grow a topic.
-    CreatePartitions {
-        /// Name.
-        name: String,
-        /// New total count.
-        count: i32,
-        /// Only validate.
-        validate_only: bool,
-    },
+    /// This node's place in the cluster.
+    pub cluster: ClusterConfig,
 }
 
 struct OwnedPartition {
-    topic_id: [u8; 16],
+    topic_id: TopicId,
     partition: Rc<Partition>,
 }
 
@@ -90,17 +66,23 @@ pub struct Shard {
     /// Node-wide settings.
     pub node: Arc<NodeConfig>,
     senders: Senders<Job>,
-    catalog: RefCell<Arc<Catalog>>,
+    metadata: RefCell<Arc<MetadataImage>>,
+    metadata_waiters: RefCell<Vec<oneshot::Sender<()>>>,
     partitions: RefCell<HashMap<(String, i32), OwnedPartition>>,
     services: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
     clock: Rc<dyn Clock>,
-    controller: Semaphore,
+    /// Serialises metadata installs on this shard (each spans awaits: opening partitions).
+    installing: Semaphore,
+    installed_once: std::cell::Cell<bool>,
     stopping: Arc<AtomicBool>,
-    /// Producer ids this shard may hand out: `[next, limit)` (shard 0 only).
-    producer_ids: Cell<(i64, i64)>,
+    /// The node's cluster work (shard 0 only).
+    cluster: RefCell<Option<Rc<ClusterNode>>>,
+    /// The active controller as shard 0 last said, with the image.
+    controller_leader: std::cell::Cell<NodeId>,
 }
 
-/// Where the catalog lives under the data directory.
+/// Where the single node's topic catalog lived before cluster metadata (read once, to import
+/// it into a new metadata log).
 pub fn catalog_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("meta").join("catalog.rkyv")
 }
@@ -116,7 +98,6 @@ impl Shard {
         count: usize,
         node: Arc<NodeConfig>,
         senders: Senders<Job>,
-        catalog: Arc<Catalog>,
         stopping: Arc<AtomicBool>,
         clock: Rc<dyn Clock>,
     ) -> Shard {
@@ -125,13 +106,16 @@ impl Shard {
             count,
             node,
             senders,
-            catalog: RefCell::new(catalog),
+            metadata: RefCell::new(Arc::new(MetadataImage::new())),
+            metadata_waiters: RefCell::new(Vec::new()),
             partitions: RefCell::new(HashMap::new()),
             services: RefCell::new(HashMap::new()),
             clock,
-            controller: Semaphore::new(1),
+            installing: Semaphore::new(1),
+            installed_once: std::cell::Cell::new(false),
             stopping,
-            producer_ids: Cell::new((0, 0)),
+            cluster: RefCell::new(None),
+            controller_leader: std::cell::Cell::new(NodeId::NONE),
         }
     }
 
@@ -174,9 +158,68 @@ impl Shard {
         }
     }
 
-    /// This shard's copy of the catalog.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.borrow().clone()
+    /// This shard's copy of the cluster metadata image.
+    pub fn metadata(&self) -> Arc<MetadataImage> {
+        self.metadata.borrow().clone()
+    }
+
+    /// Resolves once this shard has installed its first metadata image.
+    pub async fn first_metadata(&self) {
+        if self.installed_once.get() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.metadata_waiters.borrow_mut().push(tx);
+        let _ = rx.await;
+    }
+
+    /// The active controller as this shard last heard (with its latest image).
+    pub fn controller_leader(&self) -> NodeId {
+        self.controller_leader.get()
+    }
+
+    pub(crate) fn set_controller_leader(&self, leader: NodeId) {
+        self.controller_leader.set(leader);
+    }
+
+    /// The node's cluster work, on shard 0.
+    pub fn cluster(&self) -> Option<Rc<ClusterNode>> {
+        self.cluster.borrow().clone()
+    }
+
+    pub(crate) fn set_cluster(&self, node: Rc<ClusterNode>) {
+        *self.cluster.borrow_mut() = Some(node);
+    }
+
+    /// Runs `f` with the node's cluster work on shard 0.
+    pub async fn on_cluster<R, F, Fut>(self: &Rc<Self>, f: F) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<ClusterNode>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        self.invoke_on(ShardId(0), move |s| async move {
+            match s.cluster() {
+                Some(c) => Ok(f(c).await),
+                None => Err(ShardError::Runtime("the cluster is not started".into())),
+            }
+        })
+        .await?
+    }
+
+    /// Sends a request to the active controller and waits until every shard of this node
+    /// serves from an image that includes its outcome.
+    pub async fn controller(
+        self: &Rc<Self>,
+        request: ControllerRequest,
+    ) -> Result<ControllerResponse, ControllerError> {
+        match self
+            .on_cluster(move |c| async move { c.call(request).await })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(ControllerError::NotCommitted(e.to_string())),
+        }
     }
 
     /// The shard owning a partition.
@@ -231,38 +274,52 @@ impl Shard {
     }
 
     /// The effective log config of a topic.
-    pub fn topic_log_config(&self, topic: &TopicMeta) -> Result<LogConfig, ShardError> {
+    pub fn topic_log_config(&self, topic: &TopicImage) -> Result<LogConfig, ShardError> {
         Ok(topic_config::log_config(
             &self.node.log_defaults,
             &topic.configs,
         )?)
     }
 
-    /// Installs a new catalog: opens partitions this shard now owns, updates configs, closes
-    /// and deletes partitions whose topic is gone.
-    pub async fn apply_catalog(self: &Rc<Self>, next: Arc<Catalog>) -> Result<(), ShardError> {
-        if next.version < self.catalog.borrow().version {
+    /// Installs a new metadata image: opens the partitions this shard now hosts, gives every
+    /// hosted partition its assignment (leader, epoch, ISR) and configs, and closes and
+    /// deletes those whose topic is gone or that no longer have a replica here.
+    pub async fn apply_metadata(
+        self: &Rc<Self>,
+        next: Arc<MetadataImage>,
+    ) -> Result<(), ShardError> {
+        let _permit = self
+            .installing
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ShardError::Runtime(e.to_string()))?;
+        if next.version() < self.metadata.borrow().version() {
             return Ok(());
         }
-        *self.catalog.borrow_mut() = next.clone();
+        *self.metadata.borrow_mut() = next.clone();
+        let me = self.node_id();
         // Close what is gone first, so a re-created topic of the same name starts empty.
         let gone: Vec<((String, i32), OwnedPartition)> = {
-            let mut logs = self.partitions.borrow_mut();
-            let keys: Vec<_> = logs
+            let mut owned = self.partitions.borrow_mut();
+            let keys: Vec<_> = owned
                 .iter()
                 .filter(|((t, p), o)| {
-                    next.topic(t)
-                        .is_none_or(|m| m.id != o.topic_id || *p >= m.partitions)
+                    next.topic(t).is_none_or(|m| {
+                        m.id != o.topic_id
+                            || m.partitions
+                                .get(*p as usize)
+                                .is_none_or(|a| !a.replicas.contains(&me))
+                    })
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
             keys.into_iter()
-                .filter_map(|k| logs.remove(&k).map(|o| (k, o)))
+                .filter_map(|k| owned.remove(&k).map(|o| (k, o)))
                 .collect()
         };
         for ((topic, partition), owned) in gone {
             if let Err(e) = owned.partition.close().await {
-                tracing::warn!(topic, partition, "closing deleted partition: {e}");
+                tracing::warn!(topic, partition, "closing removed partition: {e}");
             }
             let dir = owned.partition.dir().to_path_buf();
             drop(owned);
@@ -273,12 +330,19 @@ impl Shard {
                 .ok();
         }
         let mut opening = Vec::new();
-        for topic in next.topics.values() {
+        for topic in next.topics() {
             let config = self.topic_log_config(topic)?;
-            for p in 0..topic.partitions {
-                if self.owner(&topic.name, p) != self.id {
+            for (p, placed) in topic.partitions.iter().enumerate() {
+                let p = p as i32;
+                if !placed.replicas.contains(&me) || self.owner(&topic.name, p) != self.id {
                     continue;
                 }
+                let assignment = Assignment {
+                    replicas: placed.replicas.clone(),
+                    isr: placed.isr.clone(),
+                    leader: placed.leader,
+                    leader_epoch: placed.leader_epoch,
+                };
                 let key = (topic.name.clone(), p);
                 let existing = self
                     .partitions
@@ -286,22 +350,18 @@ impl Shard {
                     .get(&key)
                     .map(|o| o.partition.clone());
                 match existing {
-                    Some(partition) => partition.set_config(config.clone()),
+                    Some(partition) => {
+                        partition.set_config(config.clone());
+                        partition.assign(assignment);
+                    }
                     None => {
                         let dir = partition_dir(&self.node.data_dir, &topic.name, p);
                         let (config, topic_id) = (config.clone(), topic.id);
-                        let (local, clock) = (self.node_id(), self.clock.clone());
+                        let clock = self.clock.clone();
                         opening.push(async move {
-                            let opened = Partition::open(
-                                &key.0,
-                                key.1,
-                                dir,
-                                config,
-                                local,
-                                Assignment::single(local),
-                                clock,
-                            )
-                            .await;
+                            let opened =
+                                Partition::open(&key.0, key.1, dir, config, me, assignment, clock)
+                                    .await;
                             (key, topic_id, opened)
                         });
                     }
@@ -320,110 +380,18 @@ impl Shard {
                 },
             );
         }
+        self.installed_once.set(true);
+        for w in self.metadata_waiters.borrow_mut().drain(..) {
+            let _ = w.send(());
+        }
         Ok(())
     }
 
-    /// Carries out a catalog change on the controller (shard 0) and waits until every shard
-    /// has installed the result. Returns the topic as it now is (for creations).
-    pub async fn change_catalog(
-        self: &Rc<Self>,
-        change: CatalogChange,
-    ) -> Result<Option<TopicMeta>, ShardError> {
-        self.invoke_on(ShardId(0), move |s| async move {
-            s.controller_apply(change).await
-        })
-        .await?
-    }
-
-    async fn controller_apply(
-        self: &Rc<Self>,
-        change: CatalogChange,
-    ) -> Result<Option<TopicMeta>, ShardError> {
-        let _permit = self
-            .controller
-            .acquire_permit(1)
-            .await
-            .map_err(|e| ShardError::Runtime(e.to_string()))?;
-        let current = self.catalog();
-        let (next, name, validate_only) = match change {
-            CatalogChange::CreateTopic {
-                name,
-                partitions,
-                configs,
-                validate_only,
-            } => {
-                let partitions = if partitions == -1 {
-                    self.node.default_partitions
-                } else {
-                    partitions
-                };
-                topic_config::log_config(&self.node.log_defaults, &configs)?;
-                (
-                    current.with_topic(&name, partitions, configs, new_topic_id())?,
-                    name,
-                    validate_only,
-                )
-            }
-            CatalogChange::DeleteTopic { name } => (current.without_topic(&name)?, name, false),
-            CatalogChange::CreatePartitions {
-                name,
-                count,
-                validate_only,
-            } => (current.with_partitions(&name, count)?, name, validate_only),
-        };
-        if validate_only {
-            return Ok(next.topic(&name).cloned());
-        }
-        let bytes = next.to_bytes()?;
-        let path = catalog_path(&self.node.data_dir);
-        glommio::executor()
-            .spawn_blocking(move || write_durably(&path, &bytes))
-            .await
-            .map_err(|e| ShardError::Storage(e.into()))?;
-        let next = Arc::new(next);
-        for target in 0..self.count {
-            let snapshot = next.clone();
-            self.invoke_on(ShardId(target), move |s| async move {
-                s.apply_catalog(snapshot).await
-            })
-            .await??;
-        }
-        Ok(next.topic(&name).cloned())
-    }
-
-    /// A producer id never handed out before, on this node, across restarts. Ids are taken
-    /// by shard 0 in blocks whose end is written durably before any id of the block is used.
+    /// A producer id never handed out before in this cluster.
     pub async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, ShardError> {
-        self.invoke_on(ShardId(0), |s| async move { s.next_producer_id().await })
+        self.on_cluster(|c| async move { c.allocate_producer_id().await })
             .await?
-    }
-
-    async fn next_producer_id(&self) -> Result<i64, ShardError> {
-        let _permit = self
-            .controller
-            .acquire_permit(1)
-            .await
-            .map_err(|e| ShardError::Runtime(e.to_string()))?;
-        let (mut next, mut limit) = self.producer_ids.get();
-        if next >= limit {
-            let path = self.node.data_dir.join("meta").join("producer_ids");
-            let grant = glommio::executor()
-                .spawn_blocking(move || -> std::io::Result<(i64, i64)> {
-                    let start = match std::fs::read_to_string(&path) {
-                        Ok(text) => text.trim().parse::<i64>().map_err(std::io::Error::other)?,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-                        Err(e) => return Err(e),
-                    };
-                    let end = start + crate::limits::PRODUCER_ID_BLOCK;
-                    write_durably(&path, end.to_string().as_bytes())?;
-                    Ok((start, end))
-                })
-                .await
-                .map_err(|e| ShardError::Storage(e.into()))?;
-            (next, limit) = grant;
-        }
-        self.producer_ids.set((next + 1, limit));
-        Ok(next)
+            .map_err(ShardError::Controller)
     }
 
     /// Flushes and closes every partition this shard owns.

@@ -30,17 +30,13 @@ pub async fn handle(
         req.v3_and_below_producer_id.0,
         req.v3_and_below_producer_epoch,
     );
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let asked: Vec<(TopicName, Vec<i32>)> = req
         .v3_and_below_topics
         .into_iter()
         .map(|t| (t.name, t.partitions))
         .collect();
-    let unknown = |t: &TopicName, p: i32| {
-        !catalog
-            .topic(t)
-            .is_some_and(|m| (0..m.partitions).contains(&p))
-    };
+    let unknown = |t: &TopicName, p: i32| !crate::topics::has_partition(&image, t, p);
     let any_unknown = asked
         .iter()
         .any(|(t, ps)| ps.iter().any(|p| unknown(t, *p)));

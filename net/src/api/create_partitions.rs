@@ -1,11 +1,11 @@
-//! CreatePartitions (key 37): grow a topic's partition count.
+//! CreatePartitions (key 37): grow a topic's partition count, through the controller.
 
 use crate::codes;
 use crate::server::Ctx;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
-use myelin_shards::{CatalogChange, ShardError};
+use myelin_replication::controller::{ControllerRequest, ControllerResponse, NewPartitions};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -19,27 +19,48 @@ pub async fn handle(
     _version: i16,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let mut results = Vec::with_capacity(req.topics.len());
-    for t in req.topics {
-        let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        let change = CatalogChange::CreatePartitions {
-            name: t.name.0.to_string(),
-            count: t.count,
-            validate_only: req.validate_only,
-        };
-        match ctx.shard.change_catalog(change).await {
-            Ok(_) => results.push(base),
-            Err(e) => {
-                let message = match &e {
-                    ShardError::Metadata(m) => Some(StrBytes::from_string(m.to_string())),
-                    _ => None,
-                };
-                results.push(
-                    base.with_error_code(codes::shard(&e))
-                        .with_error_message(message),
-                );
-            }
+    let names: Vec<_> = req.topics.iter().map(|t| t.name.clone()).collect();
+    let request = ControllerRequest::CreatePartitions {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| NewPartitions {
+                name: t.name.0.to_string(),
+                count: t.count,
+            })
+            .collect(),
+        validate_only: req.validate_only,
+    };
+    let answer = ctx.shard.controller(request).await;
+    let results = match answer {
+        Ok(ControllerResponse::CreatePartitions(per_topic)) => names
+            .into_iter()
+            .zip(per_topic)
+            .map(|(name, (_, r))| {
+                let base = CreatePartitionsTopicResult::default().with_name(name);
+                match r {
+                    Ok(()) => base,
+                    Err(e) => base
+                        .with_error_code(codes::controller(&e))
+                        .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+                }
+            })
+            .collect(),
+        other => {
+            let (code, text) = match other {
+                Err(e) => (codes::controller(&e), e.to_string()),
+                Ok(_) => (codes::UNKNOWN_SERVER_ERROR, "unexpected answer".to_string()),
+            };
+            names
+                .into_iter()
+                .map(|name| {
+                    CreatePartitionsTopicResult::default()
+                        .with_name(name)
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(text.clone())))
+                })
+                .collect()
         }
-    }
+    };
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -5,7 +5,8 @@ use crate::server::Ctx;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use myelin_shards::CatalogChange;
+use myelin_replication::controller::{ControllerRequest, ControllerResponse};
+use myelin_replication::types::TopicId;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -28,10 +29,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> Delete
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        let catalog = ctx.shard.catalog();
+        let image = ctx.shard.metadata();
         let meta = match &name {
-            Some(n) => catalog.topic(&n.0).cloned(),
-            None => catalog.topic_by_id(id.as_bytes()).cloned(),
+            Some(n) => image.topic(&n.0).cloned(),
+            None => image.topic_by_id(TopicId(*id.as_bytes())).cloned(),
         };
         let Some(meta) = meta else {
             let code = if name.is_none() {
@@ -50,20 +51,22 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> Delete
         let result = DeletableTopicResult::default()
             .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
             .with_topic_id(if version >= 6 {
-                uuid::Uuid::from_bytes(meta.id)
+                uuid::Uuid::from_bytes(meta.id.0)
             } else {
                 uuid::Uuid::nil()
             });
-        match ctx
-            .shard
-            .change_catalog(CatalogChange::DeleteTopic {
-                name: meta.name.clone(),
-            })
-            .await
-        {
-            Ok(_) => responses.push(result),
-            Err(e) => responses.push(result.with_error_code(codes::shard(&e))),
-        }
+        let request = ControllerRequest::DeleteTopics {
+            names: vec![meta.name.clone()],
+        };
+        let code = match ctx.shard.controller(request).await {
+            Ok(ControllerResponse::DeleteTopics(r)) => r
+                .into_iter()
+                .find_map(|(_, r)| r.err())
+                .map_or(codes::NONE, |e| codes::controller(&e)),
+            Ok(_) => codes::UNKNOWN_SERVER_ERROR,
+            Err(e) => codes::controller(&e),
+        };
+        responses.push(result.with_error_code(code));
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }

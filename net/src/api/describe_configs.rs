@@ -78,7 +78,7 @@ pub async fn handle(
     version: i16,
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let defaults = &ctx.shard.node.log_defaults;
     let render = Render {
         version,
@@ -96,7 +96,7 @@ pub async fn handle(
             .with_resource_name(r.resource_name.clone());
         match r.resource_type {
             RESOURCE_TOPIC => {
-                let Some(meta) = catalog.topic(&r.resource_name) else {
+                let Some(meta) = image.topic(&r.resource_name) else {
                     results.push(base.with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION));
                     continue;
                 };

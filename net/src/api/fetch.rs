@@ -190,22 +190,22 @@ async fn read_once(
 
 /// Handles a fetch request.
 pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse {
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let wanted: Vec<Wanted> = req
         .topics
         .into_iter()
         .map(|t| {
             let topic = if version >= 13 {
-                catalog
-                    .topic_by_id(t.topic_id.as_bytes())
+                image
+                    .topic_by_id(myelin_replication::types::TopicId(*t.topic_id.as_bytes()))
                     .map(|m| m.name.clone())
             } else {
-                catalog.topic(&t.topic).map(|m| m.name.clone())
+                image.topic(&t.topic).map(|m| m.name.clone())
             };
             let id = topic
                 .as_deref()
-                .and_then(|n| catalog.topic(n))
-                .map_or(t.topic_id, |m| uuid::Uuid::from_bytes(m.id));
+                .and_then(|n| image.topic(n))
+                .map_or(t.topic_id, |m| uuid::Uuid::from_bytes(m.id.0));
             let name = topic
                 .clone()
                 .map_or(t.topic, |n| TopicName(StrBytes::from_string(n)));

@@ -1,9 +1,12 @@
-//! FindCoordinator (key 10): every group and transaction coordinator is this node (each
-//! request is forwarded to the shard owning the key's `__consumer_offsets` or
-//! `__transaction_state` partition).
+//! FindCoordinator (key 10): the broker leading the key's partition of
+//! `__consumer_offsets` (groups) or `__transaction_state` (transactional ids), whose shard
+//! there runs the coordinator. The internal topic is created on first use, as Kafka does.
 
 use crate::codes;
+use crate::group::store::{partition_for, OFFSETS_TOPIC};
 use crate::server::Ctx;
+use crate::topics;
+use crate::txn::coordinator::TXN_TOPIC;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -18,43 +21,70 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
+/// Where a key's coordinator is: (node id, host, port), or the error to answer.
+async fn locate(ctx: &Ctx, key_type: i8, key: &str) -> Result<(i32, String, i32), i16> {
+    let config = ctx.server.coordinator;
+    let (topic, partitions, rf) = match key_type {
+        KEY_TYPE_GROUP => (
+            OFFSETS_TOPIC,
+            config.offsets_partitions,
+            ctx.server.offsets_replication_factor,
+        ),
+        KEY_TYPE_TRANSACTION => (
+            TXN_TOPIC,
+            config.txn_partitions,
+            ctx.server.transaction_state_replication_factor,
+        ),
+        _ => return Err(codes::INVALID_REQUEST),
+    };
+    topics::ensure_internal(&ctx.shard, topic, partitions, rf).await?;
+    let image = ctx.shard.metadata();
+    let t = image.topic(topic).ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
+    let index = partition_for(key, t.partitions.len() as i32);
+    let leader = t
+        .partitions
+        .get(index as usize)
+        .map(|p| p.leader)
+        .filter(|l| image.is_live(*l))
+        .ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
+    crate::api::metadata::live_brokers(ctx, &image)
+        .into_iter()
+        .find(|(id, ..)| *id == leader.0)
+        .map(|(id, host, port, _)| (id, host, i32::from(port)))
+        .ok_or(codes::COORDINATOR_NOT_AVAILABLE)
+}
+
 /// Handles FindCoordinator.
 pub async fn handle(
     ctx: &Ctx,
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let node = BrokerId(ctx.server.node_id);
-    let host = StrBytes::from_string(ctx.server.advertised_host.clone());
-    let port = ctx.server.advertised_port;
-    let error = match req.key_type {
-        KEY_TYPE_GROUP => codes::NONE,
-        KEY_TYPE_TRANSACTION => codes::NONE,
-        _ => codes::INVALID_REQUEST,
-    };
     if version >= 4 {
-        let coordinators = req
-            .coordinator_keys
-            .into_iter()
-            .map(|key| {
-                let c = Coordinator::default().with_key(key).with_error_code(error);
-                if error == codes::NONE {
-                    c.with_node_id(node).with_host(host.clone()).with_port(port)
-                } else {
-                    c.with_node_id(BrokerId(-1)).with_port(-1)
-                }
-            })
-            .collect();
+        let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());
+        for key in req.coordinator_keys {
+            let c = Coordinator::default().with_key(key.clone());
+            coordinators.push(match locate(ctx, req.key_type, &key).await {
+                Ok((id, host, port)) => c
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port),
+                Err(code) => c
+                    .with_error_code(code)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1),
+            });
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    if error != codes::NONE {
-        return FindCoordinatorResponse::default()
-            .with_error_code(error)
+    match locate(ctx, req.key_type, &req.key).await {
+        Ok((id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port),
+        Err(code) => FindCoordinatorResponse::default()
+            .with_error_code(code)
             .with_node_id(BrokerId(-1))
-            .with_port(-1);
+            .with_port(-1),
     }
-    FindCoordinatorResponse::default()
-        .with_node_id(node)
-        .with_host(host)
-        .with_port(port)
 }

@@ -84,13 +84,13 @@ async fn lookup(
 
 /// Handles a ListOffsets request.
 pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     // isolation_level 1 (read_committed, v2+) answers "latest" with the last stable offset.
     let committed_only = version >= 2 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
-        let known = catalog.topic(&name).map(|m| m.partitions);
+        let known = crate::topics::partition_count(&image, &name);
         let futs = t.partitions.iter().map(|p| {
             let name = name.as_str();
             async move {

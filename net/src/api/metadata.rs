@@ -1,5 +1,6 @@
-//! Metadata (key 3): this node as the only broker, leader of every partition, and the topics
-//! asked for (all of them when the list is null), created on demand when auto-creation is on.
+//! Metadata (key 3): the live brokers, and the topics asked for (all of them when the list is
+//! null) with each partition's leader, epoch, replicas, ISR and offline replicas, from this
+//! broker's metadata image; topics are created on demand when auto-creation is on.
 
 use crate::codes;
 use crate::server::Ctx;
@@ -9,13 +10,29 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use myelin_replication::TopicMeta;
+use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::types::TopicId;
+use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::Metadata;
 /// Versions implemented.
 pub const VERSIONS: RangeInclusive<i16> = 0..=12;
+
+/// Topics Kafka reports as internal.
+const INTERNAL_TOPICS: [&str; 2] = [
+    crate::group::store::OFFSETS_TOPIC,
+    crate::txn::coordinator::TXN_TOPIC,
+];
+
+/// The cluster id as clients see it (32 hex digits, as this node has always written it).
+pub fn cluster_id_text(image: &MetadataImage) -> String {
+    image
+        .cluster_id()
+        .map(|id| uuid::Uuid::from_bytes(id).simple().to_string())
+        .unwrap_or_default()
+}
 
 /// "Authorized operations not requested", as Kafka writes it.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -32,32 +49,78 @@ const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 fn topic_response(
-    ctx: &Ctx,
-    meta: &TopicMeta,
+    image: &MetadataImage,
+    topic: &TopicImage,
     version: i16,
     operations: i32,
 ) -> MetadataResponseTopic {
-    let node = BrokerId(ctx.server.node_id);
-    let partitions = (0..meta.partitions)
-        .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(node)
-                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+    let ids = |nodes: &[NodeId]| nodes.iter().map(|n| BrokerId(n.0)).collect::<Vec<_>>();
+    let partitions = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(p, a)| {
+            let offline: Vec<NodeId> = a
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| !image.is_live(*r))
+                .collect();
+            let leader_live = a.leader.is_some() && image.is_live(a.leader);
+            let error = if leader_live {
+                codes::NONE
+            } else {
+                codes::LEADER_NOT_AVAILABLE
+            };
+            let mut out = MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(p as i32)
+                .with_leader_id(BrokerId(if leader_live { a.leader.0 } else { -1 }))
+                .with_leader_epoch(if version >= 7 { a.leader_epoch.0 } else { -1 })
+                .with_replica_nodes(ids(&a.replicas))
+                .with_isr_nodes(ids(&a.isr));
+            if version >= 5 {
+                out = out.with_offline_replicas(ids(&offline));
+            }
+            out
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(if version >= 10 {
-            uuid::Uuid::from_bytes(meta.id)
+            uuid::Uuid::from_bytes(topic.id.0)
         } else {
             uuid::Uuid::nil()
         })
         .with_partitions(partitions)
-        .with_is_internal(meta.name.starts_with("__"))
+        .with_is_internal(INTERNAL_TOPICS.contains(&topic.name.as_str()))
         .with_topic_authorized_operations(operations)
+}
+
+/// The brokers clients may use: the live (registered, unfenced) ones, each at the listener
+/// of the name this broker serves clients on.
+pub fn live_brokers(ctx: &Ctx, image: &MetadataImage) -> Vec<(i32, String, u16, Option<String>)> {
+    image
+        .live_brokers()
+        .filter_map(|b| {
+            let e = b
+                .listeners
+                .iter()
+                .find(|e| e.name == ctx.server.listener_name)
+                .or_else(|| b.listeners.first())?;
+            Some((b.id.0, e.host.clone(), e.port, b.rack.clone()))
+        })
+        .collect()
+}
+
+/// The controller id clients are told: the active controller when it is a live broker (a
+/// combined node), otherwise the lowest live broker, which forwards.
+pub fn controller_id(ctx: &Ctx, image: &MetadataImage) -> i32 {
+    let leader = ctx.shard.controller_leader();
+    if leader.is_some() && image.is_live(leader) {
+        return leader.0;
+    }
+    image.live_brokers().map(|b| b.id.0).min().unwrap_or(-1)
 }
 
 fn topic_error(name: Option<TopicName>, id: uuid::Uuid, code: i16) -> MetadataResponseTopic {
@@ -81,13 +144,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
     } else {
         OPERATIONS_OMITTED
     };
+    let image = ctx.shard.metadata();
     let topics = match requested {
-        None => ctx
-            .shard
-            .catalog()
-            .topics
-            .values()
-            .map(|m| topic_response(ctx, m, version, operations))
+        None => image
+            .topics()
+            .map(|m| topic_response(&image, m, version, operations))
             .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
@@ -95,12 +156,17 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
                 // A topic id, when given, names the topic; the name may then be empty.
                 let by_id = !t.topic_id.is_nil();
                 match t.name.filter(|_| !by_id) {
-                    Some(name) => match topics::get_or_create(ctx, &name.0, allow_create).await {
-                        Ok(meta) => out.push(topic_response(ctx, &meta, version, operations)),
-                        Err(code) => out.push(topic_error(Some(name), t.topic_id, code)),
-                    },
-                    None => match ctx.shard.catalog().topic_by_id(t.topic_id.as_bytes()) {
-                        Some(meta) => out.push(topic_response(ctx, meta, version, operations)),
+                    Some(name) => {
+                        match topics::get_or_create(&ctx.shard, &name.0, allow_create).await {
+                            Ok(meta) => {
+                                let image = ctx.shard.metadata();
+                                out.push(topic_response(&image, &meta, version, operations))
+                            }
+                            Err(code) => out.push(topic_error(Some(name), t.topic_id, code)),
+                        }
+                    }
+                    None => match image.topic_by_id(TopicId(*t.topic_id.as_bytes())) {
+                        Some(meta) => out.push(topic_response(&image, meta, version, operations)),
                         None => out.push(topic_error(None, t.topic_id, codes::UNKNOWN_TOPIC_ID)),
                     },
                 }
@@ -108,14 +174,29 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
             out
         }
     };
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(ctx.server.node_id))
-        .with_host(StrBytes::from_string(ctx.server.advertised_host.clone()))
-        .with_port(ctx.server.advertised_port);
-    let cluster_id = (version >= 2).then(|| StrBytes::from_string(ctx.server.cluster_id.clone()));
-    let controller = if version >= 1 { ctx.server.node_id } else { -1 };
+    let image = ctx.shard.metadata();
+    let brokers = live_brokers(ctx, &image)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(i32::from(port))
+                .with_rack(if version >= 1 {
+                    rack.map(StrBytes::from_string)
+                } else {
+                    None
+                })
+        })
+        .collect();
+    let cluster_id = (version >= 2).then(|| StrBytes::from_string(cluster_id_text(&image)));
+    let controller = if version >= 1 {
+        controller_id(ctx, &image)
+    } else {
+        -1
+    };
     MetadataResponse::default()
-        .with_brokers(vec![broker])
+        .with_brokers(brokers)
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(controller))
         .with_topics(topics)

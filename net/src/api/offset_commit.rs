@@ -21,12 +21,12 @@ type PartitionPlan = (i32, Result<(OffsetKey, Committed), i16>);
 /// Handles OffsetCommit.
 pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let now = ctx.shard.now_ms();
     // Per partition: an error decided here, or the record to write.
     let mut plan: Vec<(TopicName, Vec<PartitionPlan>)> = Vec::new();
     for t in &req.topics {
-        let known = catalog.topic(&t.name).map(|m| m.partitions);
+        let known = crate::topics::partition_count(&image, &t.name);
         let parts = t
             .partitions
             .iter()

@@ -114,11 +114,11 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let wait_for = if acks == -1 { Acks::All } else { Acks::Leader };
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
-        let target = match catalog.topic(&topic.name) {
+        let target = match image.topic(&topic.name) {
             _ if !matches!(acks, -1..=1) => Err(codes::INVALID_REQUIRED_ACKS),
             None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
             // The coordinators' own topics are written by the coordinators only.
@@ -127,7 +127,7 @@ pub async fn handle(
             }
             Some(meta) => Ok(Target {
                 name: meta.name.clone(),
-                partitions: meta.partitions,
+                partitions: meta.partitions.len() as i32,
                 max_message_bytes: ctx
                     .shard
                     .topic_log_config(meta)

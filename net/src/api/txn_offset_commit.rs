@@ -26,11 +26,11 @@ pub async fn handle(
 ) -> TxnOffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let now = ctx.shard.now_ms();
-    let catalog = ctx.shard.catalog();
+    let image = ctx.shard.metadata();
     let mut entries = Vec::new();
     let mut answer: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)> = Vec::new();
     for t in &req.topics {
-        let known = catalog.topic(&t.name).map(|m| m.partitions);
+        let known = crate::topics::partition_count(&image, &t.name);
         let mut parts = Vec::new();
         for p in &t.partitions {
             if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {

@@ -6,9 +6,11 @@
 
 pub mod image;
 pub mod records;
+pub mod replica;
 
 pub use image::{BrokerState, MetadataImage, NotApplied, TopicImage};
 pub use records::{
     ConfigResource, Endpoint, MetadataBatch, MetadataRecord, PartitionAssignment,
     RECORD_FORMAT_VERSION,
 };
+pub use replica::MetadataReplica;

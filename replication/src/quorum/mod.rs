@@ -7,10 +7,11 @@
 pub mod file_storage;
 pub mod frame;
 pub mod node;
-pub mod shell;
 pub mod rpc;
+pub mod shell;
 pub mod sim_storage;
 pub mod storage;
+pub mod transport;
 
 pub use file_storage::FileStorage;
 pub use frame::{Frame, FrameError, FrameKind};

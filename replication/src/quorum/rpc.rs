@@ -30,6 +30,9 @@ pub struct RpcResponse {
     pub request_id: u64,
     /// The answer or the error.
     pub result: Result<ControllerResponse, ControllerError>,
+    /// The controller's committed index when it answered: the caller waits until the image
+    /// it serves from has reached it.
+    pub index: u64,
 }
 
 /// A broker asks for the committed metadata log from `from_index`.
@@ -149,6 +152,7 @@ mod tests {
             Payload::Response(RpcResponse {
                 request_id: 2,
                 result: Err(ControllerError::NotController { leader: NodeId(1) }),
+                index: 9,
             }),
             Payload::Fetch(FetchMetadata {
                 request_id: 3,

@@ -31,6 +31,12 @@ impl SimDisk {
     pub fn contents(&self) -> Recovered {
         self.state.borrow().clone()
     }
+
+    /// The durable (term, vote), cheaply: a simulator crashes nodes right after they change.
+    pub fn term_and_vote(&self) -> (u64, u64) {
+        let s = self.state.borrow();
+        (s.hard_state.term, s.hard_state.vote)
+    }
 }
 
 /// A [`DurableStorage`] on a [`SimDisk`]: every write is durable at once.
