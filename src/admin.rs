@@ -1,6 +1,7 @@
-//! `myelin groups …`: operator commands for consumer groups, spoken over the Kafka protocol to
-//! any broker (this one or another Kafka-compatible one): list, describe, lag, reset offsets,
-//! delete.
+//! `myelin groups …` and `myelin cluster …`: operator commands spoken over the Kafka protocol
+//! to any broker (this one or another Kafka-compatible one). Group commands go to the group's
+//! coordinator and offset lookups to each partition's leader, found from Metadata and
+//! FindCoordinator as a Kafka client finds them.
 
 use anyhow::{bail, Context};
 use bytes::{Bytes, BytesMut};
@@ -73,14 +74,25 @@ pub enum GroupsCommand {
     },
 }
 
+/// The `cluster` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The brokers, the controller quorum, and every partition's leader, replicas and ISR.
+    Describe {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// A blocking Kafka client for a handful of admin requests.
-struct Client {
+pub(crate) struct Client {
     stream: TcpStream,
     correlation_id: i32,
 }
 
 impl Client {
-    fn connect(bootstrap: &str) -> anyhow::Result<Client> {
+    pub(crate) fn connect(bootstrap: &str) -> anyhow::Result<Client> {
         let stream =
             TcpStream::connect(bootstrap).with_context(|| format!("connecting to {bootstrap}"))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -90,7 +102,7 @@ impl Client {
         })
     }
 
-    fn call<Q: Encodable, R: Decodable>(
+    pub(crate) fn call<Q: Encodable, R: Decodable>(
         &mut self,
         key: ApiKey,
         version: i16,
@@ -121,6 +133,78 @@ impl Client {
             bail!("response out of order");
         }
         R::decode(&mut body, version)
+    }
+
+    /// The brokers as Metadata lists them: id → `host:port`.
+    fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
+        let req = MetadataRequest::default().with_topics(Some(Vec::new()));
+        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
+        Ok(resp
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
+            .collect())
+    }
+
+    /// A client connected to the coordinator of `group`.
+    fn coordinator(&mut self, group: &str) -> anyhow::Result<Client> {
+        let req =
+            FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()));
+        let resp: FindCoordinatorResponse = self.call(ApiKey::FindCoordinator, 2, &req)?;
+        if resp.error_code != 0 {
+            bail!(
+                "no coordinator for group {group}: error {}",
+                resp.error_code
+            );
+        }
+        Client::connect(&format!("{}:{}", resp.host, resp.port))
+    }
+
+    /// The leader of each partition of `topic`: partition → `host:port`.
+    fn leaders(&mut self, topic: &str) -> anyhow::Result<Vec<(i32, String)>> {
+        let req = MetadataRequest::default()
+            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+            )
+            .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
+        let t = resp.topics.first().context("no topic in the answer")?;
+        if t.error_code != 0 {
+            bail!("topic {topic}: error {}", t.error_code);
+        }
+        let addr = |id: i32| {
+            resp.brokers
+                .iter()
+                .find(|b| b.node_id.0 == id)
+                .map(|b| format!("{}:{}", b.host, b.port))
+        };
+        t.partitions
+            .iter()
+            .map(|p| {
+                addr(p.leader_id.0)
+                    .map(|a| (p.partition_index, a))
+                    .with_context(|| format!("{topic}/{} has no leader", p.partition_index))
+            })
+            .collect()
+    }
+
+    /// ListOffsets for `partitions` of `topic`, each asked of its leader.
+    fn offsets_at(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+        timestamp: i64,
+    ) -> anyhow::Result<Vec<(i32, i64)>> {
+        let leaders = self.leaders(topic)?;
+        let mut out = Vec::new();
+        for p in partitions {
+            let addr = leaders
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, a)| a.clone())
+                .with_context(|| format!("{topic}/{p} does not exist"))?;
+            out.extend(Client::connect(&addr)?.list_offsets(topic, &[*p], timestamp)?);
+        }
+        Ok(out)
     }
 
     fn partitions(&mut self, topic: &str) -> anyhow::Result<i32> {
@@ -194,15 +278,29 @@ impl Client {
 
 /// Runs a `groups` subcommand against `bootstrap`, printing to stdout.
 pub fn run(bootstrap: &str, command: GroupsCommand) -> anyhow::Result<()> {
-    let mut c = Client::connect(bootstrap)?;
-    match command {
-        GroupsCommand::List => {
+    let mut boot = Client::connect(bootstrap)?;
+    if let GroupsCommand::List = command {
+        // Every broker coordinates some groups: ask each.
+        for (_, addr) in boot.brokers()? {
+            let mut b = Client::connect(&addr)?;
             let resp: ListGroupsResponse =
-                c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())?;
+                b.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())?;
             for g in resp.groups {
                 println!("{}\t{}\t{}", g.group_id.0, g.group_state, g.protocol_type);
             }
         }
+        return Ok(());
+    }
+    let group = match &command {
+        GroupsCommand::List => String::new(),
+        GroupsCommand::Describe { group }
+        | GroupsCommand::Lag { group }
+        | GroupsCommand::ResetOffsets { group, .. }
+        | GroupsCommand::Delete { group } => group.clone(),
+    };
+    let mut c = boot.coordinator(&group)?;
+    match command {
+        GroupsCommand::List => {}
         GroupsCommand::Describe { group } => {
             let req = DescribeGroupsRequest::default()
                 .with_groups(vec![GroupId(StrBytes::from_string(group.clone()))]);
@@ -228,8 +326,8 @@ pub fn run(bootstrap: &str, command: GroupsCommand) -> anyhow::Result<()> {
             let committed = c.committed(&group)?;
             let mut total = 0i64;
             for (topic, partition, offset) in committed {
-                let end = c
-                    .list_offsets(&topic, &[partition], -1)?
+                let end = boot
+                    .offsets_at(&topic, &[partition], -1)?
                     .first()
                     .map_or(-1, |(_, o)| *o);
                 let lag = if offset >= 0 {
@@ -255,16 +353,16 @@ pub fn run(bootstrap: &str, command: GroupsCommand) -> anyhow::Result<()> {
                 (_, _, Some(ts)) => ResetTo::Timestamp(ts),
                 _ => bail!("say where to: --to-earliest, --to-latest or --to-datetime"),
             };
-            let n = c.partitions(&topic)?;
+            let n = boot.partitions(&topic)?;
             let partitions: Vec<i32> = (0..n).collect();
             let spec = match to {
                 ResetTo::Earliest => -2,
                 ResetTo::Latest => -1,
                 ResetTo::Timestamp(ts) => ts,
             };
-            let mut targets = c.list_offsets(&topic, &partitions, spec)?;
+            let mut targets = boot.offsets_at(&topic, &partitions, spec)?;
             // A time after every record resets to the end.
-            let ends = c.list_offsets(&topic, &partitions, -1)?;
+            let ends = boot.offsets_at(&topic, &partitions, -1)?;
             for (p, o) in targets.iter_mut() {
                 if *o < 0 {
                     *o = ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| *e);
@@ -311,6 +409,123 @@ pub fn run(bootstrap: &str, command: GroupsCommand) -> anyhow::Result<()> {
                 }
             }
             println!("deleted {group}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `cluster` subcommand against `bootstrap`, printing to stdout.
+pub fn run_cluster(bootstrap: &str, command: ClusterCommand) -> anyhow::Result<()> {
+    let ClusterCommand::Describe { json } = command;
+    let mut c = Client::connect(bootstrap)?;
+    let cluster: DescribeClusterResponse = c.call(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default(),
+    )?;
+    let quorum_req = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    let quorum: DescribeQuorumResponse = c.call(ApiKey::DescribeQuorum, 1, &quorum_req)?;
+    let meta: MetadataResponse = c.call(
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default().with_topics(None),
+    )?;
+    let q = quorum
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .cloned()
+        .unwrap_or_default();
+    let brokers: Vec<serde_json::Value> = cluster
+        .brokers
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "id": b.broker_id.0, "host": b.host.as_str(), "port": b.port,
+                "rack": b.rack.as_ref().map(|r| r.as_str()),
+            })
+        })
+        .collect();
+    let voters: Vec<serde_json::Value> = q
+        .current_voters
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "id": v.replica_id.0, "log_end_offset": v.log_end_offset,
+                "lag": q.high_watermark - v.log_end_offset,
+                "last_fetch_ms": v.last_fetch_timestamp,
+            })
+        })
+        .collect();
+    let mut topics: Vec<serde_json::Value> = Vec::new();
+    for t in &meta.topics {
+        let name = t.name.as_ref().map_or("", |n| n.0.as_str());
+        let partitions: Vec<serde_json::Value> = t
+            .partitions
+            .iter()
+            .map(|p| {
+                let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
+                serde_json::json!({
+                    "partition": p.partition_index, "leader": p.leader_id.0,
+                    "leader_epoch": p.leader_epoch, "replicas": ids(&p.replica_nodes),
+                    "isr": ids(&p.isr_nodes), "offline": ids(&p.offline_replicas),
+                })
+            })
+            .collect();
+        topics.push(serde_json::json!({"name": name, "partitions": partitions}));
+    }
+    let doc = serde_json::json!({
+        "cluster_id": cluster.cluster_id.as_str(),
+        "controller": {"leader": q.leader_id.0, "epoch": q.leader_epoch,
+                       "high_watermark": q.high_watermark, "voters": voters},
+        "brokers": brokers,
+        "topics": topics,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("cluster {}", cluster.cluster_id.as_str());
+    println!(
+        "controller leader {} epoch {} high watermark {}",
+        q.leader_id.0, q.leader_epoch, q.high_watermark
+    );
+    for v in &q.current_voters {
+        println!(
+            "  voter {} log end {} lag {}",
+            v.replica_id.0,
+            v.log_end_offset,
+            q.high_watermark - v.log_end_offset
+        );
+    }
+    println!("BROKER\tHOST\tPORT\tRACK");
+    for b in &cluster.brokers {
+        let rack = b.rack.as_ref().map_or("-", |r| r.as_str());
+        println!("{}\t{}\t{}\t{rack}", b.broker_id.0, b.host.as_str(), b.port);
+    }
+    println!("TOPIC\tPARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tOFFLINE");
+    for t in &meta.topics {
+        let name = t.name.as_ref().map_or("", |n| n.0.as_str());
+        for p in &t.partitions {
+            let list = |v: &[BrokerId]| {
+                v.iter()
+                    .map(|b| b.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            println!(
+                "{name}\t{}\t{}\t{}\t{}\t{}\t{}",
+                p.partition_index,
+                p.leader_id.0,
+                p.leader_epoch,
+                list(&p.replica_nodes),
+                list(&p.isr_nodes),
+                list(&p.offline_replicas)
+            );
         }
     }
     Ok(())

@@ -32,6 +32,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::admin::GroupsCommand,
     },
+    /// Cluster administration against a running broker.
+    Cluster {
+        /// Bootstrap address of a broker.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::admin::ClusterCommand,
+    },
 }
 
 /// Command-line flags (each also readable from the environment).

@@ -20,8 +20,14 @@ use std::sync::{Arc, Mutex};
 
 fn main() -> anyhow::Result<()> {
     let mut args = config::Args::parse();
-    if let Some(config::Command::Groups { bootstrap, command }) = args.command.take() {
-        return admin::run(&bootstrap, command);
+    match args.command.take() {
+        Some(config::Command::Groups { bootstrap, command }) => {
+            return admin::run(&bootstrap, command)
+        }
+        Some(config::Command::Cluster { bootstrap, command }) => {
+            return admin::run_cluster(&bootstrap, command)
+        }
+        None => {}
     }
     let (settings, notices) = config::Settings::resolve(args)?;
     tracing_subscriber::fmt()

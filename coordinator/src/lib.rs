@@ -24,3 +24,22 @@ pub fn install(shard: &Rc<myelin_shards::Shard>, config: group::coordinator::Coo
     )));
     shard.install(Rc::new(txn::coordinator::TxnCoordinator::new(config)));
 }
+
+/// Fails with NOT_COORDINATOR unless this broker leads `partition` of the internal `topic`
+/// (COORDINATOR_NOT_AVAILABLE while the topic does not exist or the partition has no
+/// leader), so a client that asked the wrong broker looks the coordinator up again.
+pub fn check_leads(shard: &myelin_shards::Shard, topic: &str, partition: i32) -> Result<(), i16> {
+    let image = shard.metadata();
+    let leader = image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(partition as usize))
+        .map(|p| p.leader)
+        .ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
+    if leader == shard.node_id() {
+        Ok(())
+    } else if leader.is_some() {
+        Err(codes::NOT_COORDINATOR)
+    } else {
+        Err(codes::COORDINATOR_NOT_AVAILABLE)
+    }
+}

@@ -347,6 +347,21 @@ impl<D: DurableStorage> MetadataNode<D> {
             );
             return Ok(());
         };
+        if let ControllerRequest::DescribeQuorum = request {
+            let status = self.quorum.status();
+            let view = crate::controller::request::QuorumView {
+                leader: status.leader,
+                term: status.term,
+                high_watermark: status.high_watermark,
+                voters: status
+                    .voters
+                    .iter()
+                    .map(|v| (v.node, v.log_end, v.last_contact_ms))
+                    .collect(),
+            };
+            self.answer(requester, Ok(ControllerResponse::Quorum(view)), out);
+            return Ok(());
+        }
         let next_index = self.quorum.next_index();
         match self
             .controller

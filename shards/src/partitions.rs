@@ -78,10 +78,22 @@ impl Shard {
         F: FnOnce(Rc<myelin_replication::Partition>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<R, ShardError>> + 'static,
     {
+        // A partition that exists but has no replica on this broker is led elsewhere: the
+        // client is told NOT_LEADER_OR_FOLLOWER and refreshes its metadata, as with Kafka.
+        let exists = self
+            .metadata()
+            .topic(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len());
         let owner = self.owner(topic, partition);
         let topic = topic.to_string();
         self.invoke_on(owner, move |s| async move {
-            let p = s.partition(&topic, partition)?;
+            let p = match s.partition(&topic, partition) {
+                Ok(p) => p,
+                Err(ShardError::UnknownTopicOrPartition) if exists => {
+                    return Err(myelin_replication::PartitionError::NotLeader.into())
+                }
+                Err(e) => return Err(e),
+            };
             f(p).await
         })
         .await?

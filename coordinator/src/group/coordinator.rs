@@ -335,6 +335,7 @@ where
     }
     let config = of(shard)?.config();
     let index = store::partition_for(group, config.offsets_partitions);
+    crate::check_leads(shard, OFFSETS_TOPIC, index)?;
     let owner = shard.owner(OFFSETS_TOPIC, index);
     let result = shard
         .invoke_on(owner, move |shard| async move {

@@ -16,11 +16,12 @@ use crate::group::coordinator::CoordinatorConfig;
 use crate::group::store::partition_for;
 use crate::internal_log::{self, append_committed, decode, encode, encode_batch, record};
 use bytes::Bytes;
+use myelin_replication::NodeId;
 use myelin_replication::Partition;
 use myelin_shards::Shard;
 use myelin_storage::records;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -223,12 +224,36 @@ impl TxnCoordinator {
 /// transaction, and tells the group coordinators to apply (or drop) its offsets.
 async fn write_markers(shard: &Rc<Shard>, meta: &TxnMeta, commit: bool) -> Result<(), i16> {
     let (pid, epoch) = (meta.producer_id, meta.epoch);
+    let image = shard.metadata();
+    let me = shard.node_id();
+    let mut remote: BTreeMap<NodeId, Vec<(String, i32)>> = BTreeMap::new();
     for (topic, partition) in meta.partitions.iter() {
-        match super::markers::write_local(shard, topic, *partition, pid, epoch, commit).await {
+        let leader = image
+            .topic(topic)
+            .and_then(|t| t.partitions.get(*partition as usize))
+            .map(|p| p.leader);
+        match leader {
             // A deleted topic has nothing left to mark.
-            Ok(()) | Err(codes::UNKNOWN_TOPIC_OR_PARTITION) => {}
-            Err(code) => return Err(code),
+            None => continue,
+            Some(l) if l == me => {
+                match super::markers::write_local(shard, topic, *partition, pid, epoch, commit)
+                    .await
+                {
+                    Ok(()) | Err(codes::UNKNOWN_TOPIC_OR_PARTITION) => {}
+                    Err(code) => return Err(code),
+                }
+            }
+            // No leader right now: the transaction stays decided and the timer retries.
+            Some(l) if !l.is_some() => return Err(codes::NOT_LEADER_OR_FOLLOWER),
+            Some(l) => remote
+                .entry(l)
+                .or_default()
+                .push((topic.clone(), *partition)),
         }
+    }
+    for (leader, partitions) in remote {
+        super::markers::write_remote(shard, &image, leader, &partitions, pid, epoch, commit)
+            .await?;
     }
     Ok(())
 }
@@ -276,6 +301,7 @@ where
     }
     let partitions = of(shard)?.config.txn_partitions;
     let index = partition_for(transactional_id, partitions);
+    crate::check_leads(shard, TXN_TOPIC, index)?;
     let owner = shard.owner(TXN_TOPIC, index);
     let id = transactional_id.to_string();
     let result = shard

@@ -9,8 +9,10 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -158,6 +160,14 @@ pub const APIS: &[Api] = &[
     Api {
         key: write_txn_markers::API_KEY,
         versions: write_txn_markers::VERSIONS,
+    },
+    Api {
+        key: describe_cluster::API_KEY,
+        versions: describe_cluster::VERSIONS,
+    },
+    Api {
+        key: describe_quorum::API_KEY,
+        versions: describe_quorum::VERSIONS,
     },
 ];
 
@@ -310,6 +320,8 @@ pub async fn dispatch(
         ApiKey::DescribeTransactions => handled!(describe_transactions),
         ApiKey::ListTransactions => handled!(list_transactions),
         ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
+        ApiKey::DescribeCluster => handled!(describe_cluster),
+        ApiKey::DescribeQuorum => handled!(describe_quorum),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

@@ -17,7 +17,7 @@ pub mod placement;
 pub mod request;
 
 pub use placement::Candidate;
-pub use request::{ControllerRequest, ControllerResponse, NewPartitions, NewTopic};
+pub use request::{ControllerRequest, ControllerResponse, NewPartitions, NewTopic, QuorumView};
 
 use crate::cluster::image::{MetadataImage, REPLICAS_MAX};
 use crate::cluster::records::{ConfigResource, MetadataRecord, PartitionAssignment};
@@ -185,6 +185,9 @@ impl Controller {
                 entries,
                 validate_only,
             } => alter_configs(image, resource, entries, *validate_only),
+            ControllerRequest::DescribeQuorum => Err(ControllerError::InvalidRequest(
+                "DescribeQuorum is answered by the quorum node".into(),
+            )),
             ControllerRequest::AllocateProducerIds { broker, epoch } => {
                 current_registration(image, *broker, *epoch)?;
                 let start = image.next_producer_id();

@@ -99,6 +99,9 @@ mod request_kinds {
             /// Its broker epoch.
             epoch: BrokerEpoch,
         },
+        /// DescribeQuorum: the leader's view of the quorum (answered by the active
+        /// controller, which alone knows every voter's progress).
+        DescribeQuorum,
     }
 }
 
@@ -140,5 +143,21 @@ mod response_kinds {
             /// Ids in the block.
             len: i64,
         },
+        /// The quorum as its leader sees it.
+        Quorum(QuorumView),
     }
+}
+
+/// DescribeQuorum's answer: the leader, its term, the commit index, and each voter's log end
+/// and when the leader last heard from it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct QuorumView {
+    /// The leader.
+    pub leader: NodeId,
+    /// Its term (the metadata log's leader epoch).
+    pub term: u64,
+    /// The commit index (the metadata log's high watermark).
+    pub high_watermark: u64,
+    /// Per voter: id, log end (match index), last contact in the leader's milliseconds.
+    pub voters: Vec<(NodeId, u64, Option<u64>)>,
 }

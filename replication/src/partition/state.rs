@@ -187,11 +187,21 @@ impl PartitionState {
             Input::Truncated { end } => {
                 self.log_end_offset = end;
                 self.durable_end = self.durable_end.min(end);
+                // What followers hold past the cut is not what this log will hold there.
+                for seen in self.followers.values_mut() {
+                    *seen = (*seen).min(end);
+                }
                 if self.high_watermark > end {
                     self.high_watermark = end;
                     out.push(Output::HighWatermark(end));
                 }
-                if self.epochs.truncate_from_end(end) {
+                let mut changed = self.epochs.truncate_from_end(end);
+                if self.role == Role::Leader {
+                    // A leader cut back to its epoch's start (a full disk) still writes at
+                    // that epoch: from the new end.
+                    changed |= self.epochs.assign(self.assignment.leader_epoch, end);
+                }
+                if changed {
                     out.push(Output::CheckpointEpochs);
                 }
             }

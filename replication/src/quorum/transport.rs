@@ -12,7 +12,7 @@
 //! cluster and this node; anything else closes the connection. Nothing a peer sends can panic
 //! the shard.
 
-use super::frame::{Frame, FrameKind};
+use super::frame::{Frame, FrameKind, FRAME_MAGIC};
 use crate::types::NodeId;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -33,6 +33,11 @@ const RECONNECT_MS: u64 = 200;
 
 /// How long a dial may take.
 const CONNECT_TIMEOUT_MS: u64 = 2_000;
+
+/// How long a connection may go without a complete frame before it is closed. Raft
+/// heartbeats every few hundred milliseconds and brokers every few seconds, so a peer that
+/// says nothing for this long is not one (or is gone).
+const IDLE_TIMEOUT_MS: u64 = 30_000;
 
 /// A received frame, for the node's router.
 pub type Inbound = Box<dyn Fn(Frame)>;
@@ -386,7 +391,19 @@ async fn read_loop(
         if transport.upgrade().is_none_or(|t| t.stopping.get()) {
             return Ok(());
         }
-        let n = read.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        // Refuse a stream that is not ours as soon as its first bytes say so.
+        let prefix = buf.len().min(FRAME_MAGIC.len());
+        if buf.get(..prefix) != FRAME_MAGIC.get(..prefix) {
+            return Err("not a Myelin peer".into());
+        }
+        let idle = Duration::from_millis(IDLE_TIMEOUT_MS);
+        let n = glommio::timer::timeout(idle, async {
+            read.read(&mut chunk)
+                .await
+                .map_err(glommio::GlommioError::IoError)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("closed by the peer".into());
         }
