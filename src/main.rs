@@ -89,6 +89,8 @@ fn main() -> anyhow::Result<()> {
             host: settings.advertised_host.clone(),
             port: settings.advertised_port,
         }],
+        replication_host: settings.listen.ip(),
+        replica_lag_time_max_ms: settings.replica_lag_time_max_ms,
         rack: settings.rack.clone(),
         heartbeat_interval_ms: settings.broker_heartbeat_interval_ms,
         session_timeout_ms: settings.broker_session_timeout_ms,
@@ -100,7 +102,10 @@ fn main() -> anyhow::Result<()> {
     let node = NodeConfig {
         node_id: settings.node_id,
         data_dir: settings.data_dir.clone(),
-        log_defaults: settings.log_defaults.clone(),
+        log_defaults: myelin_storage::LogConfig {
+            min_insync_replicas: settings.min_insync_replicas,
+            ..settings.log_defaults.clone()
+        },
         default_partitions: settings.default_partitions,
         auto_create_topics: settings.auto_create_topics,
         housekeeping_interval_ms: settings.housekeeping_interval_ms,
@@ -178,7 +183,7 @@ fn check_replication_factors(settings: &config::Settings) -> anyhow::Result<()> 
         ),
     ] {
         if rf > max {
-            bail!("{name}={rf} cannot be honoured: partitions keep at most {max} replica(s) until replication lands");
+            bail!("{name}={rf} cannot be honoured: a partition has at most {max} replicas");
         }
     }
     Ok(())

@@ -42,6 +42,10 @@ pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
 pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
 /// The request names another cluster.
 pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
+/// An update names a partition epoch that has moved on.
+pub const INVALID_UPDATE_VERSION: i16 = 95;
+/// A replica that may not join the ISR.
+pub const INELIGIBLE_REPLICA: i16 = 107;
 /// Offset metadata longer than allowed.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// The coordinator is still loading the group's offsets.
@@ -143,6 +147,7 @@ pub fn partition(e: &PartitionError) -> i16 {
         PartitionError::InvalidProducerEpoch => INVALID_PRODUCER_EPOCH,
         PartitionError::UnknownProducerId => UNKNOWN_PRODUCER_ID,
         PartitionError::NotEnoughReplicas { .. } => NOT_ENOUGH_REPLICAS,
+        PartitionError::NotEnoughReplicasAfterAppend { .. } => NOT_ENOUGH_REPLICAS_AFTER_APPEND,
         PartitionError::Storage(s) => storage(s),
     }
 }
@@ -177,6 +182,10 @@ pub fn controller(e: &ControllerError) -> i16 {
         ControllerError::InconsistentClusterId => INCONSISTENT_CLUSTER_ID,
         ControllerError::NotCommitted(_) => REQUEST_TIMED_OUT,
         ControllerError::Internal(_) => UNKNOWN_SERVER_ERROR,
+        ControllerError::FencedLeaderEpoch => FENCED_LEADER_EPOCH,
+        ControllerError::InvalidUpdateVersion => INVALID_UPDATE_VERSION,
+        ControllerError::IneligibleReplica(_) => INELIGIBLE_REPLICA,
+        ControllerError::NotLeader => NOT_LEADER_OR_FOLLOWER,
     }
 }
 

@@ -30,7 +30,6 @@ pub const DRAIN_CHECK_MS: u64 = 20;
 /// while a group is busy.
 pub const INTERNAL_SEGMENT_BYTES: u64 = 100 << 20;
 
-/// Replicas a new topic may have. Partitions are not replicated yet: a replica that never
-/// receives data would hold every `acks=all` produce forever, so more than one is refused
-/// (INVALID_REPLICATION_FACTOR) until leader-to-follower replication is in.
-pub const REPLICATION_FACTOR_MAX: i16 = 1;
+/// Replicas a new topic may have: the bound the metadata image keeps per partition (more
+/// never helps and slows every ISR scan).
+pub const REPLICATION_FACTOR_MAX: i16 = myelin_replication::cluster::image::REPLICAS_MAX as i16;

@@ -74,6 +74,18 @@ mod controller_error {
         /// UNKNOWN_SERVER_ERROR: a bound this cluster cannot go past (producer ids exhausted, …).
         #[error("server error: {0}")]
         Internal(String),
+        /// FENCED_LEADER_EPOCH: an ISR change from a leader that is no longer current.
+        #[error("fenced leader epoch")]
+        FencedLeaderEpoch,
+        /// INVALID_UPDATE_VERSION: an ISR change against a partition epoch that has moved.
+        #[error("stale partition epoch")]
+        InvalidUpdateVersion,
+        /// INELIGIBLE_REPLICA: a replica that may not join the ISR (fenced, or not a replica).
+        #[error("ineligible replica {0}")]
+        IneligibleReplica(NodeId),
+        /// NOT_LEADER_OR_FOLLOWER: the sender does not lead the partition.
+        #[error("not the leader")]
+        NotLeader,
     }
 }
 
@@ -172,6 +184,14 @@ pub enum PartitionError {
     /// Fewer replicas are in sync than `min.insync.replicas` asks for.
     #[error("{isr} in-sync replicas, {min} required")]
     NotEnoughReplicas {
+        /// In-sync replicas.
+        isr: usize,
+        /// `min.insync.replicas`.
+        min: usize,
+    },
+    /// Written, but the ISR shrank below `min.insync.replicas` before it was committed.
+    #[error("{isr} in-sync replicas after the append, {min} required")]
+    NotEnoughReplicasAfterAppend {
         /// In-sync replicas.
         isr: usize,
         /// `min.insync.replicas`.

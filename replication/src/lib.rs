@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod metadata_node;
 pub mod partition;
 pub mod quorum;
+pub mod replica;
 pub mod rng;
 pub mod types;
 

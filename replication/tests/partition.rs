@@ -38,6 +38,7 @@ fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Se
 async fn open(dir: &Path, assignment: Assignment) -> Rc<Partition> {
     Partition::open(
         "t",
+        myelin_replication::types::TopicId([1; 16]),
         0,
         dir.to_path_buf(),
         LogConfig::default(),
@@ -154,6 +155,7 @@ fn a_follower_refuses_produces_and_reads() {
             isr: vec![ME, NodeId(2)],
             leader: NodeId(2),
             leader_epoch: LeaderEpoch(1),
+            partition_epoch: 0,
         });
         assert!(matches!(
             produce(&p, batch_of(1, -1, -1, -1)).await,

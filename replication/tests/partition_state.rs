@@ -149,6 +149,7 @@ fn run(ops: &[Op]) {
                     isr: in_sync,
                     leader,
                     leader_epoch: LeaderEpoch(epoch),
+                    partition_epoch: 0,
                 };
                 let out = p.step(Input::Assign(next.clone()));
                 if epoch < m.epoch {
@@ -186,6 +187,7 @@ fn run(ops: &[Op]) {
                 p.step(Input::ReplicaProgress {
                     replica: peer,
                     durable_end: end,
+                    now_ms: 0,
                 });
                 if p.role() == Role::Leader {
                     let seen = m.followers.entry(peer).or_insert(end);

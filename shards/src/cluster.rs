@@ -74,6 +74,11 @@ pub struct ClusterConfig {
     pub controller_listen: Option<SocketAddr>,
     /// The client listeners this broker advertises.
     pub listeners: Vec<Endpoint>,
+    /// Where every shard's replication listener binds (an ephemeral port each, registered
+    /// as `REPLICATION-<shard>` endpoints at the first client listener's host).
+    pub replication_host: std::net::IpAddr,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: u64,
     /// `broker.rack`.
     pub rack: Option<String>,
     /// `broker.heartbeat.interval.ms`.
@@ -132,6 +137,7 @@ pub struct ClusterNode {
     unfenced: RefCell<Vec<oneshot::Sender<()>>>,
     ids: Cell<IdBlock>,
     id_lock: glommio::sync::Semaphore,
+    replication_endpoints: RefCell<Vec<Endpoint>>,
 }
 
 fn random_bytes() -> [u8; 16] {
@@ -197,6 +203,7 @@ impl ClusterNode {
             unfenced: RefCell::new(Vec::new()),
             ids: Cell::new(IdBlock::default()),
             id_lock: glommio::sync::Semaphore::new(1),
+            replication_endpoints: RefCell::new(Vec::new()),
             config,
         });
         let weak = Rc::downgrade(&node);
@@ -210,11 +217,43 @@ impl ClusterNode {
                 crate::ShardError::Runtime(format!("cannot listen for controllers on {addr}: {e}"))
             })?;
         }
+        if node.config.broker {
+            node.listen_for_replicas(shard).await?;
+        }
         // Other shards find the node as soon as they have an image to serve from.
         shard.set_cluster(node.clone());
         node.spawn_tasks(shard);
         node.install(shard).await;
         Ok(node)
+    }
+
+    /// Starts every shard's replication listener and adds their ports to what this broker
+    /// registers.
+    async fn listen_for_replicas(&self, shard: &Rc<Shard>) -> Result<(), crate::ShardError> {
+        let host = self
+            .config
+            .listeners
+            .first()
+            .map(|e| e.host.clone())
+            .unwrap_or_else(|| self.config.replication_host.to_string());
+        let mut endpoints = Vec::with_capacity(shard.count);
+        for s in 0..shard.count {
+            let port = shard
+                .invoke_on(ShardId(s), |sh| async move { crate::replicas::start(&sh) })
+                .await??;
+            endpoints.push(Endpoint {
+                name: format!("{}{s}", crate::replicas::REPLICATION_ENDPOINT),
+                host: host.clone(),
+                port,
+            });
+        }
+        self.replication_endpoints.borrow_mut().extend(endpoints);
+        Ok(())
+    }
+
+    /// This broker's epoch, once registered.
+    pub fn broker_epoch(&self) -> Option<BrokerEpoch> {
+        self.broker_epoch.get()
     }
 
     fn spawn_tasks(self: &Rc<Self>, shard: &Rc<Shard>) {
@@ -521,11 +560,13 @@ impl ClusterNode {
     }
 
     async fn register(&self) {
+        let mut listeners = self.config.listeners.clone();
+        listeners.extend(self.replication_endpoints.borrow().iter().cloned());
         let request = ControllerRequest::RegisterBroker {
             id: self.me,
             incarnation: self.incarnation,
             cluster_id: self.config.cluster_id,
-            listeners: self.config.listeners.clone(),
+            listeners,
             rack: self.config.rack.clone(),
         };
         match self.call_uninstalled(&request).await {

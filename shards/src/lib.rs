@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod error;
 pub mod limits;
 pub mod partitions;
+pub mod replicas;
 pub mod runtime;
 pub mod shard;
 pub mod table;

@@ -17,6 +17,7 @@ use glommio::sync::Semaphore;
 use myelin_replication::cluster::image::{MetadataImage, TopicImage};
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use myelin_replication::error::ControllerError;
+use myelin_replication::partition::ReplicationConfig;
 use myelin_replication::types::TopicId;
 use myelin_replication::{Assignment, Clock, NodeId, Partition};
 use myelin_storage::LogConfig;
@@ -342,6 +343,11 @@ impl Shard {
                     isr: placed.isr.clone(),
                     leader: placed.leader,
                     leader_epoch: placed.leader_epoch,
+                    partition_epoch: placed.partition_epoch,
+                };
+                let replication = ReplicationConfig {
+                    min_insync_replicas: config.min_insync_replicas.max(1) as usize,
+                    replica_lag_time_max_ms: self.node.cluster.replica_lag_time_max_ms as i64,
                 };
                 let key = (topic.name.clone(), p);
                 let existing = self
@@ -352,6 +358,7 @@ impl Shard {
                 match existing {
                     Some(partition) => {
                         partition.set_config(config.clone());
+                        partition.configure(replication);
                         partition.assign(assignment);
                     }
                     None => {
@@ -359,10 +366,11 @@ impl Shard {
                         let (config, topic_id) = (config.clone(), topic.id);
                         let clock = self.clock.clone();
                         opening.push(async move {
-                            let opened =
-                                Partition::open(&key.0, key.1, dir, config, me, assignment, clock)
-                                    .await;
-                            (key, topic_id, opened)
+                            let opened = Partition::open(
+                                &key.0, topic_id, key.1, dir, config, me, assignment, clock,
+                            )
+                            .await;
+                            (key, topic_id, replication, opened)
                         });
                     }
                 }
@@ -370,8 +378,13 @@ impl Shard {
         }
         // Logs open concurrently: after a crash each scans its active segment, and many
         // scans in flight keep the disk busy instead of waiting on one at a time.
-        for (key, topic_id, opened) in futures::future::join_all(opening).await {
+        for (key, topic_id, replication, opened) in futures::future::join_all(opening).await {
             let partition = opened?;
+            partition.set_env(Rc::new(crate::replicas::PartitionEnv::new(
+                self, &key.0, key.1,
+            )));
+            partition.configure(replication);
+            partition.replication_tick();
             self.partitions.borrow_mut().insert(
                 key,
                 OwnedPartition {

@@ -59,6 +59,11 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         kind: 5,
     },
     ConfigDef {
+        name: "min.insync.replicas",
+        doc: "in-sync replicas an acks=all produce needs",
+        kind: 3,
+    },
+    ConfigDef {
         name: "max.message.bytes",
         doc: "largest record batch accepted",
         kind: 3,
@@ -142,6 +147,10 @@ fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), Metadata
             }
         }
         "flush.messages" => config.flush_messages = parse_i64(name, value, 1)? as u64,
+        "min.insync.replicas" => {
+            let v = parse_i64(name, value, 1)?;
+            config.min_insync_replicas = v.min(i32::MAX as i64) as i32;
+        }
         _ => {
             return Err(MetadataError::InvalidConfig(format!(
                 "unsupported config {name}"
@@ -194,6 +203,7 @@ pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
         }
         .to_string(),
         "flush.messages" => config.flush_messages.to_string(),
+        "min.insync.replicas" => config.min_insync_replicas.to_string(),
         _ => return None,
     })
 }

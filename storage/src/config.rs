@@ -41,6 +41,9 @@ pub struct LogConfig {
     pub min_cleanable_dirty_ratio: f64,
     /// Records younger than this are never compacted (`min.compaction.lag.ms`).
     pub min_compaction_lag_ms: i64,
+    /// `min.insync.replicas`: the log ignores it; it travels with the topic's other configs
+    /// to the partition, whose `acks=all` produces need this many in-sync replicas.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -61,6 +64,7 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 3600 * 1000,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
+            min_insync_replicas: 1,
         }
     }
 }

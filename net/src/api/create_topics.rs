@@ -35,8 +35,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> Create
             results.push(Some(
                 base.with_error_code(codes::INVALID_REPLICATION_FACTOR)
                     .with_error_message(message(format!(
-                        "replication factor {} is above {}: topics keep one replica until \
-                         replication lands",
+                        "replication factor {} is above {}",
                         t.replication_factor,
                         limits::REPLICATION_FACTOR_MAX
                     ))),

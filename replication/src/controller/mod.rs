@@ -185,6 +185,26 @@ impl Controller {
                 entries,
                 validate_only,
             } => alter_configs(image, resource, entries, *validate_only),
+            ControllerRequest::AlterPartition {
+                broker,
+                broker_epoch,
+                topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                let change = IsrChange {
+                    broker: *broker,
+                    broker_epoch: *broker_epoch,
+                    topic: *topic,
+                    partition: *partition,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                    isr,
+                };
+                alter_partition(image, change)
+            }
             ControllerRequest::DescribeQuorum => Err(ControllerError::InvalidRequest(
                 "DescribeQuorum is answered by the quorum node".into(),
             )),
@@ -669,3 +689,71 @@ fn alter_configs(
 
 #[cfg(test)]
 mod tests;
+
+/// An ISR change a leader asks for.
+struct IsrChange<'a> {
+    broker: NodeId,
+    broker_epoch: BrokerEpoch,
+    topic: TopicId,
+    partition: i32,
+    leader_epoch: LeaderEpoch,
+    partition_epoch: i32,
+    isr: &'a [NodeId],
+}
+
+/// AlterPartition: the leader at the current leader and partition epochs changes the ISR to
+/// one that contains it, holds only replicas, and adds only live brokers.
+fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, ControllerError> {
+    let registration = current_registration(image, c.broker, c.broker_epoch)?;
+    if registration.fenced {
+        return Err(ControllerError::NotLeader);
+    }
+    let p = image
+        .partition(c.topic, c.partition)
+        .ok_or_else(|| ControllerError::UnknownTopicOrPartition(c.topic.to_string()))?;
+    if p.leader != c.broker {
+        return Err(ControllerError::NotLeader);
+    }
+    if c.leader_epoch != p.leader_epoch {
+        return Err(ControllerError::FencedLeaderEpoch);
+    }
+    if c.partition_epoch != p.partition_epoch {
+        return Err(ControllerError::InvalidUpdateVersion);
+    }
+    let mut isr: Vec<NodeId> = Vec::with_capacity(c.isr.len());
+    for r in c.isr {
+        if !p.replicas.contains(r) || isr.contains(r) {
+            return Err(ControllerError::IneligibleReplica(*r));
+        }
+        if !p.isr.contains(r) && !image.is_live(*r) {
+            return Err(ControllerError::IneligibleReplica(*r));
+        }
+        isr.push(*r);
+    }
+    if !isr.contains(&c.broker) {
+        return Err(ControllerError::InvalidRequest(
+            "the leader must stay in the ISR".into(),
+        ));
+    }
+    if isr == p.isr {
+        return Ok(Decision::answer(ControllerResponse::PartitionChanged {
+            isr,
+            partition_epoch: p.partition_epoch,
+        }));
+    }
+    let partition_epoch = p.partition_epoch.saturating_add(1);
+    Ok(Decision {
+        records: vec![MetadataRecord::ChangePartition {
+            topic: c.topic,
+            partition: c.partition,
+            leader: p.leader,
+            isr: isr.clone(),
+            leader_epoch: p.leader_epoch,
+            partition_epoch,
+        }],
+        response: ControllerResponse::PartitionChanged {
+            isr,
+            partition_epoch,
+        },
+    })
+}

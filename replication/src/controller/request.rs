@@ -3,7 +3,7 @@
 
 use crate::cluster::records::{ConfigResource, Endpoint};
 use crate::error::ControllerError;
-use crate::types::{BrokerEpoch, NodeId, TopicId};
+use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -99,6 +99,24 @@ mod request_kinds {
             /// Its broker epoch.
             epoch: BrokerEpoch,
         },
+        /// AlterPartition: a partition's leader changes its ISR (a follower fell behind, or
+        /// caught up), at the epochs it knows.
+        AlterPartition {
+            /// The leader.
+            broker: NodeId,
+            /// Its broker epoch.
+            broker_epoch: BrokerEpoch,
+            /// The topic.
+            topic: TopicId,
+            /// The partition.
+            partition: i32,
+            /// The leader epoch the change applies to.
+            leader_epoch: LeaderEpoch,
+            /// The partition epoch the change applies to.
+            partition_epoch: i32,
+            /// The ISR wanted.
+            isr: Vec<NodeId>,
+        },
         /// DescribeQuorum: the leader's view of the quorum (answered by the active
         /// controller, which alone knows every voter's progress).
         DescribeQuorum,
@@ -145,6 +163,13 @@ mod response_kinds {
         },
         /// The quorum as its leader sees it.
         Quorum(QuorumView),
+        /// The partition as it now is, after an AlterPartition.
+        PartitionChanged {
+            /// The ISR.
+            isr: Vec<NodeId>,
+            /// The partition epoch.
+            partition_epoch: i32,
+        },
     }
 }
 

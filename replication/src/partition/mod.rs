@@ -6,10 +6,14 @@
 //! lands here, on the shard that owns the partition.
 
 pub mod epochs;
+pub mod followers;
 pub mod producer;
+mod replicate;
 pub mod shell;
 pub mod state;
 pub mod txn;
 
-pub use shell::{Acks, Fetched, Partition, Produced};
-pub use state::{Assignment, Input, Output, PartitionOffsets, PartitionState, Role};
+pub use shell::{Acks, Fetched, Partition, Produced, ReplicaEnv};
+pub use state::{
+    Assignment, Input, Output, PartitionOffsets, PartitionState, ReplicationConfig, Role,
+};

@@ -5,20 +5,25 @@
 //!
 //! A `Partition` belongs to the shard that owns it; nothing here is `Send`. The log tells
 //! the shell what became durable or was cut through its listener; the shell feeds that to
-//! the state machine, which moves the high watermark.
+//! the state machine, which moves the high watermark. What a leader and its followers tell
+//! each other is handled in `replicate.rs`.
 
 use super::epochs::{EpochCache, CHECKPOINT_FILE};
 use super::producer::SeqCheck;
-use super::state::{Assignment, Input, Output, PartitionOffsets, PartitionState};
+use super::state::{
+    Assignment, Input, Output, PartitionOffsets, PartitionState, ReplicationConfig,
+};
 use super::txn::AbortedTxn;
 use crate::clock::Clock;
 use crate::error::PartitionError;
-use crate::types::{LeaderEpoch, NodeId};
+use crate::replica::net::Conn;
+use crate::types::{LeaderEpoch, NodeId, TopicId};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use myelin_storage::batch::BatchHeader;
 use myelin_storage::{AppendMode, Log, LogConfig, LogEvent, StorageError};
 use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -63,13 +68,25 @@ pub struct Fetched {
     pub aborted: Vec<AbortedTxn>,
 }
 
+/// What a partition replica needs from the node around it: connections to its followers'
+/// replicas, and the controller.
+pub trait ReplicaEnv {
+    /// The connection to `follower`'s replica of this partition; `None` while there is
+    /// none (it is being dialed).
+    fn follower(&self, follower: NodeId) -> Option<Rc<Conn>>;
+    /// Asks the controller for an ISR change (AlterPartition); the outcome arrives with
+    /// the metadata.
+    fn alter_isr(&self, isr: Vec<NodeId>, leader_epoch: LeaderEpoch, partition_epoch: i32);
+}
+
 /// One partition replica on its shard.
 pub struct Partition {
-    topic: String,
-    index: i32,
-    log: Rc<Log>,
-    state: RefCell<PartitionState>,
-    clock: Rc<dyn Clock>,
+    pub(super) topic: String,
+    pub(super) topic_id: TopicId,
+    pub(super) index: i32,
+    pub(super) log: Rc<Log>,
+    pub(super) state: RefCell<PartitionState>,
+    pub(super) clock: Rc<dyn Clock>,
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
     /// Versions of the epoch cache: the latest, and the latest known to be checkpointed.
     /// A leader appends at a new epoch only once its start is on disk.
@@ -77,14 +94,26 @@ pub struct Partition {
     epochs_written: Cell<u64>,
     checkpoint_lock: glommio::sync::Semaphore,
     /// This partition, for tasks it starts.
-    me: RefCell<Weak<Partition>>,
+    pub(super) me: RefCell<Weak<Partition>>,
+    /// Connections and the controller, once the node has set them.
+    pub(super) env: RefCell<Option<Rc<dyn ReplicaEnv>>>,
+    /// A follower's connection from its current leader (answers go back on it).
+    pub(super) leader_conn: RefCell<Option<Rc<Conn>>>,
+    /// A follower is cutting or resetting its log: batches are not taken meanwhile.
+    pub(super) resyncing: Cell<bool>,
+    /// A leader's followers being caught up from its log by a task.
+    pub(super) catching_up: RefCell<HashSet<NodeId>>,
+    /// When a leader last asked each follower where it is.
+    pub(super) lead_sent_ms: RefCell<HashMap<NodeId, i64>>,
 }
 
 impl Partition {
     /// Opens (and recovers) the log in `dir` and sets up the replica on `local` with its
     /// assignment from cluster metadata.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         topic: &str,
+        topic_id: TopicId,
         index: i32,
         dir: PathBuf,
         config: LogConfig,
@@ -93,12 +122,13 @@ impl Partition {
         clock: Rc<dyn Clock>,
     ) -> Result<Rc<Partition>, PartitionError> {
         let log = Rc::new(Log::open(dir, config).await?);
-        Self::with_log(topic, index, log, local, assignment, clock).await
+        Self::with_log(topic, topic_id, index, log, local, assignment, clock).await
     }
 
     /// Sets up the replica over an open log (tests open logs on a simulated disk).
     pub async fn with_log(
         topic: &str,
+        topic_id: TopicId,
         index: i32,
         log: Rc<Log>,
         local: NodeId,
@@ -124,10 +154,13 @@ impl Partition {
         );
         let now = clock.now_ms();
         state.begin_replay();
-        log.for_each_entry(|e| state.replay(-1, e, now));
+        log.for_each_entry(|e| {
+            state.replay(-1, e, now);
+        });
         let changed = state.epochs() != &epochs;
         let p = Rc::new(Partition {
             topic: topic.to_string(),
+            topic_id,
             index,
             log: log.clone(),
             state: RefCell::new(state),
@@ -137,6 +170,11 @@ impl Partition {
             epochs_written: Cell::new(0),
             checkpoint_lock: glommio::sync::Semaphore::new(1),
             me: RefCell::new(Weak::new()),
+            env: RefCell::new(None),
+            leader_conn: RefCell::new(None),
+            resyncing: Cell::new(false),
+            catching_up: RefCell::new(HashSet::new()),
+            lead_sent_ms: RefCell::new(HashMap::new()),
         });
         let weak: Weak<Partition> = Rc::downgrade(&p);
         *p.me.borrow_mut() = weak.clone();
@@ -159,6 +197,24 @@ impl Partition {
     /// The partition index.
     pub fn index(&self) -> i32 {
         self.index
+    }
+
+    /// The topic id.
+    pub fn topic_id(&self) -> TopicId {
+        self.topic_id
+    }
+
+    /// Sets the connections and controller access a replicated partition uses.
+    pub fn set_env(&self, env: Rc<dyn ReplicaEnv>) {
+        *self.env.borrow_mut() = Some(env);
+    }
+
+    /// Sets `min.insync.replicas` and `replica.lag.time.max.ms`.
+    pub fn configure(&self, config: ReplicationConfig) {
+        if self.state.borrow().config() != config {
+            let out = self.state.borrow_mut().step(Input::Configure(config));
+            self.carry_out(&out);
+        }
     }
 
     /// The directory holding the partition's files.
@@ -196,7 +252,15 @@ impl Partition {
     /// a leadership change costs no write until data arrives.
     pub fn assign(&self, assignment: Assignment) {
         let out = self.state.borrow_mut().step(Input::Assign(assignment));
+        if out.contains(&Output::RoleChanged) {
+            self.leader_conn.borrow_mut().take();
+            self.lead_sent_ms.borrow_mut().clear();
+        }
         self.carry_out(&out);
+        if out.contains(&Output::RoleChanged) {
+            // A new leader asks its followers where they are at once.
+            self.announce(self.clock.now_ms());
+        }
     }
 
     /// Replaces the log's configuration (a topic config change).
@@ -208,13 +272,19 @@ impl Partition {
 
     fn on_log_event(&self, event: LogEvent) {
         let out = match event {
-            LogEvent::Durable { end } => self.state.borrow_mut().step(Input::Durable { end }),
+            LogEvent::Durable { end } => {
+                let out = self.state.borrow_mut().step(Input::Durable { end });
+                self.ack_leader(end);
+                out
+            }
             LogEvent::Truncated { end } => {
                 let now = self.clock.now_ms();
                 let mut st = self.state.borrow_mut();
                 let out = st.step(Input::Truncated { end });
                 st.begin_replay();
-                self.log.for_each_entry(|e| st.replay(-1, e, now));
+                self.log.for_each_entry(|e| {
+                    st.replay(-1, e, now);
+                });
                 out
             }
         };
@@ -226,18 +296,22 @@ impl Partition {
     }
 
     /// Does what a step asked for, short of awaiting anything.
-    fn carry_out(&self, out: &[Output]) {
+    pub(super) fn carry_out(&self, out: &[Output]) {
         for o in out {
             match o {
                 Output::HighWatermark(_) | Output::RoleChanged => self.wake(),
                 Output::CheckpointEpochs => {
                     self.epochs_version.set(self.epochs_version.get() + 1);
                 }
+                Output::TruncateFollower { .. }
+                | Output::ResetFollower { .. }
+                | Output::SyncFollower { .. }
+                | Output::AlterIsr { .. } => self.replication_output(o),
             }
         }
     }
 
-    fn wake(&self) {
+    pub(super) fn wake(&self) {
         for w in self.waiters.borrow_mut().drain(..) {
             let _ = w.send(());
         }
@@ -275,6 +349,11 @@ impl Partition {
         }
     }
 
+    /// Writes the epoch cache's checkpoint in the background.
+    pub(super) fn checkpoint_soon(&self) {
+        self.ensure_checkpointer();
+    }
+
     /// Starts a task writing the checkpoint (from a synchronous event such as a cut).
     fn ensure_checkpointer(&self) {
         let me = self.me.borrow().clone();
@@ -307,6 +386,12 @@ impl Partition {
         placed: oneshot::Sender<()>,
     ) -> Result<Produced, PartitionError> {
         self.epochs_durable().await?;
+        if acks == Acks::All {
+            if let Err(e) = self.state.borrow().check_min_isr() {
+                drop(placed);
+                return Err(e);
+            }
+        }
         let placed_at = self.append(batches);
         drop(placed);
         let (produced, appended) = placed_at?;
@@ -317,6 +402,14 @@ impl Partition {
         if acks == Acks::All || appended.is_none() {
             self.wait_for_high_watermark(produced.last_offset + 1, epoch)
                 .await?;
+            if acks == Acks::All {
+                // Committed, but the ISR may have shrunk below the minimum meanwhile.
+                if let Err(PartitionError::NotEnoughReplicas { isr, min }) =
+                    self.state.borrow().check_min_isr()
+                {
+                    return Err(PartitionError::NotEnoughReplicasAfterAppend { isr, min });
+                }
+            }
         }
         Ok(produced)
     }
@@ -336,6 +429,7 @@ impl Partition {
         let mut last = -1;
         let mut appended: Option<myelin_storage::AppendInfo> = None;
         let mut append_time = -1;
+        let mut stored: Vec<Bytes> = Vec::new();
         for item in batches {
             match st.check_batch(&item.0)? {
                 SeqCheck::Duplicate {
@@ -347,8 +441,9 @@ impl Partition {
                 }
                 SeqCheck::Append => {
                     let (info, entries) = self.log.append(std::slice::from_ref(item), mode)?;
-                    for e in &entries {
-                        st.on_appended(&item.0, e, now);
+                    for (e, bytes) in entries {
+                        st.on_appended(&item.0, &e, now);
+                        stored.push(bytes);
                     }
                     first.get_or_insert(info.base_offset);
                     last = last.max(info.last_offset);
@@ -363,8 +458,14 @@ impl Partition {
                 }
             }
         }
-        if appended.is_some() {
+        if let Some(a) = &appended {
             self.log.start_flush();
+            let targets = st.push_targets(a.base_offset, a.last_offset, now);
+            let hw = st.offsets().high_watermark;
+            let epoch = st.leader_epoch();
+            drop(st);
+            self.push(&targets, epoch, a.base_offset, hw, stored);
+            st = self.state.borrow_mut();
         }
         let offsets = st.offsets();
         let produced = Produced {

@@ -13,13 +13,13 @@
 //! never moves back except when the log below it is cut; epochs only grow.
 
 use super::epochs::EpochCache;
+use super::followers::{Followers, Sync};
 use super::producer::{self, ProducerState, SeqCheck};
 use super::txn::{AbortedTxn, TxnIndex, MARKER_NONE};
 use crate::error::PartitionError;
 use crate::types::{LeaderEpoch, NodeId};
 use myelin_storage::batch::BatchHeader;
 use myelin_storage::index::IndexEntry;
-use std::collections::BTreeMap;
 
 /// Who holds the partition, as cluster metadata says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Assignment {
     pub leader: NodeId,
     /// The leader epoch.
     pub leader_epoch: LeaderEpoch,
+    /// Bumped by every change of the partition (leader or ISR).
+    pub partition_epoch: i32,
 }
 
 impl Assignment {
@@ -42,9 +44,37 @@ impl Assignment {
             isr: vec![node],
             leader: node,
             leader_epoch: LeaderEpoch(0),
+            partition_epoch: 0,
+        }
+    }
+
+    /// Whether `other` is a newer view of the partition than this one.
+    fn older_than(&self, other: &Assignment) -> bool {
+        (self.leader_epoch, self.partition_epoch) < (other.leader_epoch, other.partition_epoch)
+    }
+}
+
+/// Replication settings of a partition (topic and broker configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `min.insync.replicas`: `acks=all` needs at least this many in-sync replicas.
+    pub min_insync_replicas: usize,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
+
+/// How long an ISR change this leader asked the controller for is awaited before it is
+/// asked again (the controller may have been unreachable, or refused it).
+pub const ISR_CHANGE_RETRY_MS: i64 = 2_000;
 
 /// This replica's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +129,49 @@ pub enum Input {
         replica: NodeId,
         /// Its durable log end offset.
         durable_end: i64,
+        /// The leader's clock.
+        now_ms: i64,
     },
-    /// Time passed: producers idle for too long are forgotten.
+    /// A follower says where its log ends and the epoch of its last batch, at the leader's
+    /// request (leader only): the leader decides what it must cut and where to resume.
+    FollowerPosition {
+        /// The follower.
+        replica: NodeId,
+        /// Its log end offset.
+        log_end: i64,
+        /// The leader epoch of its last batch ([`LeaderEpoch::UNKNOWN`] when empty).
+        last_epoch: LeaderEpoch,
+        /// The leader's clock.
+        now_ms: i64,
+    },
+    /// The leader's shell has sent a catching-up follower everything below `next`.
+    CaughtUpTo {
+        /// The follower.
+        replica: NodeId,
+        /// Next offset to send.
+        next: i64,
+    },
+    /// The connection to a follower broke: it must say where it is again.
+    FollowerLost {
+        /// The follower.
+        replica: NodeId,
+    },
+    /// A live follower could not take a batch pushed at `next` (its connection's queue was
+    /// full): it catches up from the log from there.
+    FellBehind {
+        /// The follower.
+        replica: NodeId,
+        /// The first offset it did not get.
+        next: i64,
+    },
+    /// The leader's high watermark, as it came with replicated batches (follower only).
+    LeaderHighWatermark {
+        /// The leader's high watermark.
+        high_watermark: i64,
+    },
+    /// Topic or broker replication settings changed.
+    Configure(ReplicationConfig),
+    /// Time passed: producers idle for too long are forgotten; a leader checks its ISR.
     Tick {
         /// Milliseconds since the epoch, from the shard's clock.
         now_ms: i64,
@@ -108,7 +179,7 @@ pub enum Input {
 }
 
 /// What the shell must do after a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// The high watermark moved: wake produces waiting on `acks=all` and long-polling
     /// fetches.
@@ -119,6 +190,41 @@ pub enum Output {
     /// The role or epoch changed: requests in flight under the old one must fail, and
     /// waiters be woken to find out.
     RoleChanged,
+    /// Tell the follower where this log's `epoch` ends (`end`): it cuts its log where
+    /// both logs agree ([`PartitionState::agreed_end`]) and says where it is again.
+    TruncateFollower {
+        /// The follower.
+        replica: NodeId,
+        /// The largest epoch of this log not above the follower's last one.
+        epoch: LeaderEpoch,
+        /// Where that epoch ends in this log.
+        end: i64,
+    },
+    /// Tell the follower to drop its whole log and start over empty at `start` (it has
+    /// nothing this log still holds).
+    ResetFollower {
+        /// The follower.
+        replica: NodeId,
+        /// The leader's log start offset.
+        start: i64,
+    },
+    /// Start sending the follower this log from `from` (read from the log until it has
+    /// caught up, then batch by batch as they are appended).
+    SyncFollower {
+        /// The follower.
+        replica: NodeId,
+        /// First offset to send.
+        from: i64,
+    },
+    /// Ask the controller for this ISR (AlterPartition), at the assignment's epochs.
+    AlterIsr {
+        /// The ISR wanted.
+        isr: Vec<NodeId>,
+        /// The leader epoch it applies to.
+        leader_epoch: LeaderEpoch,
+        /// The partition epoch it applies to.
+        partition_epoch: i32,
+    },
 }
 
 /// One partition replica's state.
@@ -131,8 +237,11 @@ pub struct PartitionState {
     log_end_offset: i64,
     durable_end: i64,
     high_watermark: i64,
-    /// Durable log end offsets followers reported, leader only.
-    followers: BTreeMap<NodeId, i64>,
+    /// The followers, leader only.
+    followers: Followers,
+    config: ReplicationConfig,
+    /// An ISR change asked of the controller and when, until metadata answers it.
+    isr_change: Option<(Vec<NodeId>, i64)>,
     epochs: EpochCache,
     producers: ProducerState,
     txns: TxnIndex,
@@ -165,7 +274,9 @@ impl PartitionState {
             log_end_offset,
             durable_end: log_end_offset,
             high_watermark: log_end_offset,
-            followers: BTreeMap::new(),
+            followers: Followers::default(),
+            config: ReplicationConfig::default(),
+            isr_change: None,
             epochs,
             producers: ProducerState::default(),
             txns: TxnIndex::default(),
@@ -187,9 +298,11 @@ impl PartitionState {
             Input::Truncated { end } => {
                 self.log_end_offset = end;
                 self.durable_end = self.durable_end.min(end);
-                // What followers hold past the cut is not what this log will hold there.
-                for seen in self.followers.values_mut() {
-                    *seen = (*seen).min(end);
+                // What followers hold past the cut is not what this log will hold there: they
+                // must say where they are again, and cut what this log no longer has.
+                for (_, f) in self.followers.iter_mut() {
+                    f.durable_end = f.durable_end.min(end);
+                    f.sync = Sync::Unknown;
                 }
                 if self.high_watermark > end {
                     self.high_watermark = end;
@@ -217,16 +330,64 @@ impl PartitionState {
             Input::ReplicaProgress {
                 replica,
                 durable_end,
+                now_ms,
             } => {
                 if self.role == Role::Leader && self.assignment.replicas.contains(&replica) {
-                    let seen = self.followers.entry(replica).or_insert(durable_end);
-                    *seen = (*seen).max(durable_end).min(self.log_end_offset);
+                    let leo = self.log_end_offset;
+                    self.followers
+                        .entry(replica, now_ms)
+                        .ack(durable_end, leo, now_ms);
                     self.advance_high_watermark(&mut out);
+                    self.maybe_expand_isr(replica, now_ms, &mut out);
                 }
+            }
+            Input::FollowerPosition {
+                replica,
+                log_end,
+                last_epoch,
+                now_ms,
+            } => self.follower_position(replica, log_end, last_epoch, now_ms, &mut out),
+            Input::CaughtUpTo { replica, next } => {
+                let leo = self.log_end_offset;
+                if let Some(f) = self.followers.by_node_mut(replica) {
+                    if let Sync::CatchingUp { .. } = f.sync {
+                        f.sync = if next >= leo {
+                            Sync::Live { next: leo }
+                        } else {
+                            Sync::CatchingUp { next }
+                        };
+                    }
+                }
+            }
+            Input::FollowerLost { replica } => {
+                if let Some(f) = self.followers.by_node_mut(replica) {
+                    f.sync = Sync::Unknown;
+                }
+            }
+            Input::FellBehind { replica, next } => {
+                if let Some(f) = self.followers.by_node_mut(replica) {
+                    if let Sync::Live { .. } = f.sync {
+                        f.sync = Sync::CatchingUp { next };
+                    }
+                }
+            }
+            Input::LeaderHighWatermark { high_watermark } => {
+                if self.role != Role::Leader {
+                    let hw = high_watermark.min(self.log_end_offset);
+                    if hw > self.high_watermark {
+                        self.high_watermark = hw;
+                        out.push(Output::HighWatermark(hw));
+                    }
+                }
+            }
+            Input::Configure(config) => {
+                self.config = config;
+                self.advance_high_watermark(&mut out);
             }
             Input::Tick { now_ms } => {
                 self.producers
                     .expire(now_ms, producer::PRODUCER_EXPIRATION_MS);
+                self.check_isr(now_ms, &mut out);
             }
         }
         self.check();
@@ -234,9 +395,16 @@ impl PartitionState {
     }
 
     fn assign(&mut self, a: Assignment, out: &mut Vec<Output>) {
-        if a.leader_epoch < self.assignment.leader_epoch {
+        if a != self.assignment && !self.assignment.older_than(&a) {
             // Metadata only moves forward; an older view is ignored.
             return;
+        }
+        if self
+            .isr_change
+            .as_ref()
+            .is_some_and(|_| a.isr != self.assignment.isr)
+        {
+            self.isr_change = None;
         }
         let role = if a.leader == self.local {
             Role::Leader
@@ -247,6 +415,7 @@ impl PartitionState {
         if changed {
             out.push(Output::RoleChanged);
             self.followers.clear();
+            self.isr_change = None;
         }
         if role == Role::Leader && self.epochs.assign(a.leader_epoch, self.log_end_offset) {
             out.push(Output::CheckpointEpochs);
@@ -265,7 +434,7 @@ impl PartitionState {
         let mut hw = self.durable_end;
         for replica in &self.assignment.isr {
             if *replica != self.local {
-                hw = hw.min(self.followers.get(replica).copied().unwrap_or(0));
+                hw = hw.min(self.followers.durable_end(*replica));
             }
         }
         if hw > self.high_watermark {
@@ -274,10 +443,233 @@ impl PartitionState {
         }
     }
 
+    /// A follower said where its log ends: cut what diverged from this log, or start
+    /// sending it what it lacks.
+    ///
+    /// Divergence is found as KIP-279 does: this log's answer to OffsetForLeaderEpoch for
+    /// the follower's last epoch is the largest epoch here not above it and where that epoch
+    /// ends here; the follower cuts at that end or where the same epoch ends in its own log,
+    /// whichever is lower, and says where it is again, until the two agree.
+    fn follower_position(
+        &mut self,
+        replica: NodeId,
+        log_end: i64,
+        last_epoch: LeaderEpoch,
+        now_ms: i64,
+        out: &mut Vec<Output>,
+    ) {
+        if self.role != Role::Leader || !self.assignment.replicas.contains(&replica) {
+            return;
+        }
+        let leo = self.log_end_offset;
+        let start = self.log_start_offset;
+        let f = self.followers.entry(replica, now_ms);
+        f.sync = Sync::Unknown;
+        if log_end > 0 && last_epoch != LeaderEpoch::UNKNOWN {
+            match self.epochs.end_offset_for(last_epoch, leo) {
+                Some((epoch, end)) if epoch < last_epoch || end < log_end => {
+                    out.push(Output::TruncateFollower {
+                        replica,
+                        epoch,
+                        end,
+                    });
+                    return;
+                }
+                Some(_) => {}
+                // No epoch here is as old as the follower's: nothing it has is known here.
+                None => {
+                    out.push(Output::ResetFollower { replica, start });
+                    return;
+                }
+            }
+        }
+        if log_end > leo {
+            // Only possible with an empty epoch history here; cut the excess.
+            out.push(Output::TruncateFollower {
+                replica,
+                epoch: self.assignment.leader_epoch,
+                end: leo,
+            });
+            return;
+        }
+        if log_end < start {
+            // What it lacks is gone here (retention): it starts over at the log start.
+            out.push(Output::ResetFollower { replica, start });
+            return;
+        }
+        let durable = self.durable_end;
+        let f = self.followers.entry(replica, now_ms);
+        f.durable_end = f.durable_end.max(log_end.min(durable));
+        f.sync = if log_end >= leo {
+            Sync::Live { next: leo }
+        } else {
+            Sync::CatchingUp { next: log_end }
+        };
+        out.push(Output::SyncFollower {
+            replica,
+            from: log_end,
+        });
+    }
+
+    /// A follower told where its leader's `epoch` ends (`end`): where its own log agrees
+    /// with the leader's, so where to cut. Its own end of the same epoch is where its next
+    /// epoch begins (or its log end).
+    pub fn agreed_end(&self, epoch: LeaderEpoch, end: i64) -> i64 {
+        let own = match self.epochs.end_offset_for(epoch, self.log_end_offset) {
+            Some((_, o)) => o,
+            None => self.log_start_offset,
+        };
+        end.min(own)
+            .min(self.log_end_offset)
+            .max(self.log_start_offset)
+    }
+
+    /// What a follower reports of its log: its end, and the epoch of its last batch.
+    pub fn position(&self) -> (i64, LeaderEpoch) {
+        let last = self
+            .epochs
+            .latest()
+            .filter(|e| e.start_offset < self.log_end_offset)
+            .map_or(LeaderEpoch::UNKNOWN, |e| e.epoch);
+        (self.log_end_offset, last)
+    }
+
+    /// Followers that get a batch just appended at `base..=last` as it is: those live and
+    /// waiting for exactly `base`. Their next offset moves past it.
+    pub fn push_targets(&mut self, base: i64, last: i64, now_ms: i64) -> Vec<NodeId> {
+        let mut targets = Vec::new();
+        if self.role != Role::Leader {
+            return targets;
+        }
+        for (node, f) in self.followers.iter_mut() {
+            if let Sync::Live { next } = f.sync {
+                if next == base {
+                    f.sync = Sync::Live { next: last + 1 };
+                    f.sample(last + 1, now_ms);
+                    targets.push(*node);
+                } else if next < base {
+                    // It missed a batch (sent while it was not live): catch up from the log.
+                    f.sync = Sync::CatchingUp { next };
+                }
+            }
+        }
+        targets
+    }
+
+    /// Notes, before sending a catching-up follower batches up to `end`, where the log ends.
+    pub fn sending(&mut self, replica: NodeId, now_ms: i64) {
+        let leo = self.log_end_offset;
+        if let Some(f) = self.followers.by_node_mut(replica) {
+            f.sample(leo, now_ms);
+        }
+    }
+
+    /// The followers being caught up from the log, and from where.
+    pub fn catching_up(&self) -> Vec<(NodeId, i64)> {
+        self.followers
+            .iter()
+            .filter_map(|(n, f)| match f.sync {
+                Sync::CatchingUp { next } => Some((*n, next)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A leader drops followers not caught up for `replica.lag.time.max.ms` from the ISR,
+    /// through the controller; one change is asked for at a time.
+    fn check_isr(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if let Some((_, at)) = &self.isr_change {
+            if now_ms - at < ISR_CHANGE_RETRY_MS {
+                return;
+            }
+        }
+        let lag_max = self.config.replica_lag_time_max_ms;
+        let lagging: Vec<NodeId> = self
+            .assignment
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| *r != self.local)
+            .filter(|r| {
+                let f = self.followers.entry(*r, now_ms);
+                now_ms - f.last_caught_up_ms > lag_max
+            })
+            .collect();
+        if lagging.is_empty() {
+            if let Some((isr, _)) = self.isr_change.clone() {
+                // The change is still wanted: ask again.
+                self.ask_isr(isr, now_ms, out);
+            }
+            return;
+        }
+        let isr: Vec<NodeId> = self
+            .assignment
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging.contains(r))
+            .collect();
+        self.ask_isr(isr, now_ms, out);
+    }
+
+    /// A follower outside the ISR that has caught up with the high watermark joins it.
+    fn maybe_expand_isr(&mut self, replica: NodeId, now_ms: i64, out: &mut Vec<Output>) {
+        if self.assignment.isr.contains(&replica) || self.isr_change.is_some() {
+            return;
+        }
+        let epoch_start = self
+            .epochs
+            .latest()
+            .map_or(self.log_start_offset, |e| e.start_offset);
+        let caught_up = self.followers.durable_end(replica) >= self.high_watermark.max(epoch_start);
+        if caught_up {
+            let mut isr = self.assignment.isr.clone();
+            isr.push(replica);
+            self.ask_isr(isr, now_ms, out);
+        }
+    }
+
+    fn ask_isr(&mut self, isr: Vec<NodeId>, now_ms: i64, out: &mut Vec<Output>) {
+        self.isr_change = Some((isr.clone(), now_ms));
+        out.push(Output::AlterIsr {
+            isr,
+            leader_epoch: self.assignment.leader_epoch,
+            partition_epoch: self.assignment.partition_epoch,
+        });
+    }
+
+    /// `acks=all` may go ahead: enough replicas are in sync.
+    pub fn check_min_isr(&self) -> Result<(), PartitionError> {
+        let isr = self.assignment.isr.len();
+        let min = self.config.min_insync_replicas;
+        if isr < min {
+            return Err(PartitionError::NotEnoughReplicas { isr, min });
+        }
+        Ok(())
+    }
+
+    /// The replication settings.
+    pub fn config(&self) -> ReplicationConfig {
+        self.config
+    }
+
     fn check(&self) {
         assert!(self.log_start_offset <= self.high_watermark);
         assert!(self.high_watermark <= self.log_end_offset);
         assert!(self.durable_end <= self.log_end_offset);
+    }
+
+    /// This replica's node.
+    pub fn local(&self) -> NodeId {
+        self.local
+    }
+
+    /// How `replica` is being brought up to date, if this leader knows it.
+    pub fn follower_sync(&self, replica: NodeId) -> Option<Sync> {
+        self.followers.get(replica).map(|f| f.sync)
     }
 
     /// This replica's role.
@@ -359,14 +751,15 @@ impl PartitionState {
     }
 
     /// Takes a batch the log just appended into account: the log end, producer and
-    /// transaction state, and (for a replica's append) a new leader epoch.
-    pub fn on_appended(&mut self, header: &BatchHeader, entry: &IndexEntry, now_ms: i64) {
+    /// transaction state, and (for a replica's append) a new leader epoch. Returns whether
+    /// the epoch cache changed (and must be checkpointed).
+    pub fn on_appended(&mut self, header: &BatchHeader, entry: &IndexEntry, now_ms: i64) -> bool {
         assert!(
             entry.base_offset >= self.log_end_offset,
             "append below the log end"
         );
         self.log_end_offset = entry.last_offset + 1;
-        self.replay(header.partition_leader_epoch, entry, now_ms);
+        self.replay(header.partition_leader_epoch, entry, now_ms)
     }
 
     /// Starts rebuilding producer and transaction state from the log (after opening, or
@@ -377,10 +770,11 @@ impl PartitionState {
     }
 
     /// Replays one batch of the log (`epoch` is its partition leader epoch when known).
-    pub fn replay(&mut self, epoch: i32, e: &IndexEntry, now_ms: i64) {
-        if epoch >= 0 && self.role != Role::Leader {
-            self.epochs.assign(LeaderEpoch(epoch), e.base_offset);
-        }
+    /// Returns whether the epoch cache changed.
+    pub fn replay(&mut self, epoch: i32, e: &IndexEntry, now_ms: i64) -> bool {
+        let changed = epoch >= 0
+            && self.role != Role::Leader
+            && self.epochs.assign(LeaderEpoch(epoch), e.base_offset);
         self.txns.on_batch(e);
         if e.control_type != MARKER_NONE {
             self.producers
@@ -399,6 +793,7 @@ impl PartitionState {
                 now_ms,
             );
         }
+        changed
     }
 
     /// Aborted transactions overlapping `from..=to`, for `read_committed` fetches.
@@ -483,6 +878,7 @@ mod tests {
             isr: vec![me, other],
             leader: me,
             leader_epoch: LeaderEpoch(3),
+            partition_epoch: 5,
         };
         let mut p = PartitionState::new(me, a.clone(), 0, 0, EpochCache::default());
         p.on_appended(&header(0, 10), &entry(0, 9), 0);
@@ -490,10 +886,22 @@ mod tests {
         let out = p.step(Input::ReplicaProgress {
             replica: other,
             durable_end: 6,
+            now_ms: 0,
         });
         assert_eq!(out, vec![Output::HighWatermark(6)]);
+        // A stale view of the ISR changes nothing.
+        let stale = p.step(Input::Assign(Assignment {
+            isr: vec![me],
+            partition_epoch: 4,
+            ..a.clone()
+        }));
+        assert!(stale.is_empty());
         // Out of the ISR, the follower no longer holds the high watermark back.
-        let out = p.step(Input::Assign(Assignment { isr: vec![me], ..a }));
+        let out = p.step(Input::Assign(Assignment {
+            isr: vec![me],
+            partition_epoch: 6,
+            ..a
+        }));
         assert_eq!(out, vec![Output::HighWatermark(10)]);
     }
 
@@ -506,6 +914,7 @@ mod tests {
             isr: vec![me, other],
             leader: other,
             leader_epoch: LeaderEpoch(4),
+            partition_epoch: 0,
         }));
         assert_eq!(out, vec![Output::RoleChanged]);
         assert!(matches!(

@@ -337,14 +337,14 @@ impl<F: FileSystem> Log<F> {
     }
 
     /// Appends validated batches in order and returns where they went, with the index entry
-    /// of each batch. A leader's append assigns offsets and stamps its epoch; a replica's
+    /// and the stored bytes (stamped with offsets and epoch) of each batch. A leader's append assigns offsets and stamps its epoch; a replica's
     /// keeps the offsets and epochs the leader gave them, which must continue the log. The
     /// batches are durable once [`Log::commit`] for the returned last offset has returned.
     pub fn append(
         &self,
         batches: &[(BatchHeader, Bytes)],
         mode: AppendMode,
-    ) -> Result<(AppendInfo, Vec<IndexEntry>)> {
+    ) -> Result<(AppendInfo, Vec<(IndexEntry, Bytes)>)> {
         if self.offline.get() {
             return Err(StorageError::Offline);
         }
@@ -410,7 +410,7 @@ impl<F: FileSystem> Log<F> {
             active.bytes += size;
             let segment_base = active.base_offset;
             st.log_end_offset = entry.last_offset + 1;
-            entries.push(entry);
+            entries.push((entry, stored.clone()));
             st.pending.push_back(Pending {
                 segment_base,
                 last_offset: entry.last_offset,

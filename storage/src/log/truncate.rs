@@ -15,6 +15,62 @@ impl<F: FileSystem> Log<F> {
         self.truncate_locked(offset).await
     }
 
+    /// Drops the whole log and starts it over, empty, at `start`: a replica that holds
+    /// nothing its leader still has (the leader's log starts past this one's end) starts
+    /// over at the leader's log start offset.
+    pub async fn reset_to(&self, start: i64) -> Result<()> {
+        let _permit = self.writer.acquire_permit(1).await?;
+        let now = super::now_ms();
+        let dropped: Vec<Segment<F>> = {
+            let mut st = self.state.borrow_mut();
+            let dropped: Vec<Segment<F>> = st.segments.drain(..).collect();
+            st.segments.push(Segment::new(start, now));
+            st.pending.clear();
+            st.cache.clear();
+            st.cache_bytes = 0;
+            st.log_start_offset = start;
+            st.log_end_offset = start;
+            st.durable_end = start;
+            st.unsynced_messages = 0;
+            st.unsynced_bytes = 0;
+            st.generation += 1;
+            let generation = st.generation;
+            st.truncations.push_back((generation, i64::MIN));
+            if st.truncations.len() > TRUNCATIONS_KEPT {
+                st.truncations.pop_front();
+            }
+            *self.readahead.borrow_mut() = None;
+            for w in st.waiters.drain(..) {
+                let _ = w.send(());
+            }
+            dropped
+        };
+        self.notify(LogEvent::Truncated { end: start });
+        for seg in dropped {
+            let base = seg.base_offset;
+            drop(seg);
+            self.fs
+                .remove(&self.dir.join(segment::index_file_name(base)))
+                .await?;
+            self.fs
+                .retire(&self.dir.join(segment::log_file_name(base)))
+                .await?;
+        }
+        // The old files go first (the new one may have the same name); then the empty
+        // segment's file makes the new start durable: a restart finds the log beginning
+        // there (a crash between the two finds it empty at 0, and is reset again).
+        let file = self
+            .fs
+            .create(&self.dir.join(segment::log_file_name(start)))
+            .await?;
+        let disk = segment::SegmentFile {
+            file: Some(std::rc::Rc::new(file)),
+            ..Default::default()
+        };
+        self.put_segment_file(start, disk, false);
+        Ok(())
+    }
+
     /// After a write failed for lack of space: drops every batch that is not yet below the
     /// high watermark, so the log on disk and in memory agree again and later appends start
     /// from a clean end. Called with the writer held.

@@ -1,0 +1,546 @@
+//! What a partition's leader and followers tell each other, on the partition's shard.
+//!
+//! Leader: it asks each follower where its log is (`Lead`, again while the follower has not
+//! answered), has it cut what diverged (`Truncate`, `Reset`), catches it up from its own log
+//! (a task per follower, waiting for room on the connection), then pushes every batch as it
+//! is appended (`Append`, pipelined, not waiting for the previous acknowledgement).
+//! Acknowledgements (`Ack`) move the high watermark; the ISR changes through the controller.
+//!
+//! Follower: it answers only the leader its metadata names, at that leader's epoch; it takes
+//! a batch only where its log ends, appends it as it is (the leader's offsets and epoch),
+//! makes it durable under its own flush policy, and acknowledges what is durable.
+
+use super::followers::Sync;
+use super::shell::Partition;
+use super::state::{Input, Output, Role};
+use crate::replica::net::{Conn, OutFrame};
+use crate::replica::wire::ReplicaMessage;
+use crate::types::{LeaderEpoch, NodeId};
+use bytes::Bytes;
+use myelin_storage::AppendMode;
+use std::rc::Rc;
+
+/// How often a leader asks a follower that has not said where it is.
+const LEAD_RETRY_MS: i64 = 300;
+
+/// Bytes a catch-up read takes from the log at a time.
+const CATCH_UP_READ_BYTES: usize = 1 << 20;
+
+impl Partition {
+    fn env_follower(&self, follower: NodeId) -> Option<Rc<Conn>> {
+        let env = self.env.borrow().clone()?;
+        env.follower(follower)
+    }
+
+    fn message_lead(&self, epoch: LeaderEpoch) -> ReplicaMessage {
+        ReplicaMessage::Lead {
+            topic: self.topic_id,
+            partition: self.index,
+            epoch,
+        }
+    }
+
+    /// Leader: asks every follower that has not said where it is (at most every
+    /// [`LEAD_RETRY_MS`] each).
+    pub(super) fn announce(&self, now_ms: i64) {
+        let (replicas, epoch, unknown) = {
+            let st = self.state.borrow();
+            if st.role() != Role::Leader {
+                return;
+            }
+            let me = st.local();
+            let replicas: Vec<NodeId> = st
+                .assignment()
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| *r != me)
+                .collect();
+            let unknown: Vec<NodeId> = replicas
+                .iter()
+                .copied()
+                .filter(|r| st.follower_sync(*r).is_none_or(|s| s == Sync::Unknown))
+                .collect();
+            (replicas, st.leader_epoch(), unknown)
+        };
+        if replicas.is_empty() {
+            return;
+        }
+        for r in unknown {
+            let last = self.lead_sent_ms.borrow().get(&r).copied();
+            if last.is_some_and(|t| now_ms - t < LEAD_RETRY_MS) {
+                continue;
+            }
+            if let Some(conn) = self.env_follower(r) {
+                if conn.try_send(OutFrame::new(&self.message_lead(epoch), Vec::new())) {
+                    self.lead_sent_ms.borrow_mut().insert(r, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Periodic work of a replicated partition: the ISR check, asking silent followers, and
+    /// catching up followers that wait for it.
+    pub fn replication_tick(&self) {
+        let now = self.clock.now_ms();
+        let out = self.state.borrow_mut().step(Input::Tick { now_ms: now });
+        self.carry_out(&out);
+        self.announce(now);
+        let waiting = self.state.borrow().catching_up();
+        for (r, _) in waiting {
+            self.start_catch_up(r);
+        }
+    }
+
+    /// Leader: sends batches just appended to the followers that take them live; one that
+    /// cannot take them now catches up from the log instead.
+    pub(super) fn push(
+        &self,
+        targets: &[NodeId],
+        epoch: LeaderEpoch,
+        base: i64,
+        high_watermark: i64,
+        stored: Vec<Bytes>,
+    ) {
+        if targets.is_empty() {
+            return;
+        }
+        let frame = OutFrame::new(
+            &ReplicaMessage::Append {
+                topic: self.topic_id,
+                partition: self.index,
+                epoch,
+                base_offset: base,
+                high_watermark,
+            },
+            stored,
+        );
+        for r in targets {
+            let sent = self
+                .env_follower(*r)
+                .is_some_and(|c| c.try_send(frame.clone()));
+            if !sent {
+                let out = self.state.borrow_mut().step(Input::FellBehind {
+                    replica: *r,
+                    next: base,
+                });
+                self.carry_out(&out);
+                self.start_catch_up(*r);
+            }
+        }
+    }
+
+    /// Carries out a replication output of the state machine.
+    pub(super) fn replication_output(&self, o: &Output) {
+        let epoch = self.state.borrow().leader_epoch();
+        match o {
+            Output::TruncateFollower {
+                replica,
+                epoch: upto,
+                end,
+            } => {
+                let m = ReplicaMessage::Truncate {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    upto: *upto,
+                    end: *end,
+                };
+                self.send_to(*replica, m);
+            }
+            Output::ResetFollower { replica, start } => {
+                let m = ReplicaMessage::Reset {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    start: *start,
+                };
+                self.send_to(*replica, m);
+            }
+            Output::SyncFollower { replica, .. } => self.start_catch_up(*replica),
+            Output::AlterIsr {
+                isr,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let env = self.env.borrow().clone();
+                if let Some(env) = env {
+                    env.alter_isr(isr.clone(), *leader_epoch, *partition_epoch);
+                }
+            }
+            Output::HighWatermark(_) | Output::CheckpointEpochs | Output::RoleChanged => {}
+        }
+    }
+
+    fn send_to(&self, replica: NodeId, m: ReplicaMessage) {
+        let sent = self
+            .env_follower(replica)
+            .is_some_and(|c| c.try_send(OutFrame::new(&m, Vec::new())));
+        if !sent {
+            let out = self
+                .state
+                .borrow_mut()
+                .step(Input::FollowerLost { replica });
+            self.carry_out(&out);
+        }
+    }
+
+    /// Leader: a task that sends `replica` this log from where it is until it has caught
+    /// up, unless one runs.
+    fn start_catch_up(&self, replica: NodeId) {
+        if !self.catching_up.borrow_mut().insert(replica) {
+            return;
+        }
+        let me = self.me.borrow().clone();
+        glommio::spawn_local(async move {
+            if let Some(p) = me.upgrade() {
+                p.catch_up(replica).await;
+                p.catching_up.borrow_mut().remove(&replica);
+            }
+        })
+        .detach();
+    }
+
+    async fn catch_up(&self, replica: NodeId) {
+        loop {
+            let (next, epoch, log_end, hw) = {
+                let st = self.state.borrow();
+                let Some(Sync::CatchingUp { next }) = st.follower_sync(replica) else {
+                    return;
+                };
+                let o = st.offsets();
+                (next, st.leader_epoch(), o.log_end_offset, o.high_watermark)
+            };
+            if next >= log_end {
+                let out = self
+                    .state
+                    .borrow_mut()
+                    .step(Input::CaughtUpTo { replica, next });
+                self.carry_out(&out);
+                return;
+            }
+            let Some(conn) = self.env_follower(replica) else {
+                let out = self
+                    .state
+                    .borrow_mut()
+                    .step(Input::FollowerLost { replica });
+                self.carry_out(&out);
+                return;
+            };
+            let read = match self.log.read_upto(next, CATCH_UP_READ_BYTES, log_end).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(
+                        topic = self.topic,
+                        partition = self.index,
+                        "catch-up read: {e}"
+                    );
+                    let out = self
+                        .state
+                        .borrow_mut()
+                        .step(Input::FollowerLost { replica });
+                    self.carry_out(&out);
+                    return;
+                }
+            };
+            let Some(last) = read.last_offset else {
+                return;
+            };
+            // The read may start inside a batch only if the follower's end is not a batch
+            // boundary here; it is (positions are agreed first), so the first batch starts at
+            // `next`.
+            let first_base = read
+                .batches
+                .first()
+                .and_then(|b| myelin_storage::batch::BatchHeader::parse(b).ok())
+                .map_or(next, |h| h.base_offset);
+            if first_base != next {
+                let out = self
+                    .state
+                    .borrow_mut()
+                    .step(Input::FollowerLost { replica });
+                self.carry_out(&out);
+                return;
+            }
+            self.state
+                .borrow_mut()
+                .sending(replica, self.clock.now_ms());
+            let frame = OutFrame::new(
+                &ReplicaMessage::Append {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    base_offset: next,
+                    high_watermark: hw,
+                },
+                read.batches,
+            );
+            if !conn.send(frame).await {
+                let out = self
+                    .state
+                    .borrow_mut()
+                    .step(Input::FollowerLost { replica });
+                self.carry_out(&out);
+                return;
+            }
+            if self.state.borrow().leader_epoch() != epoch {
+                return;
+            }
+            let out = self.state.borrow_mut().step(Input::CaughtUpTo {
+                replica,
+                next: last + 1,
+            });
+            self.carry_out(&out);
+        }
+    }
+
+    /// Follower: acknowledges what its log made durable to the leader.
+    pub(super) fn ack_leader(&self, durable_end: i64) {
+        let (role, epoch) = {
+            let st = self.state.borrow();
+            (st.role(), st.leader_epoch())
+        };
+        if role == Role::Leader {
+            return;
+        }
+        let conn = self.leader_conn.borrow().clone();
+        if let Some(c) = conn {
+            let m = ReplicaMessage::Ack {
+                topic: self.topic_id,
+                partition: self.index,
+                epoch,
+                durable_end,
+            };
+            c.try_send(OutFrame::new(&m, Vec::new()));
+        }
+    }
+
+    fn position_message(&self) -> ReplicaMessage {
+        let st = self.state.borrow();
+        let (log_end, last_epoch) = st.position();
+        ReplicaMessage::Position {
+            topic: self.topic_id,
+            partition: self.index,
+            epoch: st.leader_epoch(),
+            log_end,
+            last_epoch,
+        }
+    }
+
+    /// A message from `from` about this partition.
+    pub async fn deliver(
+        &self,
+        from: NodeId,
+        message: ReplicaMessage,
+        records: Bytes,
+        conn: Rc<Conn>,
+    ) {
+        let (role, epoch) = {
+            let st = self.state.borrow();
+            (st.role(), st.leader_epoch())
+        };
+        let now = self.clock.now_ms();
+        match message {
+            // Leader side.
+            ReplicaMessage::Position {
+                epoch: e,
+                log_end,
+                last_epoch,
+                ..
+            } if role == Role::Leader && e == epoch => {
+                let out = self.state.borrow_mut().step(Input::FollowerPosition {
+                    replica: from,
+                    log_end,
+                    last_epoch,
+                    now_ms: now,
+                });
+                self.carry_out(&out);
+            }
+            ReplicaMessage::Ack {
+                epoch: e,
+                durable_end,
+                ..
+            } if role == Role::Leader && e == epoch => {
+                let out = self.state.borrow_mut().step(Input::ReplicaProgress {
+                    replica: from,
+                    durable_end,
+                    now_ms: now,
+                });
+                self.carry_out(&out);
+            }
+            ReplicaMessage::Fenced { epoch: e, .. } if role == Role::Leader => {
+                tracing::info!(
+                    topic = self.topic,
+                    partition = self.index,
+                    follower = from.0,
+                    follower_epoch = e.0,
+                    epoch = epoch.0,
+                    "a follower knows a newer leader epoch"
+                );
+            }
+            // Follower side: only from the leader the metadata names, at its epoch.
+            ReplicaMessage::Lead { epoch: e, .. } => {
+                if role == (Role::Follower { leader: from }) && e == epoch {
+                    *self.leader_conn.borrow_mut() = Some(conn.clone());
+                    if !self.resyncing.get() {
+                        conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                    }
+                } else if e < epoch {
+                    let m = ReplicaMessage::Fenced {
+                        topic: self.topic_id,
+                        partition: self.index,
+                        epoch,
+                    };
+                    conn.try_send(OutFrame::new(&m, Vec::new()));
+                }
+                // A newer epoch than this replica knows: its metadata is behind; the
+                // leader asks again.
+            }
+            ReplicaMessage::Truncate {
+                epoch: e,
+                upto,
+                end,
+                ..
+            } if role == (Role::Follower { leader: from }) && e == epoch => {
+                let to = self.state.borrow().agreed_end(upto, end);
+                self.resync(&conn, async {
+                    self.log.truncate_to(to).await.map_err(|e| e.to_string())
+                })
+                .await;
+            }
+            ReplicaMessage::Reset {
+                epoch: e, start, ..
+            } if role == (Role::Follower { leader: from }) && e == epoch => {
+                self.resync(&conn, async {
+                    self.log.reset_to(start).await.map_err(|e| e.to_string())?;
+                    let out = self.state.borrow_mut().step(Input::LogStart { start });
+                    self.carry_out(&out);
+                    Ok(())
+                })
+                .await;
+            }
+            ReplicaMessage::Append {
+                epoch: e,
+                base_offset,
+                high_watermark,
+                ..
+            } if role == (Role::Follower { leader: from }) && e == epoch => {
+                if self.resyncing.get() {
+                    return;
+                }
+                self.take_batches(&conn, base_offset, high_watermark, records);
+            }
+            _ => {}
+        }
+    }
+
+    /// Follower: cuts or resets the log, then says where it is again.
+    async fn resync(
+        &self,
+        conn: &Rc<Conn>,
+        work: impl std::future::Future<Output = Result<(), String>>,
+    ) {
+        if self.resyncing.replace(true) {
+            return;
+        }
+        let result = work.await;
+        self.resyncing.set(false);
+        match result {
+            Ok(()) => {
+                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+            }
+            Err(e) => {
+                tracing::error!(
+                    topic = self.topic,
+                    partition = self.index,
+                    "cutting the replica failed: {e}"
+                );
+            }
+        }
+    }
+
+    /// Follower: appends batches from the leader where the log ends (else says where it
+    /// is, so the leader resumes from there).
+    fn take_batches(&self, conn: &Rc<Conn>, base: i64, high_watermark: i64, records: Bytes) {
+        let log_end = self.state.borrow().offsets().log_end_offset;
+        if base != log_end {
+            if base > log_end {
+                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+            }
+            // Below the end: a batch already taken (a resend); nothing to do.
+            return;
+        }
+        let limit = myelin_storage::limits::BATCH_BYTES_MAX;
+        let batches = match myelin_storage::batch::split_batches(records, limit) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(
+                    topic = self.topic,
+                    partition = self.index,
+                    "bad batch from the leader: {e}"
+                );
+                return;
+            }
+        };
+        let now = self.clock.now_ms();
+        let appended = {
+            let mut st = self.state.borrow_mut();
+            match self.log.append(&batches, AppendMode::Replica) {
+                Ok((_, entries)) => {
+                    let mut epochs = false;
+                    for ((e, _), (h, _)) in entries.iter().zip(batches.iter()) {
+                        epochs |= st.on_appended(h, e, now);
+                    }
+                    let mut out = st.step(Input::LeaderHighWatermark { high_watermark });
+                    if epochs {
+                        out.push(Output::CheckpointEpochs);
+                    }
+                    Ok(out)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match appended {
+            Ok(out) => {
+                self.carry_out(&out);
+                if out.contains(&Output::CheckpointEpochs) {
+                    // A follower's new epoch need not be on disk before its batches: a
+                    // restart that lost it reports an older epoch and is cut back further,
+                    // never less.
+                    self.checkpoint_soon();
+                }
+                self.log.start_flush();
+            }
+            Err(e) => {
+                tracing::warn!(
+                    topic = self.topic,
+                    partition = self.index,
+                    "replica append refused: {e}"
+                );
+                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+            }
+        }
+    }
+
+    /// The connection to `peer` broke: followers on it must say where they are again.
+    pub fn peer_lost(&self, peer: NodeId) {
+        let out = self
+            .state
+            .borrow_mut()
+            .step(Input::FollowerLost { replica: peer });
+        self.carry_out(&out);
+        let leader_gone = self
+            .leader_conn
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.peer() == peer && c.is_dead());
+        if leader_gone {
+            self.leader_conn.borrow_mut().take();
+        }
+    }
+
+    /// Whether this replica has other replicas to talk to.
+    pub fn is_replicated(&self) -> bool {
+        self.state.borrow().assignment().replicas.len() > 1
+    }
+}
