@@ -99,6 +99,7 @@ impl Node {
 /// A running three-node cluster; dropped, every node is killed.
 pub struct Cluster {
     pub target: Target,
+    /// The id `kafka-storage format` writes into every log dir (Kafka only).
     pub cluster_id: String,
     _run_dir: Option<tempfile::TempDir>,
     pub nodes: Vec<Node>,
@@ -249,11 +250,7 @@ impl Cluster {
                 stopped: false,
             });
         }
-        eprintln!(
-            "[cluster] {target:?}: cluster id {}, run directory {}",
-            cluster.cluster_id,
-            run.display()
-        );
+        eprintln!("[cluster] {target:?}: run directory {}", run.display());
         if target == Target::Kafka {
             cluster.format_kafka();
         }
@@ -315,7 +312,11 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        eprintln!("[cluster] formatted three log dirs in {:?}", t0.elapsed());
+        eprintln!(
+            "[cluster] formatted three log dirs with cluster id {} in {:?}",
+            self.cluster_id,
+            t0.elapsed()
+        );
     }
 
     pub fn node(&self, id: i32) -> &Node {
