@@ -73,7 +73,13 @@ fn three_node_cluster() {
     step("d: a broker fenced, then unfenced", || {
         fenced_then_unfenced(&mut cluster, &rt)
     });
-    cluster.stop_all();
+    // Stop all: SIGTERM, and every node exits by itself.
+    for (id, exited) in cluster.stop_all(Duration::from_secs(30)) {
+        let (took, status) = exited.unwrap_or_else(|| panic!("node {id} ran 30 s after SIGTERM"));
+        note(format!(
+            "node {id} exited {took:?} after SIGTERM ({status})"
+        ));
+    }
     eprintln!(
         "[cluster] {target:?}: every scenario passed in {:?}",
         t0.elapsed()
@@ -224,10 +230,10 @@ fn kill_active_controller(c: &mut Cluster, rt: &tokio::runtime::Runtime, sent_a:
         "the killed node stays a voter"
     );
 
-    // Topic creation goes on through a surviving broker. librdkafka sends CreateTopics to the
-    // broker that Metadata names as the controller; Kafka names a random live broker there, and
-    // the killed one counts as live until it is fenced, so an attempt can hang on the dead
-    // node: short attempts, retried.
+    // Topic creation goes on through a surviving broker. An attempt made right after the
+    // election sometimes gets no answer (librdkafka sends CreateTopics to the broker Metadata
+    // names as controller, a random live broker, which can be the killed one until it is
+    // fenced): short attempts, retried. The controller ids the survivors give are logged.
     let topic = "cluster-after-kill";
     let mut errors = Vec::new();
     let mut first_start = None;

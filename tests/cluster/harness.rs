@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The nodes' ids; node N listens on 127.0.0.1N:9092 (clients) and :9093 (controllers).
@@ -448,8 +448,9 @@ impl Cluster {
         self.wait_port(id);
     }
 
-    /// SIGTERM every node and wait (bounded), SIGKILL whatever is left.
-    pub fn stop_all(&mut self) {
+    /// SIGTERM every node and wait (bounded), SIGKILL whatever is left. Returns each node's
+    /// id and, if it exited by itself within `timeout`, how long that took and its status.
+    pub fn stop_all(&mut self, timeout: Duration) -> Vec<(i32, Option<(Duration, ExitStatus)>)> {
         for node in &mut self.nodes {
             if node.child.is_some() {
                 if node.stopped {
@@ -459,16 +460,25 @@ impl Cluster {
                 node.signal(libc::SIGTERM);
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
-                while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                let exited = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break Some((t0.elapsed(), status));
+                    }
+                    if t0.elapsed() > timeout {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
                     std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
+                };
+                out.push((node.id, exited));
             }
         }
+        out
     }
 
     /// The tails of every node's log, for failure messages.

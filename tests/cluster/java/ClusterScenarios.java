@@ -29,6 +29,7 @@ import java.util.Properties;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -48,6 +49,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -187,13 +189,20 @@ public final class ClusterScenarios {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             TopicDescription desc;
             while (true) {
-                desc = admin.describeTopics(Collections.singleton(topic)).allTopicNames()
-                        .get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(topic);
-                boolean ready = desc.partitions().size() == partitions
+                // A broker learns of a new topic a little after createTopics returns; until then
+                // it answers UNKNOWN_TOPIC_OR_PARTITION.
+                desc = null;
+                try {
+                    desc = admin.describeTopics(Collections.singleton(topic)).allTopicNames()
+                            .get(OP_TIMEOUT_S, TimeUnit.SECONDS).get(topic);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) throw e;
+                }
+                boolean ready = desc != null && desc.partitions().size() == partitions
                         && desc.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty());
                 if (ready) break;
                 check(System.nanoTime() < deadline, "describeTopics: partitions without a leader 20 s after creation: "
-                        + desc.partitions());
+                        + (desc == null ? "unknown topic" : desc.partitions()));
                 Thread.sleep(200);
             }
             TreeSet<Integer> leaders = new TreeSet<>();
