@@ -22,7 +22,8 @@ mod common;
 mod harness;
 
 use harness::{
-    addr, describe_quorum, metadata, Cluster, Metadata, PartitionMd, Target, TopicMd, NODE_IDS,
+    addr, create_topic_raw, describe_quorum, metadata, Cluster, Metadata, PartitionMd, Target,
+    TopicMd, NODE_IDS,
 };
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -35,8 +36,8 @@ use std::time::{Duration, Instant};
 const PARTITIONS: i32 = 6;
 /// Kafka's LEADER_NOT_AVAILABLE.
 const LEADER_NOT_AVAILABLE: i16 = 5;
-/// One CreateTopics attempt while the cluster fails over.
-const ATTEMPT: Duration = Duration::from_secs(3);
+/// Kafka's TOPIC_ALREADY_EXISTS.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// The whole test, cluster start to stop, must end within this.
 const WATCHDOG: Duration = Duration::from_secs(540);
 
@@ -73,12 +74,16 @@ fn three_node_cluster() {
     step("d: a broker fenced, then unfenced", || {
         fenced_then_unfenced(&mut cluster, &rt)
     });
-    // Stop all: SIGTERM, and every node exits by itself.
-    for (id, exited) in cluster.stop_all(Duration::from_secs(30)) {
-        let (took, status) = exited.unwrap_or_else(|| panic!("node {id} ran 30 s after SIGTERM"));
-        note(format!(
-            "node {id} exited {took:?} after SIGTERM ({status})"
-        ));
+    // Stop all: SIGTERM, SIGKILL after 15 s. Not asserted: Kafka nodes stopped together
+    // usually exit within 1–7 s, but one took more than 30 s once (its controlled shutdown
+    // waiting on a quorum that was going away).
+    for (id, exited) in cluster.stop_all(Duration::from_secs(15)) {
+        match exited {
+            Some((took, status)) => note(format!(
+                "node {id} exited {took:?} after SIGTERM ({status})"
+            )),
+            None => note(format!("node {id} still ran 15 s after SIGTERM: killed")),
+        }
     }
     eprintln!(
         "[cluster] {target:?}: every scenario passed in {:?}",
@@ -200,27 +205,65 @@ fn kill_active_controller(c: &mut Cluster, rt: &tokio::runtime::Runtime, sent_a:
             std::thread::sleep(Duration::from_millis(100));
         })
     };
+    // When both survivors report the same new quorum leader, measured on the side too.
+    let election_watch = {
+        let survivors = survivors.clone();
+        std::thread::spawn(move || loop {
+            let qs: Vec<_> = survivors.iter().map(|&id| describe_quorum(id)).collect();
+            if let [Ok(x), Ok(y)] = &qs[..] {
+                if x.leader >= 0 && x.leader != dead && (x.leader, x.epoch) == (y.leader, y.epoch) {
+                    return Ok((t_kill.elapsed(), x.clone()));
+                }
+            }
+            if t_kill.elapsed() > Duration::from_secs(30) {
+                return Err(format!("{qs:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        })
+    };
     // Until it is fenced, the killed node is listed and leads its partitions as before.
     let early = metadata(survivors[0], &[a]).unwrap();
     note(format!("just killed: {}", show(&early, a)));
     assert_eq!(early.brokers, before.brokers, "fenced at once");
     assert_eq!(early.topic(a), before.topic(a));
 
-    // A new quorum leader among the survivors, in a later epoch.
-    let deadline = t_kill + Duration::from_secs(30);
-    let new = loop {
-        let qs: Vec<_> = survivors.iter().map(|&id| describe_quorum(id)).collect();
-        if let [Ok(x), Ok(y)] = &qs[..] {
-            if x.leader >= 0 && x.leader != dead && (x.leader, x.epoch) == (y.leader, y.epoch) {
-                break x.clone();
-            }
+    // Topic creation goes on through a surviving broker: CreateTopics sent to it at once (it
+    // forwards to the active controller), retried until it succeeds. Kafka holds the first
+    // request until the new controller is up and then creates the topic (its timeout_ms of 1 s
+    // notwithstanding), so it never needs a retry.
+    let topic = "cluster-after-kill";
+    let via = survivors[0];
+    let mut errors = Vec::new();
+    let mut first_start = None;
+    let created_from = loop {
+        let start = t_kill.elapsed();
+        let first = *first_start.get_or_insert(start);
+        match create_topic_raw(via, topic, PARTITIONS, 1000, Duration::from_secs(30)) {
+            Ok((0, _)) => break start,
+            // An attempt that got no answer created it after all: it may date from the first.
+            Ok((TOPIC_ALREADY_EXISTS, _)) => break first,
+            Ok((code, msg)) => errors.push(format!("at {start:?}: error {code} {msg:?}")),
+            Err(e) => errors.push(format!("at {start:?}: {e:#}")),
         }
-        assert!(Instant::now() < deadline, "no new quorum leader: {qs:?}");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            t_kill.elapsed() < Duration::from_secs(60),
+            "no topic 60 s after the kill: {errors:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     };
+    let created_at = t_kill.elapsed();
     note(format!(
-        "new quorum leader {:?} after the kill: {new:?}",
-        t_kill.elapsed()
+        "created {topic} through node {via} {created_at:?} after the kill; failed attempts: \
+         {errors:?}"
+    ));
+
+    // A new quorum leader among the survivors, in a later epoch.
+    let (election_time, new) = election_watch
+        .join()
+        .unwrap()
+        .unwrap_or_else(|last| panic!("no new quorum leader 30 s after the kill: {last}"));
+    note(format!(
+        "new quorum leader {election_time:?} after the kill: {new:?}"
     ));
     assert!(survivors.contains(&new.leader));
     assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
@@ -229,38 +272,6 @@ fn kill_active_controller(c: &mut Cluster, rt: &tokio::runtime::Runtime, sent_a:
         NODE_IDS.to_vec(),
         "the killed node stays a voter"
     );
-
-    // Topic creation goes on through a surviving broker. An attempt made right after the
-    // election sometimes gets no answer (librdkafka sends CreateTopics to the broker Metadata
-    // names as controller, a random live broker, which can be the killed one until it is
-    // fenced): short attempts, retried. The controller ids the survivors give are logged.
-    let topic = "cluster-after-kill";
-    let mut errors = Vec::new();
-    let mut first_start = None;
-    let created_from = loop {
-        let ctl: Vec<i32> = survivors
-            .iter()
-            .map(|&id| metadata(id, &[]).map_or(-2, |m| m.controller))
-            .collect();
-        let start = t_kill.elapsed();
-        let first = *first_start.get_or_insert(start);
-        let attempt = create_topic_within(&survivors_bs, topic, PARTITIONS, ATTEMPT);
-        match rt.block_on(attempt) {
-            Ok(()) => break start,
-            // An attempt that timed out created it after all: it may date from the first one.
-            Err(e) if e.contains("already exists") => break first,
-            Err(e) => errors.push(format!("at {start:?} (controller ids {ctl:?}): {e}")),
-        }
-        assert!(
-            t_kill.elapsed() < Duration::from_secs(60),
-            "no topic 60 s after the kill: {errors:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    note(format!(
-        "created {topic} {:?} after the kill; failed attempts: {errors:?}",
-        t_kill.elapsed()
-    ));
 
     let fence_time = fence_watch
         .join()
@@ -306,6 +317,10 @@ fn kill_active_controller(c: &mut Cluster, rt: &tokio::runtime::Runtime, sent_a:
     }
     if created_from > fence_time {
         assert!(on_dead.is_empty(), "placed on a fenced node: {on_dead:?}");
+    }
+    if created_at + Duration::from_secs(1) < fence_time {
+        // Created while the killed node still counted: two partitions of six on each node.
+        assert_eq!(on_dead.len(), 2, "{new_placed:?}");
     }
     let live: Vec<i32> = all_partitions()
         .into_iter()

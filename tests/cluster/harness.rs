@@ -10,11 +10,13 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest, MetadataResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::BTreeMap;
@@ -592,15 +594,19 @@ pub struct Quorum {
 }
 
 const METADATA_VERSION: i16 = 12;
+const CREATE_TOPICS_VERSION: i16 = 7;
+/// How long Metadata and DescribeQuorum answers may take.
+const SHORT: Duration = Duration::from_secs(5);
 const DESCRIBE_QUORUM_VERSION: i16 = 2;
 
-/// One request on a fresh connection to node `id`, bounded by short timeouts (a stopped node
-/// answers nothing).
+/// One request on a fresh connection to node `id`, waiting up to `wait` for the answer (a
+/// stopped node answers nothing).
 fn request<Req: Encodable, Resp: Decodable>(
     id: i32,
     key: ApiKey,
     version: i16,
     req: &Req,
+    wait: Duration,
 ) -> Result<Resp> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -613,7 +619,7 @@ fn request<Req: Encodable, Resp: Decodable>(
     let a: SocketAddr = addr(id).parse()?;
     let mut s = TcpStream::connect_timeout(&a, Duration::from_secs(2))
         .with_context(|| format!("connect to node {id}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(wait))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(&(buf.len() as i32).to_be_bytes())?;
     s.write_all(&buf)?;
@@ -647,7 +653,7 @@ pub fn metadata(id: i32, topics: &[&str]) -> Result<Metadata> {
                 .collect(),
         ))
         .with_allow_auto_topic_creation(false);
-    let resp: MetadataResponse = request(id, ApiKey::Metadata, METADATA_VERSION, &req)?;
+    let resp: MetadataResponse = request(id, ApiKey::Metadata, METADATA_VERSION, &req, SHORT)?;
     let mut brokers: Vec<(i32, String, i32)> = resp
         .brokers
         .iter()
@@ -696,8 +702,13 @@ pub fn describe_quorum(id: i32) -> Result<Quorum> {
     let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
         .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
         .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let resp: DescribeQuorumResponse =
-        request(id, ApiKey::DescribeQuorum, DESCRIBE_QUORUM_VERSION, &req)?;
+    let resp: DescribeQuorumResponse = request(
+        id,
+        ApiKey::DescribeQuorum,
+        DESCRIBE_QUORUM_VERSION,
+        &req,
+        SHORT,
+    )?;
     if resp.error_code != 0 {
         bail!("DescribeQuorum from node {id}: error {}", resp.error_code);
     }
@@ -718,4 +729,32 @@ pub fn describe_quorum(id: i32) -> Result<Quorum> {
         voters,
         observers,
     })
+}
+
+/// CreateTopics v7 sent to node `id` itself (which forwards it to the active controller):
+/// `name` with `partitions` partitions, replication factor 1, `timeout_ms` in the request,
+/// the answer awaited up to `wait`. Returns the topic's error code and message.
+pub fn create_topic_raw(
+    id: i32,
+    name: &str,
+    partitions: i32,
+    timeout_ms: i32,
+    wait: Duration,
+) -> Result<(i16, Option<String>)> {
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)])
+        .with_timeout_ms(timeout_ms);
+    let resp: CreateTopicsResponse =
+        request(id, ApiKey::CreateTopics, CREATE_TOPICS_VERSION, &req, wait)?;
+    let t = resp
+        .topics
+        .first()
+        .ok_or_else(|| anyhow!("CreateTopics from node {id}: no topic"))?;
+    Ok((
+        t.error_code,
+        t.error_message.as_ref().map(|m| m.to_string()),
+    ))
 }
