@@ -5,8 +5,9 @@
 //! output goes to `node-N/node.log` in the run directory, which is kept (and the logs' tails
 //! printed) when the test fails.
 //!
-//! Also here: raw Metadata and DescribeQuorum requests (the answers exactly as a broker puts
-//! them on the wire, leader epochs and offline replicas included) and the Java scenario runner.
+//! Also here: raw Metadata, DescribeQuorum and CreateTopics requests (the answers exactly as a
+//! broker puts them on the wire, leader epochs and offline replicas included) and the Java
+//! scenario runner.
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
