@@ -96,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         session_timeout_ms: settings.broker_session_timeout_ms,
         default_partitions: settings.default_partitions,
         default_replication_factor: settings.default_replication_factor,
+        default_min_insync_replicas: settings.min_insync_replicas,
         cluster_id,
         initial_records,
     };

@@ -44,9 +44,9 @@ const WATCHDOG: Duration = Duration::from_secs(540);
 /// What a producer got acknowledged: per partition, (offset, key, value) in offset order.
 type Sent = BTreeMap<i32, Vec<(i64, String, String)>>;
 
+/// Runs against `target/debug/myelin` in `cargo test`; scripts/cluster-tests runs the same
+/// scenarios against Apache Kafka 4.4 (MYELIN_CLUSTER_TARGET=kafka).
 #[test]
-#[ignore = "waits for the cluster work (issue 11): un-ignore when myelin runs as a three-node \
-            cluster from Kafka-style properties; scripts/cluster-tests runs this against Kafka"]
 fn three_node_cluster() {
     let target = Target::from_env();
     std::thread::spawn(|| {

@@ -89,6 +89,8 @@ pub struct ClusterConfig {
     pub default_partitions: i32,
     /// `default.replication.factor`.
     pub default_replication_factor: i16,
+    /// `min.insync.replicas` of topics that do not set it.
+    pub default_min_insync_replicas: i32,
     /// The cluster id frames carry and the first leader writes.
     pub cluster_id: [u8; 16],
     /// Records a new log starts with after its cluster id (an older catalog's import).
@@ -165,6 +167,7 @@ impl ClusterNode {
             controller.session_timeout_ms = config.session_timeout_ms;
             controller.default_partitions = config.default_partitions;
             controller.default_replication_factor = config.default_replication_factor;
+            controller.default_min_insync_replicas = config.default_min_insync_replicas;
             let node_config = MetadataNodeConfig {
                 quorum,
                 controller,

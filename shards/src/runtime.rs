@@ -69,6 +69,8 @@ pub fn legacy_catalog_records(
                     leader: me,
                     leader_epoch: LeaderEpoch(0),
                     partition_epoch: 0,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 })
                 .collect(),
         })

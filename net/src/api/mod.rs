@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -169,6 +170,10 @@ pub const APIS: &[Api] = &[
         key: describe_quorum::API_KEY,
         versions: describe_quorum::VERSIONS,
     },
+    Api {
+        key: describe_topic_partitions::API_KEY,
+        versions: describe_topic_partitions::VERSIONS,
+    },
 ];
 
 /// The implemented version range of `key`, if it is implemented.
@@ -322,6 +327,7 @@ pub async fn dispatch(
         ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
         ApiKey::DescribeCluster => handled!(describe_cluster),
         ApiKey::DescribeQuorum => handled!(describe_quorum),
+        ApiKey::DescribeTopicPartitions => handled!(describe_topic_partitions),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

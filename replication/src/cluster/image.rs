@@ -341,6 +341,8 @@ impl MetadataImage {
                 isr,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
                 let p = self.partition_mut(*topic, *partition)?;
                 if *partition_epoch <= p.partition_epoch || *leader_epoch < p.leader_epoch {
@@ -350,8 +352,18 @@ impl MetadataImage {
                     return Err(invalid("a leader change must bump the leader epoch"));
                 }
                 check_isr(p, isr, *leader)?;
+                if elr
+                    .iter()
+                    .chain(last_known_elr.iter())
+                    .any(|r| !p.replicas.contains(r))
+                    || elr.iter().any(|r| isr.contains(r))
+                {
+                    return Err(invalid("the ELR must be replicas outside the ISR"));
+                }
                 p.leader = *leader;
                 p.isr.clone_from(isr);
+                p.elr.clone_from(elr);
+                p.last_known_elr.clone_from(last_known_elr);
                 p.leader_epoch = *leader_epoch;
                 p.partition_epoch = *partition_epoch;
                 Ok(())
@@ -598,6 +610,8 @@ mod tests {
             replicas,
             leader_epoch: LeaderEpoch(0),
             partition_epoch: 0,
+            elr: vec![],
+            last_known_elr: vec![],
         }
     }
 
@@ -672,6 +686,8 @@ mod tests {
             isr: vec![NodeId(2)],
             leader_epoch: LeaderEpoch(1),
             partition_epoch: 1,
+            elr: vec![],
+            last_known_elr: vec![],
         };
         image.apply(3, &change).unwrap();
         assert_eq!(image.leader(id, 0), Some(NodeId(2)));
@@ -686,6 +702,8 @@ mod tests {
             isr: vec![NodeId(3)],
             leader_epoch: LeaderEpoch(2),
             partition_epoch: 2,
+            elr: vec![],
+            last_known_elr: vec![],
         };
         assert!(image.apply(5, &outside).is_err());
         let grow = MetadataRecord::CreatePartitions {

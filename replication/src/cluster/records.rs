@@ -44,6 +44,11 @@ pub struct PartitionAssignment {
     pub leader_epoch: LeaderEpoch,
     /// Bumped by every change of this partition (leader or ISR), as in KRaft.
     pub partition_epoch: i32,
+    /// Eligible leader replicas (KIP-966): replicas fenced out of an ISR that had fallen
+    /// below `min.insync.replicas`; they hold everything committed and may lead again.
+    pub elr: Vec<NodeId>,
+    /// The ELR as it was when the ISR last became empty (KIP-966's last known ELR).
+    pub last_known_elr: Vec<NodeId>,
 }
 
 /// What a config entry applies to.
@@ -151,6 +156,10 @@ mod record_kinds {
             leader_epoch: LeaderEpoch,
             /// New partition epoch (always bumped).
             partition_epoch: i32,
+            /// New eligible leader replicas.
+            elr: Vec<NodeId>,
+            /// New last known ELR.
+            last_known_elr: Vec<NodeId>,
         },
         /// A config entry is set (`Some`) or removed (`None`).
         SetConfig {

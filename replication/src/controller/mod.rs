@@ -39,6 +39,9 @@ pub struct ControllerConfig {
     pub default_partitions: i32,
     /// `default.replication.factor`: replicas of a topic created with `-1`.
     pub default_replication_factor: i16,
+    /// `min.insync.replicas` of topics that do not set it: below it, fenced ISR members
+    /// become eligible leader replicas.
+    pub default_min_insync_replicas: i32,
 }
 
 impl ControllerConfig {
@@ -49,6 +52,7 @@ impl ControllerConfig {
             session_timeout_ms: 9_000,
             default_partitions: 1,
             default_replication_factor: 1,
+            default_min_insync_replicas: 1,
         }
     }
 }
@@ -253,7 +257,12 @@ impl Controller {
             }
         }
         let live = |n: NodeId| image.is_live(n) && !lapsed.contains(&n);
-        records.extend(partition_changes(image, &lapsed, live));
+        records.extend(partition_changes(
+            image,
+            &lapsed,
+            live,
+            self.config.default_min_insync_replicas,
+        ));
         records
     }
 
@@ -298,7 +307,12 @@ impl Controller {
         // The new incarnation starts fenced: whatever the old one led moves away.
         let gone = BTreeSet::from([id]);
         let live = |n: NodeId| n != id && image.is_live(n);
-        records.extend(partition_changes(image, &gone, live));
+        records.extend(partition_changes(
+            image,
+            &gone,
+            live,
+            self.config.default_min_insync_replicas,
+        ));
         self.sessions.insert(
             id,
             Session {
@@ -335,7 +349,12 @@ impl Controller {
             }
             let gone = BTreeSet::from([id]);
             let live = |n: NodeId| n != id && image.is_live(n);
-            records.extend(partition_changes(image, &gone, live));
+            records.extend(partition_changes(
+                image,
+                &gone,
+                live,
+                self.config.default_min_insync_replicas,
+            ));
             let response = ControllerResponse::Heartbeat {
                 fenced: true,
                 should_shut_down: true,
@@ -346,7 +365,12 @@ impl Controller {
         if broker.fenced && caught_up && !session.shutting_down {
             let mut records = vec![MetadataRecord::UnfenceBroker { id, epoch }];
             let live = |n: NodeId| n == id || image.is_live(n);
-            records.extend(partition_changes(image, &BTreeSet::new(), live));
+            records.extend(partition_changes(
+                image,
+                &BTreeSet::new(),
+                live,
+                self.config.default_min_insync_replicas,
+            ));
             let response = ControllerResponse::Heartbeat {
                 fenced: false,
                 should_shut_down: false,
@@ -478,6 +502,8 @@ fn fresh_partition(replicas: Vec<NodeId>) -> PartitionAssignment {
         replicas,
         leader_epoch: LeaderEpoch(0),
         partition_epoch: 0,
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }
 }
 
@@ -520,55 +546,108 @@ fn check_configs<'a>(
     })
 }
 
-/// Leader and ISR changes so that no broker in `gone` leads or stays in an ISR it is not the
-/// last member of, and every partition without a live leader gets the first live ISR member
-/// (in replica order) as leader, or goes offline. `live` says who may lead after this
-/// decision.
+/// Leader and ISR changes so that no broker in `gone` leads or stays in an ISR, and every
+/// partition without a live leader gets the first live ISR member (in replica order) as
+/// leader, or else a live eligible leader replica, or goes offline. `live` says who may lead
+/// after this decision.
+///
+/// Eligible leader replicas as KIP-966 keeps them (Kafka 4's default): a replica fenced out
+/// of an ISR that falls below the topic's `min.insync.replicas` joins the ELR, since it holds
+/// everything committed; while the ISR is empty the ELR is also the last known ELR; an ISR
+/// back at the minimum clears both.
 fn partition_changes(
     image: &MetadataImage,
     gone: &BTreeSet<NodeId>,
     live: impl Fn(NodeId) -> bool,
+    default_min_isr: i32,
 ) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
-    for (topic, partition, p) in image.partitions() {
-        let mut isr: Vec<NodeId> = p
-            .isr
-            .iter()
-            .copied()
-            .filter(|n| !gone.contains(n))
-            .collect();
-        if isr.is_empty() {
-            // KRaft keeps the last in-sync replica in the ISR, so it can lead again when it
-            // comes back; nobody else has all the data.
-            isr.clone_from(&p.isr);
+    for t in image.topics() {
+        let min_isr = t
+            .configs
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .unwrap_or(default_min_isr)
+            .max(1) as usize;
+        for (partition, p) in t.partitions.iter().enumerate() {
+            if let Some(change) = partition_change(t.id, partition as i32, p, gone, &live, min_isr)
+            {
+                records.push(change);
+            }
         }
-        let leader = if p.leader.is_some() && live(p.leader) && isr.contains(&p.leader) {
-            p.leader
-        } else {
-            p.replicas
-                .iter()
-                .copied()
-                .find(|r| isr.contains(r) && live(*r))
-                .unwrap_or(NodeId::NONE)
-        };
-        if leader == p.leader && isr == p.isr {
-            continue;
-        }
-        let leader_epoch = if leader == p.leader {
-            p.leader_epoch
-        } else {
-            p.leader_epoch.next()
-        };
-        records.push(MetadataRecord::ChangePartition {
-            topic,
-            partition,
-            leader,
-            isr,
-            leader_epoch,
-            partition_epoch: p.partition_epoch.saturating_add(1),
-        });
     }
     records
+}
+
+fn partition_change(
+    topic: TopicId,
+    partition: i32,
+    p: &PartitionAssignment,
+    gone: &BTreeSet<NodeId>,
+    live: &impl Fn(NodeId) -> bool,
+    min_isr: usize,
+) -> Option<MetadataRecord> {
+    let mut isr: Vec<NodeId> = p
+        .isr
+        .iter()
+        .copied()
+        .filter(|n| !gone.contains(n))
+        .collect();
+    let mut elr = p.elr.clone();
+    let mut last_known_elr = p.last_known_elr.clone();
+    if isr.len() < min_isr {
+        for removed in p.isr.iter().filter(|n| gone.contains(n)) {
+            if !elr.contains(removed) {
+                elr.push(*removed);
+            }
+        }
+    }
+    let leader = if p.leader.is_some() && live(p.leader) && isr.contains(&p.leader) {
+        p.leader
+    } else if let Some(l) = p
+        .replicas
+        .iter()
+        .copied()
+        .find(|r| isr.contains(r) && live(*r))
+    {
+        l
+    } else if let Some(l) = p
+        .replicas
+        .iter()
+        .copied()
+        .find(|r| elr.contains(r) && live(*r))
+    {
+        // An eligible leader replica has everything committed: it leads, alone in the ISR.
+        elr.retain(|r| *r != l);
+        isr = vec![l];
+        l
+    } else {
+        NodeId::NONE
+    };
+    if isr.len() >= min_isr {
+        elr.clear();
+        last_known_elr.clear();
+    } else if isr.is_empty() && !elr.is_empty() {
+        last_known_elr.clone_from(&elr);
+    }
+    if leader == p.leader && isr == p.isr && elr == p.elr && last_known_elr == p.last_known_elr {
+        return None;
+    }
+    let leader_epoch = if leader == p.leader {
+        p.leader_epoch
+    } else {
+        p.leader_epoch.next()
+    };
+    Some(MetadataRecord::ChangePartition {
+        topic,
+        partition,
+        leader,
+        isr,
+        leader_epoch,
+        partition_epoch: p.partition_epoch.saturating_add(1),
+        elr,
+        last_known_elr,
+    })
 }
 
 fn delete_topics(image: &MetadataImage, names: &[String]) -> Decision {
@@ -750,6 +829,10 @@ fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, 
             isr: isr.clone(),
             leader_epoch: p.leader_epoch,
             partition_epoch,
+            // A follower that caught up (or fell behind) changes nothing about which fenced
+            // replicas are eligible, except that an eligible one back in the ISR is not.
+            elr: p.elr.iter().copied().filter(|r| !isr.contains(r)).collect(),
+            last_known_elr: p.last_known_elr.clone(),
         }],
         response: ControllerResponse::PartitionChanged {
             isr,
