@@ -142,13 +142,14 @@ pub struct Args {
     /// Default `min.insync.replicas` [default: 1].
     #[arg(long, env = "MYELIN_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i32>,
-    /// Replication factor of `__consumer_offsets` [default: 1; Kafka's is 3].
+    /// Replication factor of `__consumer_offsets` [default: 3, at most the voters].
     #[arg(long, env = "MYELIN_OFFSETS_TOPIC_REPLICATION_FACTOR")]
     pub offsets_topic_replication_factor: Option<i16>,
-    /// Replication factor of `__transaction_state` [default: 1; Kafka's is 3].
+    /// Replication factor of `__transaction_state` [default: 3, at most the voters].
     #[arg(long, env = "MYELIN_TRANSACTION_STATE_REPLICATION_FACTOR")]
     pub transaction_state_replication_factor: Option<i16>,
-    /// `min.insync.replicas` of `__transaction_state` [default: 1; Kafka's is 2].
+    /// `min.insync.replicas` of `__transaction_state` [default: 2, at most its replication
+    /// factor's default].
     #[arg(long, env = "MYELIN_TRANSACTION_STATE_MIN_ISR")]
     pub transaction_state_min_isr: Option<i32>,
     /// A broker not heard from for this long is fenced, in ms [default: 9000].
@@ -233,49 +234,35 @@ pub struct Settings {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     /// What this node does; at least one role is set.
-    #[allow(dead_code)] // wired by the cluster work
     pub process_roles: ProcessRoles,
     /// The controller quorum; empty means this node is its only voter and needs no
     /// controller listener. Ids are unique; a controller is in the list, a broker-only node
     /// is not.
-    #[allow(dead_code)] // wired by the cluster work
     pub controller_quorum_voters: Vec<Voter>,
     /// Where the controller listens; `None` when there is no controller listener (a
     /// broker-only node, or the single node with no voter list).
-    #[allow(dead_code)] // wired by the cluster work
     pub controller_listen: Option<SocketAddr>,
     /// Kafka's `broker.rack`; never empty.
-    #[allow(dead_code)] // wired by the cluster work
     pub rack: Option<String>,
     /// Replication factor of automatically created topics; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub default_replication_factor: i16,
     /// Default `min.insync.replicas`; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub min_insync_replicas: i32,
     /// Replication factor of `__consumer_offsets`; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub offsets_topic_replication_factor: i16,
     /// Replication factor of `__transaction_state`; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub transaction_state_replication_factor: i16,
     /// `min.insync.replicas` of `__transaction_state`; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub transaction_state_min_isr: i32,
     /// A broker without a heartbeat for this long is fenced; above the heartbeat interval.
-    #[allow(dead_code)] // wired by the cluster work
     pub broker_session_timeout_ms: u64,
     /// How often a broker heartbeats to the active controller; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub broker_heartbeat_interval_ms: u64,
     /// A follower not caught up for this long leaves the ISR; at least 1.
-    #[allow(dead_code)] // wired by the cluster work
     pub replica_lag_time_max_ms: u64,
     /// Whether a replica outside the ISR may become leader (losing acknowledged records).
-    #[allow(dead_code)] // wired by the cluster work
     pub unclean_leader_election_enable: bool,
     /// Whether leadership moves back to the preferred replica when it is in sync.
-    #[allow(dead_code)] // wired by the cluster work
     pub auto_leader_rebalance_enable: bool,
 }
 
@@ -583,6 +570,9 @@ impl Settings {
             node_id,
             &controller_quorum_voters,
         )?;
+        // Kafka's defaults for the internal topics (3 replicas, min ISR 2), capped by the
+        // cluster's size so the embedded single node works without settings.
+        let voters = controller_quorum_voters.len().clamp(1, 3) as i16;
         let settings = Settings {
             data_dir: args
                 .data_dir
@@ -661,17 +651,17 @@ impl Settings {
             offsets_topic_replication_factor: pick(
                 args.offsets_topic_replication_factor,
                 file.offsets_topic_replication_factor,
-                1,
+                voters,
             ),
             transaction_state_replication_factor: pick(
                 args.transaction_state_replication_factor,
                 file.transaction_state_replication_factor,
-                1,
+                voters,
             ),
             transaction_state_min_isr: pick(
                 args.transaction_state_min_isr,
                 file.transaction_state_min_isr,
-                1,
+                i32::from(voters).min(2),
             ),
             broker_session_timeout_ms: pick(
                 args.broker_session_timeout_ms,

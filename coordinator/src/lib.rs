@@ -23,6 +23,13 @@ pub fn install(shard: &Rc<myelin_shards::Shard>, config: group::coordinator::Coo
         shard.clock(),
     )));
     shard.install(Rc::new(txn::coordinator::TxnCoordinator::new(config)));
+    shard.on_metadata(Rc::new(|shard: &Rc<myelin_shards::Shard>| {
+        if let Ok(groups) = group::coordinator::of(shard) {
+            groups.reconcile(shard);
+        }
+        let shard = shard.clone();
+        glommio::spawn_local(async move { txn::coordinator::recover(&shard).await }).detach();
+    }));
 }
 
 /// Fails with NOT_COORDINATOR unless this broker leads `partition` of the internal `topic`

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub offsets_replication_factor: i16,
     /// `transaction.state.log.replication.factor`.
     pub transaction_state_replication_factor: i16,
+    /// `transaction.state.log.min.isr`: `min.insync.replicas` of `__transaction_state`.
+    pub transaction_state_min_isr: i32,
 }
 
 /// What a request handler can reach.

@@ -86,11 +86,15 @@ pub async fn ensure_internal(
     name: &str,
     partitions: i32,
     replication_factor: i16,
+    min_insync_replicas: Option<i32>,
 ) -> Result<(), i16> {
     if shard.metadata().topic(name).is_some() {
         return Ok(());
     }
     let mut configs = BTreeMap::new();
+    if let Some(min_isr) = min_insync_replicas {
+        configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
+    }
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
     configs.insert(
         "segment.bytes".to_string(),

@@ -58,6 +58,9 @@ struct OwnedPartition {
     partition: Rc<Partition>,
 }
 
+/// What [`Shard::on_metadata`] calls.
+pub type MetadataListener = Rc<dyn Fn(&Rc<Shard>)>;
+
 /// One shard's state.
 pub struct Shard {
     /// This shard's index.
@@ -69,6 +72,9 @@ pub struct Shard {
     senders: Senders<Job>,
     metadata: RefCell<Arc<MetadataImage>>,
     metadata_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Called after every metadata image this shard applies (coordinators following the
+    /// leadership of their partitions).
+    metadata_listeners: RefCell<Vec<MetadataListener>>,
     partitions: RefCell<HashMap<(String, i32), OwnedPartition>>,
     services: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
     clock: Rc<dyn Clock>,
@@ -109,6 +115,7 @@ impl Shard {
             senders,
             metadata: RefCell::new(Arc::new(MetadataImage::new())),
             metadata_waiters: RefCell::new(Vec::new()),
+            metadata_listeners: RefCell::new(Vec::new()),
             partitions: RefCell::new(HashMap::new()),
             services: RefCell::new(HashMap::new()),
             clock,
@@ -268,6 +275,12 @@ impl Shard {
             .insert(TypeId::of::<T>(), service as Rc<dyn Any>);
     }
 
+    /// Calls `listener` after each metadata image this shard applies, once its partitions
+    /// have their new assignments.
+    pub fn on_metadata(&self, listener: MetadataListener) {
+        self.metadata_listeners.borrow_mut().push(listener);
+    }
+
     /// The service of type `T` on this shard, if installed.
     pub fn service<T: 'static>(&self) -> Option<Rc<T>> {
         let any = self.services.borrow().get(&TypeId::of::<T>())?.clone();
@@ -396,6 +409,10 @@ impl Shard {
         self.installed_once.set(true);
         for w in self.metadata_waiters.borrow_mut().drain(..) {
             let _ = w.send(());
+        }
+        let listeners = self.metadata_listeners.borrow().clone();
+        for listener in listeners {
+            listener(self);
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::state::{Group, GroupConfig, GroupState, JoinOutcome, MemberId, Reply,
 use super::store::{self, Committed, OffsetKey, OFFSETS_TOPIC};
 use crate::codes;
 use futures::channel::oneshot;
-use myelin_replication::{Clock, Partition};
+use myelin_replication::{Clock, LeaderEpoch, Partition};
 use myelin_shards::Shard;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -51,10 +51,11 @@ pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
 /// How far an offsets partition is loaded into memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Load {
-    /// Being read back: its groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile.
-    Loading,
-    /// In memory.
-    Loaded,
+    /// Being read back for a leader epoch: its groups answer COORDINATOR_LOAD_IN_PROGRESS
+    /// meanwhile.
+    Loading(LeaderEpoch),
+    /// In memory, as led in that epoch.
+    Loaded(LeaderEpoch),
 }
 
 /// One shard's coordinator state.
@@ -210,16 +211,20 @@ impl Coordinator {
         }
     }
 
-    /// Loads an offsets partition into memory once. While one request loads it, others
-    /// for its groups are told to retry (COORDINATOR_LOAD_IN_PROGRESS), so two loads never
-    /// interleave.
+    /// Loads an offsets partition into memory for the epoch this broker leads it in. While
+    /// one request loads it, others for its groups are told to retry
+    /// (COORDINATOR_LOAD_IN_PROGRESS), so two loads never interleave. State loaded in an
+    /// earlier epoch is dropped and read again: another leader may have written since.
     async fn ensure_loaded(&self, index: i32, partition: &Rc<Partition>) -> Result<(), i16> {
-        match self.loads.borrow().get(&index) {
-            Some(Load::Loaded) => return Ok(()),
-            Some(Load::Loading) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+        let epoch = partition.leading().ok_or(codes::NOT_COORDINATOR)?;
+        let load = self.loads.borrow().get(&index).copied();
+        match load {
+            Some(Load::Loaded(e)) if e == epoch => return Ok(()),
+            Some(Load::Loading(_)) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+            Some(Load::Loaded(_)) => self.unload(index),
             None => {}
         }
-        self.loads.borrow_mut().insert(index, Load::Loading);
+        self.loads.borrow_mut().insert(index, Load::Loading(epoch));
         let loaded = store::replay(partition, |event| match event {
             store::Replayed::Offset {
                 key,
@@ -238,13 +243,68 @@ impl Coordinator {
         })
         .await;
         match loaded {
-            Ok(()) => {
-                self.loads.borrow_mut().insert(index, Load::Loaded);
+            Ok(()) if partition.leading() == Some(epoch) => {
+                self.loads.borrow_mut().insert(index, Load::Loaded(epoch));
+                tracing::debug!(
+                    partition = index,
+                    epoch = epoch.0,
+                    "offsets partition loaded"
+                );
                 Ok(())
             }
+            // Leadership moved while reading: what was read may already be stale.
+            Ok(()) => {
+                self.unload(index);
+                Err(codes::NOT_COORDINATOR)
+            }
             Err(code) => {
-                self.loads.borrow_mut().remove(&index);
+                self.unload(index);
                 Err(code)
+            }
+        }
+    }
+
+    /// Forgets the groups, offsets and parked callers of offsets partition `index` (its
+    /// leadership moved to another broker). Parked JoinGroup and SyncGroup callers are
+    /// answered with a retriable error and find the new coordinator.
+    pub fn unload(&self, index: i32) {
+        let partitions = self.config.offsets_partitions;
+        let here = |group: &str| store::partition_for(group, partitions) == index;
+        self.groups.borrow_mut().retain(|id, _| !here(id));
+        self.offsets.borrow_mut().retain(|id, _| !here(id));
+        self.joins.borrow_mut().retain(|(g, _), _| !here(g));
+        self.syncs.borrow_mut().retain(|(g, _), _| !here(g));
+        self.pending_txn.borrow_mut().retain(|_, staged| {
+            staged.retain(|(k, _)| !here(&k.group));
+            !staged.is_empty()
+        });
+        self.loads.borrow_mut().remove(&index);
+    }
+
+    /// Follows leadership after a metadata change: offsets partitions of this shard that
+    /// this broker no longer leads (or leads in a newer epoch) are dropped from memory; the
+    /// ones it leads load on their first request.
+    pub fn reconcile(&self, shard: &Shard) {
+        let loaded: Vec<(i32, LeaderEpoch)> = self
+            .loads
+            .borrow()
+            .iter()
+            .filter_map(|(i, l)| match l {
+                Load::Loaded(e) => Some((*i, *e)),
+                Load::Loading(_) => None,
+            })
+            .collect();
+        for (index, epoch) in loaded {
+            let leading = shard
+                .partition(OFFSETS_TOPIC, index)
+                .ok()
+                .and_then(|p| p.leading());
+            if leading != Some(epoch) {
+                tracing::info!(
+                    partition = index,
+                    "offsets partition unloaded: leadership moved"
+                );
+                self.unload(index);
             }
         }
     }

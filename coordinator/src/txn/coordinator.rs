@@ -16,8 +16,8 @@ use crate::group::coordinator::CoordinatorConfig;
 use crate::group::store::partition_for;
 use crate::internal_log::{self, append_committed, decode, encode, encode_batch, record};
 use bytes::Bytes;
-use myelin_replication::NodeId;
 use myelin_replication::Partition;
+use myelin_replication::{LeaderEpoch, NodeId};
 use myelin_shards::Shard;
 use myelin_storage::records;
 use std::cell::{Cell, RefCell};
@@ -40,8 +40,10 @@ const TICK_MS: u64 = 100;
 /// How far a `__transaction_state` partition is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Load {
-    Loading,
-    Loaded,
+    /// Being read back for a leader epoch.
+    Loading(LeaderEpoch),
+    /// In memory, as led in that epoch.
+    Loaded(LeaderEpoch),
 }
 
 /// One shard's transaction coordinator.
@@ -113,15 +115,19 @@ impl TxnCoordinator {
         .await
     }
 
-    /// Loads a partition's transactional ids once; meanwhile its ids answer
-    /// COORDINATOR_LOAD_IN_PROGRESS.
+    /// Loads a partition's transactional ids for the epoch this broker leads it in;
+    /// meanwhile its ids answer COORDINATOR_LOAD_IN_PROGRESS. State from an earlier epoch is
+    /// dropped and read again: another coordinator may have written since.
     async fn ensure_loaded(&self, index: i32, partition: &Rc<Partition>) -> Result<(), i16> {
-        match self.loads.borrow().get(&index) {
-            Some(Load::Loaded) => return Ok(()),
-            Some(Load::Loading) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+        let epoch = partition.leading().ok_or(codes::NOT_COORDINATOR)?;
+        let load = self.loads.borrow().get(&index).copied();
+        match load {
+            Some(Load::Loaded(e)) if e == epoch => return Ok(()),
+            Some(Load::Loading(_)) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+            Some(Load::Loaded(_)) => self.unload(index),
             None => {}
         }
-        self.loads.borrow_mut().insert(index, Load::Loading);
+        self.loads.borrow_mut().insert(index, Load::Loading(epoch));
         let loaded = internal_log::replay(partition, |header, b| {
             records::for_each(header, records::records_section(b), |r| {
                 if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode::<TxnMeta>)) {
@@ -135,15 +141,35 @@ impl TxnCoordinator {
         })
         .await;
         match loaded {
-            Ok(()) => {
-                self.loads.borrow_mut().insert(index, Load::Loaded);
+            Ok(()) if partition.leading() == Some(epoch) => {
+                self.loads.borrow_mut().insert(index, Load::Loaded(epoch));
+                tracing::debug!(
+                    partition = index,
+                    epoch = epoch.0,
+                    "transaction state loaded"
+                );
                 Ok(())
             }
+            // Leadership moved while reading: what was read may already be stale.
+            Ok(()) => {
+                self.unload(index);
+                Err(codes::NOT_COORDINATOR)
+            }
             Err(code) => {
-                self.loads.borrow_mut().remove(&index);
+                self.unload(index);
                 Err(code)
             }
         }
+    }
+
+    /// Forgets the transactional ids of `__transaction_state` partition `index` (its
+    /// leadership moved to another broker, which completes what is open).
+    pub fn unload(&self, index: i32) {
+        let partitions = self.config.txn_partitions;
+        self.txns
+            .borrow_mut()
+            .retain(|id, _| partition_for(id, partitions) != index);
+        self.loads.borrow_mut().remove(&index);
     }
 
     /// Saves `meta` for `id`, in memory and durably.
@@ -258,9 +284,11 @@ async fn write_markers(shard: &Rc<Shard>, meta: &TxnMeta, commit: bool) -> Resul
     Ok(())
 }
 
-/// Loads every `__transaction_state` partition this shard owns and starts the timer, so
-/// transactions left open before a restart are completed or time out without waiting for
-/// their producer to come back.
+/// Follows leadership of this shard's `__transaction_state` partitions: what this broker
+/// no longer leads (or leads in a newer epoch) is dropped, what it leads is loaded, and the
+/// timer started, so transactions left open by a restart or by the previous coordinator are
+/// completed or time out without waiting for their producer to come back. Runs at start-up
+/// and after every metadata change.
 pub async fn recover(shard: &Rc<Shard>) {
     let Ok(coordinator) = of(shard) else {
         return;
@@ -269,11 +297,27 @@ pub async fn recover(shard: &Rc<Shard>) {
         if shard.owner(TXN_TOPIC, p) != shard.id {
             continue;
         }
-        let Ok(partition) = shard.partition(TXN_TOPIC, p) else {
+        let leading = shard
+            .partition(TXN_TOPIC, p)
+            .ok()
+            .filter(|partition| partition.leading().is_some());
+        let loaded = coordinator.loads.borrow().get(&p).copied();
+        let Some(partition) = leading else {
+            if matches!(loaded, Some(Load::Loaded(_))) {
+                tracing::info!(
+                    partition = p,
+                    "transaction state unloaded: leadership moved"
+                );
+                coordinator.unload(p);
+            }
             continue;
         };
-        if let Err(code) = coordinator.ensure_loaded(p, &partition).await {
-            tracing::error!(partition = p, code, "loading transaction state failed");
+        if matches!(loaded, Some(Load::Loaded(e)) if Some(e) == partition.leading()) {
+            continue;
+        }
+        match coordinator.ensure_loaded(p, &partition).await {
+            Ok(()) | Err(codes::COORDINATOR_LOAD_IN_PROGRESS) | Err(codes::NOT_COORDINATOR) => {}
+            Err(code) => tracing::error!(partition = p, code, "loading transaction state failed"),
         }
     }
     if !coordinator.txns.borrow().is_empty() {

@@ -24,20 +24,22 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 /// Where a key's coordinator is: (node id, host, port), or the error to answer.
 async fn locate(ctx: &Ctx, key_type: i8, key: &str) -> Result<(i32, String, i32), i16> {
     let config = ctx.server.coordinator;
-    let (topic, partitions, rf) = match key_type {
+    let (topic, partitions, rf, min_isr) = match key_type {
         KEY_TYPE_GROUP => (
             OFFSETS_TOPIC,
             config.offsets_partitions,
             ctx.server.offsets_replication_factor,
+            None,
         ),
         KEY_TYPE_TRANSACTION => (
             TXN_TOPIC,
             config.txn_partitions,
             ctx.server.transaction_state_replication_factor,
+            Some(ctx.server.transaction_state_min_isr),
         ),
         _ => return Err(codes::INVALID_REQUEST),
     };
-    topics::ensure_internal(&ctx.shard, topic, partitions, rf).await?;
+    topics::ensure_internal(&ctx.shard, topic, partitions, rf, min_isr).await?;
     let image = ctx.shard.metadata();
     let t = image.topic(topic).ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
     let index = partition_for(key, t.partitions.len() as i32);

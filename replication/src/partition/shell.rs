@@ -232,6 +232,12 @@ impl Partition {
         self.state.borrow().leader_epoch()
     }
 
+    /// The leader epoch this replica leads in, or `None` while it follows.
+    pub fn leading(&self) -> Option<LeaderEpoch> {
+        let st = self.state.borrow();
+        st.check_leader().ok().map(|()| st.leader_epoch())
+    }
+
     /// The current assignment.
     pub fn assignment(&self) -> Assignment {
         self.state.borrow().assignment().clone()
