@@ -167,6 +167,9 @@ pub struct Args {
     /// Move leadership back to preferred replicas [default: true].
     #[arg(long, env = "MYELIN_AUTO_LEADER_REBALANCE_ENABLE")]
     pub auto_leader_rebalance_enable: Option<bool>,
+    /// How often the controller checks leadership balance, in seconds [default: 300].
+    #[arg(long, env = "MYELIN_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    pub leader_imbalance_check_interval_seconds: Option<u64>,
 }
 
 /// The same settings as read from a file: TOML, or Kafka's names mapped by [`kafka`].
@@ -209,6 +212,7 @@ struct FileConfig {
     replica_lag_time_max_ms: Option<u64>,
     unclean_leader_election_enable: Option<bool>,
     auto_leader_rebalance_enable: Option<bool>,
+    leader_imbalance_check_interval_seconds: Option<u64>,
 }
 
 /// Resolved settings.
@@ -264,6 +268,9 @@ pub struct Settings {
     pub unclean_leader_election_enable: bool,
     /// Whether leadership moves back to the preferred replica when it is in sync.
     pub auto_leader_rebalance_enable: bool,
+    /// How often the controller looks for leadership away from preferred replicas; at
+    /// least 1.
+    pub leader_imbalance_check_interval_seconds: u64,
 }
 
 /// Something [`Settings::resolve`] found that the operator should hear about, returned
@@ -688,6 +695,11 @@ impl Settings {
                 file.auto_leader_rebalance_enable,
                 true,
             ),
+            leader_imbalance_check_interval_seconds: pick(
+                args.leader_imbalance_check_interval_seconds,
+                file.leader_imbalance_check_interval_seconds,
+                300,
+            ),
         };
         settings.check_quorum(&mut notices)?;
         settings.check_replication(&mut notices)?;
@@ -820,6 +832,10 @@ impl Settings {
                 self.broker_heartbeat_interval_ms,
             ),
             ("replica lag time max ms", self.replica_lag_time_max_ms),
+            (
+                "leader imbalance check interval seconds",
+                self.leader_imbalance_check_interval_seconds,
+            ),
         ];
         for (name, ms) in timers {
             if ms < 1 {

@@ -97,6 +97,11 @@ fn main() -> anyhow::Result<()> {
         default_partitions: settings.default_partitions,
         default_replication_factor: settings.default_replication_factor,
         default_min_insync_replicas: settings.min_insync_replicas,
+        unclean_leader_election: settings.unclean_leader_election_enable,
+        auto_leader_rebalance: settings.auto_leader_rebalance_enable,
+        leader_imbalance_check_interval_ms: settings
+            .leader_imbalance_check_interval_seconds
+            .saturating_mul(1_000),
         cluster_id,
         initial_records,
     };
@@ -105,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         log_defaults: myelin_storage::LogConfig {
             min_insync_replicas: settings.min_insync_replicas,
+            unclean_leader_election: settings.unclean_leader_election_enable,
             ..settings.log_defaults.clone()
         },
         default_partitions: settings.default_partitions,

@@ -46,6 +46,12 @@ pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// A replica that may not join the ISR.
 pub const INELIGIBLE_REPLICA: i16 = 107;
+/// The preferred replica cannot lead now (fenced or out of sync).
+pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+/// No live replica may lead the partition.
+pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+/// The partition already has the leader an election would give it.
+pub const ELECTION_NOT_NEEDED: i16 = 84;
 /// Offset metadata longer than allowed.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// The coordinator is still loading the group's offsets.
@@ -186,6 +192,9 @@ pub fn controller(e: &ControllerError) -> i16 {
         ControllerError::InvalidUpdateVersion => INVALID_UPDATE_VERSION,
         ControllerError::IneligibleReplica(_) => INELIGIBLE_REPLICA,
         ControllerError::NotLeader => NOT_LEADER_OR_FOLLOWER,
+        ControllerError::ElectionNotNeeded => ELECTION_NOT_NEEDED,
+        ControllerError::PreferredLeaderNotAvailable => PREFERRED_LEADER_NOT_AVAILABLE,
+        ControllerError::EligibleLeadersNotAvailable => ELIGIBLE_LEADERS_NOT_AVAILABLE,
     }
 }
 

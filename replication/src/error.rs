@@ -86,6 +86,15 @@ mod controller_error {
         /// NOT_LEADER_OR_FOLLOWER: the sender does not lead the partition.
         #[error("not the leader")]
         NotLeader,
+        /// ELECTION_NOT_NEEDED: the partition already has the leader asked for.
+        #[error("election not needed")]
+        ElectionNotNeeded,
+        /// PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is fenced or out of sync.
+        #[error("preferred leader not available")]
+        PreferredLeaderNotAvailable,
+        /// ELIGIBLE_LEADERS_NOT_AVAILABLE: no live replica may lead.
+        #[error("eligible leaders not available")]
+        EligibleLeadersNotAvailable,
     }
 }
 

@@ -91,6 +91,12 @@ pub struct ClusterConfig {
     pub default_replication_factor: i16,
     /// `min.insync.replicas` of topics that do not set it.
     pub default_min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` of topics that do not set it.
+    pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds.
+    pub leader_imbalance_check_interval_ms: u64,
     /// The cluster id frames carry and the first leader writes.
     pub cluster_id: [u8; 16],
     /// Records a new log starts with after its cluster id (an older catalog's import).
@@ -168,6 +174,10 @@ impl ClusterNode {
             controller.default_partitions = config.default_partitions;
             controller.default_replication_factor = config.default_replication_factor;
             controller.default_min_insync_replicas = config.default_min_insync_replicas;
+            controller.unclean_leader_election = config.unclean_leader_election;
+            controller.auto_leader_rebalance = config.auto_leader_rebalance;
+            controller.leader_imbalance_check_interval_ms =
+                config.leader_imbalance_check_interval_ms;
             let node_config = MetadataNodeConfig {
                 quorum,
                 controller,

@@ -168,6 +168,24 @@ impl Shard {
             .await;
     }
 
+    /// Answers OffsetForLeaderEpoch on the leader, at the client's epoch: the largest epoch
+    /// of the log not above `leader_epoch` and the offset where the epoch after it begins
+    /// (the log end offset for the latest), or (-1, -1) for an epoch newer than any known.
+    pub async fn offset_for_leader_epoch(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), ShardError> {
+        self.on_owner(topic, partition, move |p| async move {
+            p.leader_offsets(current_leader_epoch)?;
+            let end = p.end_offset_for(LeaderEpoch(leader_epoch))?;
+            Ok(end.map_or((-1, -1), |(epoch, offset)| (epoch.0, offset)))
+        })
+        .await
+    }
+
     /// Answers a ListOffsets query (on the leader, at the client's epoch).
     pub async fn list_offset(
         self: &Rc<Self>,

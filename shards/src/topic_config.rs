@@ -11,8 +11,8 @@ pub struct ConfigDef {
     pub name: &'static str,
     /// What it means, for documentation and DescribeConfigs v3+.
     pub doc: &'static str,
-    /// Kafka's config type code in DescribeConfigs v3+ (2 = STRING, 3 = INT, 5 = LONG,
-    /// 6 = DOUBLE, 7 = LIST).
+    /// Kafka's config type code in DescribeConfigs v3+ (1 = BOOLEAN, 2 = STRING, 3 = INT,
+    /// 5 = LONG, 6 = DOUBLE, 7 = LIST).
     pub kind: i8,
 }
 
@@ -62,6 +62,11 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         name: "min.insync.replicas",
         doc: "in-sync replicas an acks=all produce needs",
         kind: 3,
+    },
+    ConfigDef {
+        name: "unclean.leader.election.enable",
+        doc: "let a replica outside the ISR lead when none in it can, losing records",
+        kind: 1,
     },
     ConfigDef {
         name: "max.message.bytes",
@@ -151,6 +156,13 @@ fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), Metadata
             let v = parse_i64(name, value, 1)?;
             config.min_insync_replicas = v.min(i32::MAX as i64) as i32;
         }
+        "unclean.leader.election.enable" => {
+            config.unclean_leader_election = match value.trim() {
+                v if v.eq_ignore_ascii_case("true") => true,
+                v if v.eq_ignore_ascii_case("false") => false,
+                _ => return Err(invalid(name, value)),
+            }
+        }
         _ => {
             return Err(MetadataError::InvalidConfig(format!(
                 "unsupported config {name}"
@@ -204,6 +216,7 @@ pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
         .to_string(),
         "flush.messages" => config.flush_messages.to_string(),
         "min.insync.replicas" => config.min_insync_replicas.to_string(),
+        "unclean.leader.election.enable" => config.unclean_leader_election.to_string(),
         _ => return None,
     })
 }

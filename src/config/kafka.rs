@@ -678,6 +678,8 @@ fn replication(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Resu
     file.replica_lag_time_max_ms = entries.at_least("replica.lag.time.max.ms", 1)?;
     file.unclean_leader_election_enable = entries.boolean("unclean.leader.election.enable")?;
     file.auto_leader_rebalance_enable = entries.boolean("auto.leader.rebalance.enable")?;
+    file.leader_imbalance_check_interval_seconds =
+        entries.at_least("leader.imbalance.check.interval.seconds", 1)?;
     Ok(())
 }
 

@@ -44,6 +44,9 @@ pub struct LogConfig {
     /// `min.insync.replicas`: the log ignores it; it travels with the topic's other configs
     /// to the partition, whose `acks=all` produces need this many in-sync replicas.
     pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: the log ignores it too; the controller reads it
+    /// from the topic's configs when no in-sync replica is left to lead.
+    pub unclean_leader_election: bool,
 }
 
 impl Default for LogConfig {
@@ -65,6 +68,7 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             min_insync_replicas: 1,
+            unclean_leader_election: false,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod describe_groups;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -29,6 +30,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
@@ -173,6 +175,14 @@ pub const APIS: &[Api] = &[
     Api {
         key: describe_topic_partitions::API_KEY,
         versions: describe_topic_partitions::VERSIONS,
+    },
+    Api {
+        key: elect_leaders::API_KEY,
+        versions: elect_leaders::VERSIONS,
+    },
+    Api {
+        key: offset_for_leader_epoch::API_KEY,
+        versions: offset_for_leader_epoch::VERSIONS,
     },
 ];
 
@@ -328,6 +338,8 @@ pub async fn dispatch(
         ApiKey::DescribeCluster => handled!(describe_cluster),
         ApiKey::DescribeQuorum => handled!(describe_quorum),
         ApiKey::DescribeTopicPartitions => handled!(describe_topic_partitions),
+        ApiKey::ElectLeaders => handled!(elect_leaders),
+        ApiKey::OffsetForLeaderEpoch => handled!(offset_for_leader_epoch),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

@@ -13,9 +13,12 @@
 //!   only while it is not shutting down; a fenced broker leads nothing once the decision that
 //!   fences it commits.
 
+mod election;
 pub mod placement;
 pub mod request;
 
+use election::partition_changes;
+pub use election::ElectionType;
 pub use placement::Candidate;
 pub use request::{ControllerRequest, ControllerResponse, NewPartitions, NewTopic, QuorumView};
 
@@ -42,6 +45,13 @@ pub struct ControllerConfig {
     /// `min.insync.replicas` of topics that do not set it: below it, fenced ISR members
     /// become eligible leader replicas.
     pub default_min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` of topics that do not set it: a replica outside the
+    /// ISR and ELR may lead when no member of either can, losing what it lacks.
+    pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable`: leadership moves back to preferred replicas.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds.
+    pub leader_imbalance_check_interval_ms: u64,
 }
 
 impl ControllerConfig {
@@ -53,6 +63,9 @@ impl ControllerConfig {
             default_partitions: 1,
             default_replication_factor: 1,
             default_min_insync_replicas: 1,
+            unclean_leader_election: false,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_ms: 300_000,
         }
     }
 }
@@ -90,6 +103,8 @@ pub struct Controller {
     config: ControllerConfig,
     sessions: BTreeMap<NodeId, Session>,
     ids: SplitMix64,
+    /// When leadership balance was last checked (the active controller's time).
+    last_rebalance_ms: u64,
 }
 
 impl Controller {
@@ -100,7 +115,13 @@ impl Controller {
             config,
             sessions: BTreeMap::new(),
             ids: SplitMix64::new(id_seed),
+            last_rebalance_ms: 0,
         }
+    }
+
+    /// Whether `broker` may take leadership now: registered, unfenced, not shutting down.
+    fn may_lead(&self, image: &MetadataImage, broker: NodeId) -> bool {
+        may_lead(&self.sessions, image, broker)
     }
 
     /// The settings.
@@ -112,6 +133,7 @@ impl Controller {
     /// term: every registered broker gets a fresh session. Returns the records to propose at
     /// once (the cluster id, if no leader wrote it yet).
     pub fn activate(&mut self, image: &MetadataImage, now_ms: u64) -> Vec<MetadataRecord> {
+        self.last_rebalance_ms = now_ms;
         self.sessions = image
             .brokers()
             .map(|b| {
@@ -209,6 +231,19 @@ impl Controller {
                 };
                 alter_partition(image, change)
             }
+            ControllerRequest::ElectLeaders {
+                election,
+                partitions,
+            } => {
+                let live = |n: NodeId| self.may_lead(image, n);
+                Ok(election::elect_leaders(
+                    image,
+                    &self.config,
+                    live,
+                    *election,
+                    partitions.as_deref(),
+                ))
+            }
             ControllerRequest::DescribeQuorum => Err(ControllerError::InvalidRequest(
                 "DescribeQuorum is answered by the quorum node".into(),
             )),
@@ -233,8 +268,10 @@ impl Controller {
         }
     }
 
-    /// Periodic work: fences brokers whose session lapsed (moving their leadership away) and
-    /// elects leaders for offline partitions that have a live ISR member.
+    /// Periodic work: fences brokers whose session lapsed (moving their leadership away),
+    /// elects leaders for offline partitions that have a live ISR member, and every
+    /// `leader.imbalance.check.interval.seconds` moves leadership back to preferred
+    /// replicas that are live and in sync (`auto.leader.rebalance.enable`).
     pub fn tick(&mut self, image: &MetadataImage, now_ms: u64) -> Vec<MetadataRecord> {
         let timeout = self.config.session_timeout_ms;
         let mut lapsed = BTreeSet::new();
@@ -256,13 +293,17 @@ impl Controller {
                 });
             }
         }
-        let live = |n: NodeId| image.is_live(n) && !lapsed.contains(&n);
-        records.extend(partition_changes(
-            image,
-            &lapsed,
-            live,
-            self.config.default_min_insync_replicas,
-        ));
+        let sessions = &self.sessions;
+        let live = |n: NodeId| may_lead(sessions, image, n) && !lapsed.contains(&n);
+        records.extend(partition_changes(image, &lapsed, live, &self.config));
+        let interval = self.config.leader_imbalance_check_interval_ms;
+        if records.is_empty()
+            && self.config.auto_leader_rebalance
+            && now_ms.saturating_sub(self.last_rebalance_ms) >= interval
+        {
+            self.last_rebalance_ms = now_ms;
+            records.extend(election::rebalance_leaders(image, live));
+        }
         records
     }
 
@@ -307,12 +348,7 @@ impl Controller {
         // The new incarnation starts fenced: whatever the old one led moves away.
         let gone = BTreeSet::from([id]);
         let live = |n: NodeId| n != id && image.is_live(n);
-        records.extend(partition_changes(
-            image,
-            &gone,
-            live,
-            self.config.default_min_insync_replicas,
-        ));
+        records.extend(partition_changes(image, &gone, live, &self.config));
         self.sessions.insert(
             id,
             Session {
@@ -349,12 +385,7 @@ impl Controller {
             }
             let gone = BTreeSet::from([id]);
             let live = |n: NodeId| n != id && image.is_live(n);
-            records.extend(partition_changes(
-                image,
-                &gone,
-                live,
-                self.config.default_min_insync_replicas,
-            ));
+            records.extend(partition_changes(image, &gone, live, &self.config));
             let response = ControllerResponse::Heartbeat {
                 fenced: true,
                 should_shut_down: true,
@@ -369,7 +400,7 @@ impl Controller {
                 image,
                 &BTreeSet::new(),
                 live,
-                self.config.default_min_insync_replicas,
+                &self.config,
             ));
             let response = ControllerResponse::Heartbeat {
                 fenced: false,
@@ -546,108 +577,9 @@ fn check_configs<'a>(
     })
 }
 
-/// Leader and ISR changes so that no broker in `gone` leads or stays in an ISR, and every
-/// partition without a live leader gets the first live ISR member (in replica order) as
-/// leader, or else a live eligible leader replica, or goes offline. `live` says who may lead
-/// after this decision.
-///
-/// Eligible leader replicas as KIP-966 keeps them (Kafka 4's default): a replica fenced out
-/// of an ISR that falls below the topic's `min.insync.replicas` joins the ELR, since it holds
-/// everything committed; while the ISR is empty the ELR is also the last known ELR; an ISR
-/// back at the minimum clears both.
-fn partition_changes(
-    image: &MetadataImage,
-    gone: &BTreeSet<NodeId>,
-    live: impl Fn(NodeId) -> bool,
-    default_min_isr: i32,
-) -> Vec<MetadataRecord> {
-    let mut records = Vec::new();
-    for t in image.topics() {
-        let min_isr = t
-            .configs
-            .get("min.insync.replicas")
-            .and_then(|v| v.trim().parse::<i32>().ok())
-            .unwrap_or(default_min_isr)
-            .max(1) as usize;
-        for (partition, p) in t.partitions.iter().enumerate() {
-            if let Some(change) = partition_change(t.id, partition as i32, p, gone, &live, min_isr)
-            {
-                records.push(change);
-            }
-        }
-    }
-    records
-}
-
-fn partition_change(
-    topic: TopicId,
-    partition: i32,
-    p: &PartitionAssignment,
-    gone: &BTreeSet<NodeId>,
-    live: &impl Fn(NodeId) -> bool,
-    min_isr: usize,
-) -> Option<MetadataRecord> {
-    let mut isr: Vec<NodeId> = p
-        .isr
-        .iter()
-        .copied()
-        .filter(|n| !gone.contains(n))
-        .collect();
-    let mut elr = p.elr.clone();
-    let mut last_known_elr = p.last_known_elr.clone();
-    if isr.len() < min_isr {
-        for removed in p.isr.iter().filter(|n| gone.contains(n)) {
-            if !elr.contains(removed) {
-                elr.push(*removed);
-            }
-        }
-    }
-    let leader = if p.leader.is_some() && live(p.leader) && isr.contains(&p.leader) {
-        p.leader
-    } else if let Some(l) = p
-        .replicas
-        .iter()
-        .copied()
-        .find(|r| isr.contains(r) && live(*r))
-    {
-        l
-    } else if let Some(l) = p
-        .replicas
-        .iter()
-        .copied()
-        .find(|r| elr.contains(r) && live(*r))
-    {
-        // An eligible leader replica has everything committed: it leads, alone in the ISR.
-        elr.retain(|r| *r != l);
-        isr = vec![l];
-        l
-    } else {
-        NodeId::NONE
-    };
-    if isr.len() >= min_isr {
-        elr.clear();
-        last_known_elr.clear();
-    } else if isr.is_empty() && !elr.is_empty() {
-        last_known_elr.clone_from(&elr);
-    }
-    if leader == p.leader && isr == p.isr && elr == p.elr && last_known_elr == p.last_known_elr {
-        return None;
-    }
-    let leader_epoch = if leader == p.leader {
-        p.leader_epoch
-    } else {
-        p.leader_epoch.next()
-    };
-    Some(MetadataRecord::ChangePartition {
-        topic,
-        partition,
-        leader,
-        isr,
-        leader_epoch,
-        partition_epoch: p.partition_epoch.saturating_add(1),
-        elr,
-        last_known_elr,
-    })
+/// Whether `broker` may take leadership now: registered, unfenced, not shutting down.
+fn may_lead(sessions: &BTreeMap<NodeId, Session>, image: &MetadataImage, broker: NodeId) -> bool {
+    image.is_live(broker) && sessions.get(&broker).is_none_or(|s| !s.shutting_down)
 }
 
 fn delete_topics(image: &MetadataImage, names: &[String]) -> Decision {

@@ -1,6 +1,7 @@
 //! The requests a broker (or an admin handler) sends to the active controller, and the
 //! answers. They travel between nodes inside RPC frames, so they are rkyv-archived.
 
+use super::election::ElectionType;
 use crate::cluster::records::{ConfigResource, Endpoint};
 use crate::error::ControllerError;
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
@@ -120,6 +121,14 @@ mod request_kinds {
         /// DescribeQuorum: the leader's view of the quorum (answered by the active
         /// controller, which alone knows every voter's progress).
         DescribeQuorum,
+        /// ElectLeaders: preferred or unclean elections for the partitions named (`None`:
+        /// every partition).
+        ElectLeaders {
+            /// Which election.
+            election: ElectionType,
+            /// (topic, partition) pairs.
+            partitions: Option<Vec<(String, i32)>>,
+        },
     }
 }
 
@@ -163,6 +172,8 @@ mod response_kinds {
         },
         /// The quorum as its leader sees it.
         Quorum(QuorumView),
+        /// Per partition of ElectLeaders, in request order.
+        ElectLeaders(Vec<(String, i32, Result<(), ControllerError>)>),
         /// The partition as it now is, after an AlterPartition.
         PartitionChanged {
             /// The ISR.

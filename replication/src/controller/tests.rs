@@ -210,11 +210,11 @@ fn lapsed_sessions_fence_and_move_leadership_then_come_back() {
         Some(NodeId::NONE),
         "no other replica: offline"
     );
-    assert_eq!(
-        h.image.isr(single, 0).unwrap(),
-        &[lone_leader],
-        "last ISR member kept"
-    );
+    // As Kafka 4 keeps it (KIP-966): the fenced last ISR member leaves the ISR for the ELR.
+    let offline = h.image.partition(single, 0).unwrap();
+    assert!(offline.isr.is_empty(), "{offline:?}");
+    assert_eq!(offline.elr, vec![lone_leader]);
+    assert_eq!(offline.last_known_elr, vec![lone_leader]);
     for p in 0..3 {
         let now = h.image.partition(t, p).unwrap();
         assert_ne!(now.leader, lone_leader);
@@ -230,10 +230,10 @@ fn lapsed_sessions_fence_and_move_leadership_then_come_back() {
     let e = epochs[lone_leader.0 as usize];
     assert!(!h.heartbeat(lone_leader.0, e).unwrap());
     assert_eq!(h.image.leader(single, 0), Some(lone_leader));
-    assert_eq!(
-        h.image.partition(single, 0).unwrap().leader_epoch,
-        offline_epoch.next()
-    );
+    let back = h.image.partition(single, 0).unwrap();
+    assert_eq!(back.leader_epoch, offline_epoch.next());
+    assert_eq!(back.isr, vec![lone_leader]);
+    assert!(back.elr.is_empty() && back.last_known_elr.is_empty());
 }
 
 #[test]
@@ -428,4 +428,208 @@ fn alter_configs_sets_and_deletes() {
         h.run(unknown),
         Err(ControllerError::UnknownTopicOrPartition(_))
     ));
+}
+
+impl Harness {
+    /// The leader of `topic`-`partition` changes its ISR to `isr`.
+    fn alter_isr(&mut self, epochs: &[BrokerEpoch], topic: TopicId, partition: i32, isr: &[i32]) {
+        let p = self.image.partition(topic, partition).unwrap().clone();
+        let r = self.run(ControllerRequest::AlterPartition {
+            broker: p.leader,
+            broker_epoch: epochs[p.leader.0 as usize],
+            topic,
+            partition,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr: isr.iter().map(|n| NodeId(*n)).collect(),
+        });
+        assert!(r.is_ok(), "{r:?}");
+    }
+
+    fn elect(
+        &mut self,
+        election: ElectionType,
+        partitions: Option<Vec<(&str, i32)>>,
+    ) -> Vec<(String, i32, Result<(), ControllerError>)> {
+        let partitions =
+            partitions.map(|ps| ps.into_iter().map(|(t, p)| (t.to_string(), p)).collect());
+        match self.run(ControllerRequest::ElectLeaders {
+            election,
+            partitions,
+        }) {
+            Ok(ControllerResponse::ElectLeaders(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Broker `id` misses heartbeats until fenced while the others keep theirs.
+    fn lapse(&mut self, epochs: &[BrokerEpoch], id: i32) {
+        for _ in 0..10 {
+            self.now_ms += 1_000;
+            for (i, e) in epochs.iter().enumerate() {
+                if i as i32 != id {
+                    self.heartbeat(i as i32, *e).unwrap();
+                }
+            }
+            self.tick(0);
+        }
+        assert!(self.image.broker(NodeId(id)).unwrap().fenced);
+    }
+}
+
+#[test]
+fn preferred_elections_wait_for_the_preferred_replica_to_be_in_sync() {
+    let mut h = Harness::new();
+    h.controller.config.auto_leader_rebalance = false;
+    let epochs = h.live_brokers(3);
+    let t = h.create("t", 3, 3).unwrap();
+    let p = (0..3)
+        .find(|p| h.image.replicas(t, *p).unwrap()[0] == NodeId(0))
+        .unwrap();
+    assert_eq!(
+        h.elect(ElectionType::Preferred, Some(vec![("t", p)])),
+        vec![("t".to_string(), p, Err(ControllerError::ElectionNotNeeded))]
+    );
+    h.lapse(&epochs, 0);
+    assert_ne!(h.image.leader(t, p), Some(NodeId(0)));
+    assert!(!h.heartbeat(0, epochs[0]).unwrap(), "unfenced again");
+    // Back, but not in sync: it may not lead yet.
+    assert_eq!(
+        h.elect(
+            ElectionType::Preferred,
+            Some(vec![("t", p), ("nope", 0), ("t", 9)])
+        ),
+        vec![
+            (
+                "t".to_string(),
+                p,
+                Err(ControllerError::PreferredLeaderNotAvailable)
+            ),
+            (
+                "nope".to_string(),
+                0,
+                Err(ControllerError::UnknownTopicOrPartition("nope-0".into()))
+            ),
+            (
+                "t".to_string(),
+                9,
+                Err(ControllerError::UnknownTopicOrPartition("t-9".into()))
+            ),
+        ]
+    );
+    // Caught up: the leader adds it back, and the election moves leadership to it.
+    let isr: Vec<i32> = h
+        .image
+        .replicas(t, p)
+        .unwrap()
+        .iter()
+        .map(|n| n.0)
+        .collect();
+    h.alter_isr(&epochs, t, p, &isr);
+    let before = h.image.partition(t, p).unwrap().leader_epoch;
+    let all = h.elect(ElectionType::Preferred, None);
+    assert!(all.contains(&("t".to_string(), p, Ok(()))), "{all:?}");
+    assert!(
+        all.iter().all(|r| r.2.is_ok()),
+        "not-needed ones are left out: {all:?}"
+    );
+    assert_eq!(h.image.leader(t, p), Some(NodeId(0)));
+    assert_eq!(h.image.partition(t, p).unwrap().leader_epoch, before.next());
+}
+
+#[test]
+fn the_periodic_rebalance_moves_leadership_back_to_preferred_replicas() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(3);
+    let t = h.create("t", 3, 3).unwrap();
+    let preferred = |h: &Harness, p: i32| h.image.replicas(t, p).unwrap()[0];
+    h.lapse(&epochs, 1);
+    assert!(!h.heartbeat(1, epochs[1]).unwrap());
+    for p in 0..3 {
+        let isr: Vec<i32> = h
+            .image
+            .replicas(t, p)
+            .unwrap()
+            .iter()
+            .map(|n| n.0)
+            .collect();
+        h.alter_isr(&epochs, t, p, &isr);
+    }
+    let moved = (0..3).filter(|p| h.image.leader(t, *p) != Some(preferred(&h, *p)));
+    assert_eq!(moved.count(), 1, "broker 1's partition moved away");
+    h.controller.config.leader_imbalance_check_interval_ms = 5_000;
+    h.controller.last_rebalance_ms = h.now_ms;
+    h.tick(0);
+    assert!(
+        (0..3).any(|p| h.image.leader(t, p) != Some(preferred(&h, p))),
+        "not yet due"
+    );
+    h.now_ms += 5_000;
+    for (i, e) in epochs.iter().enumerate() {
+        h.heartbeat(i as i32, *e).unwrap();
+    }
+    h.tick(0);
+    for p in 0..3 {
+        assert_eq!(
+            h.image.leader(t, p),
+            Some(preferred(&h, p)),
+            "partition {p}"
+        );
+    }
+}
+
+#[test]
+fn unclean_elections_only_where_allowed() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(2);
+    let t = h.create("t", 1, 2).unwrap();
+    let leader = h.image.leader(t, 0).unwrap();
+    let other = 1 - leader.0;
+    // The follower falls out of the ISR, then the leader is fenced.
+    h.alter_isr(&epochs, t, 0, &[leader.0]);
+    h.lapse(&epochs, leader.0);
+    assert_eq!(
+        h.image.leader(t, 0),
+        Some(NodeId::NONE),
+        "no clean candidate"
+    );
+    assert_eq!(
+        h.elect(ElectionType::Preferred, Some(vec![("t", 0)])),
+        vec![(
+            "t".to_string(),
+            0,
+            Err(ControllerError::PreferredLeaderNotAvailable)
+        )]
+    );
+    // An unclean election asked for: the out-of-sync replica leads, alone in the ISR.
+    let offline_epoch = h.image.partition(t, 0).unwrap().leader_epoch;
+    assert_eq!(
+        h.elect(ElectionType::Unclean, Some(vec![("t", 0)])),
+        vec![("t".to_string(), 0, Ok(()))]
+    );
+    let now = h.image.partition(t, 0).unwrap().clone();
+    assert_eq!(
+        (now.leader, now.isr.clone()),
+        (NodeId(other), vec![NodeId(other)])
+    );
+    assert_eq!(now.leader_epoch, offline_epoch.next());
+    assert_eq!(
+        h.elect(ElectionType::Unclean, Some(vec![("t", 0)])),
+        vec![("t".to_string(), 0, Err(ControllerError::ElectionNotNeeded))]
+    );
+
+    // With the topic's unclean.leader.election.enable, the controller does it by itself.
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(2);
+    let t = h.create("u", 1, 2).unwrap();
+    h.run(ControllerRequest::AlterConfigs {
+        resource: ConfigResource::Topic("u".into()),
+        entries: vec![("unclean.leader.election.enable".into(), Some("true".into()))],
+        validate_only: false,
+    })
+    .unwrap();
+    let leader = h.image.leader(t, 0).unwrap();
+    h.alter_isr(&epochs, t, 0, &[leader.0]);
+    h.lapse(&epochs, leader.0);
+    assert_eq!(h.image.leader(t, 0), Some(NodeId(1 - leader.0)));
 }

@@ -45,6 +45,9 @@ pub struct Follower {
     pub durable_end: i64,
     /// When it was last caught up (leader's clock).
     pub last_caught_up_ms: i64,
+    /// When it was last heard from, or last asked to answer (leader's clock): an idle
+    /// partition pings its followers so a live one stays caught up.
+    pub last_contact_ms: i64,
     samples: VecDeque<(i64, i64)>,
 }
 
@@ -56,6 +59,7 @@ impl Follower {
             sync: Sync::Unknown,
             durable_end: 0,
             last_caught_up_ms: now_ms,
+            last_contact_ms: now_ms,
             samples: VecDeque::new(),
         }
     }
@@ -76,6 +80,7 @@ impl Follower {
 
     /// The follower acknowledged `durable_end` while the leader's log ends at `log_end`.
     pub fn ack(&mut self, durable_end: i64, log_end: i64, now_ms: i64) {
+        self.last_contact_ms = self.last_contact_ms.max(now_ms);
         self.durable_end = self.durable_end.max(durable_end).min(log_end);
         if self.durable_end >= log_end {
             self.last_caught_up_ms = now_ms;

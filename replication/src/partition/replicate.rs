@@ -158,6 +158,14 @@ impl Partition {
                 self.send_to(*replica, m);
             }
             Output::SyncFollower { replica, .. } => self.start_catch_up(*replica),
+            Output::PingFollower { replica } => {
+                let m = ReplicaMessage::Ping {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                };
+                self.send_to(*replica, m);
+            }
             Output::AlterIsr {
                 isr,
                 leader_epoch,
@@ -323,6 +331,7 @@ impl Partition {
             partition: self.index,
             epoch: st.leader_epoch(),
             log_end,
+            durable_end: st.durable_end(),
             last_epoch,
         }
     }
@@ -345,12 +354,14 @@ impl Partition {
             ReplicaMessage::Position {
                 epoch: e,
                 log_end,
+                durable_end,
                 last_epoch,
                 ..
             } if role == Role::Leader && e == epoch => {
                 let out = self.state.borrow_mut().step(Input::FollowerPosition {
                     replica: from,
                     log_end,
+                    durable_end,
                     last_epoch,
                     now_ms: now,
                 });
@@ -379,6 +390,20 @@ impl Partition {
                 );
             }
             // Follower side: only from the leader the metadata names, at its epoch.
+            ReplicaMessage::Ping { epoch: e, .. }
+                if role == (Role::Follower { leader: from })
+                    && e == epoch
+                    && !self.resyncing.get() =>
+            {
+                let durable_end = self.state.borrow().durable_end();
+                let m = ReplicaMessage::Ack {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    durable_end,
+                };
+                conn.try_send(OutFrame::new(&m, Vec::new()));
+            }
             ReplicaMessage::Lead { epoch: e, .. } => {
                 if role == (Role::Follower { leader: from }) && e == epoch {
                     *self.leader_conn.borrow_mut() = Some(conn.clone());

@@ -312,6 +312,7 @@ impl Partition {
                 Output::TruncateFollower { .. }
                 | Output::ResetFollower { .. }
                 | Output::SyncFollower { .. }
+                | Output::PingFollower { .. }
                 | Output::AlterIsr { .. } => self.replication_output(o),
             }
         }

@@ -76,6 +76,9 @@ impl Default for ReplicationConfig {
 /// asked again (the controller may have been unreachable, or refused it).
 pub const ISR_CHANGE_RETRY_MS: i64 = 2_000;
 
+/// Least time between two pings of a silent follower.
+const PING_MIN_MS: i64 = 50;
+
 /// This replica's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -139,6 +142,8 @@ pub enum Input {
         replica: NodeId,
         /// Its log end offset.
         log_end: i64,
+        /// How much of its log is durable.
+        durable_end: i64,
         /// The leader epoch of its last batch ([`LeaderEpoch::UNKNOWN`] when empty).
         last_epoch: LeaderEpoch,
         /// The leader's clock.
@@ -187,6 +192,12 @@ pub enum Output {
     /// The leader-epoch cache changed: write its checkpoint before appending at the new
     /// epoch.
     CheckpointEpochs,
+    /// Ask `replica` to acknowledge where it is: it has been silent for a while, and an idle
+    /// partition has no appends to acknowledge.
+    PingFollower {
+        /// The follower.
+        replica: NodeId,
+    },
     /// The role or epoch changed: requests in flight under the old one must fail, and
     /// waiters be woken to find out.
     RoleChanged,
@@ -225,6 +236,14 @@ pub enum Output {
         /// The partition epoch it applies to.
         partition_epoch: i32,
     },
+}
+
+/// Where a follower says its log is.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    log_end: i64,
+    durable_end: i64,
+    last_epoch: LeaderEpoch,
 }
 
 /// One partition replica's state.
@@ -332,7 +351,13 @@ impl PartitionState {
                 durable_end,
                 now_ms,
             } => {
-                if self.role == Role::Leader && self.assignment.replicas.contains(&replica) {
+                let synced = self
+                    .followers
+                    .get(replica)
+                    .is_some_and(|f| f.sync != Sync::Unknown);
+                // Before its position is known, a follower's log may hold what this leader
+                // will have it cut: its acknowledgements count only from then on.
+                if self.role == Role::Leader && synced {
                     let leo = self.log_end_offset;
                     self.followers
                         .entry(replica, now_ms)
@@ -344,9 +369,17 @@ impl PartitionState {
             Input::FollowerPosition {
                 replica,
                 log_end,
+                durable_end,
                 last_epoch,
                 now_ms,
-            } => self.follower_position(replica, log_end, last_epoch, now_ms, &mut out),
+            } => {
+                let at = Position {
+                    log_end,
+                    durable_end,
+                    last_epoch,
+                };
+                self.follower_position(replica, at, now_ms, &mut out)
+            }
             Input::CaughtUpTo { replica, next } => {
                 let leo = self.log_end_offset;
                 if let Some(f) = self.followers.by_node_mut(replica) {
@@ -388,6 +421,7 @@ impl PartitionState {
                 self.producers
                     .expire(now_ms, producer::PRODUCER_EXPIRATION_MS);
                 self.check_isr(now_ms, &mut out);
+                self.ping_silent(now_ms, &mut out);
             }
         }
         self.check();
@@ -453,11 +487,15 @@ impl PartitionState {
     fn follower_position(
         &mut self,
         replica: NodeId,
-        log_end: i64,
-        last_epoch: LeaderEpoch,
+        at: Position,
         now_ms: i64,
         out: &mut Vec<Output>,
     ) {
+        let Position {
+            log_end,
+            durable_end,
+            last_epoch,
+        } = at;
         if self.role != Role::Leader || !self.assignment.replicas.contains(&replica) {
             return;
         }
@@ -497,9 +535,11 @@ impl PartitionState {
             out.push(Output::ResetFollower { replica, start });
             return;
         }
-        let durable = self.durable_end;
         let f = self.followers.entry(replica, now_ms);
-        f.durable_end = f.durable_end.max(log_end.min(durable));
+        // Its log agrees with this one up to `log_end`: what of it is durable counts as
+        // replicated, so a follower with nothing to catch up joins the ISR without waiting
+        // for new data.
+        f.ack(durable_end.min(log_end), leo, now_ms);
         f.sync = if log_end >= leo {
             Sync::Live { next: leo }
         } else {
@@ -509,6 +549,8 @@ impl PartitionState {
             replica,
             from: log_end,
         });
+        self.advance_high_watermark(out);
+        self.maybe_expand_isr(replica, now_ms, out);
     }
 
     /// A follower told where its leader's `epoch` ends (`end`): where its own log agrees
@@ -532,6 +574,11 @@ impl PartitionState {
             .filter(|e| e.start_offset < self.log_end_offset)
             .map_or(LeaderEpoch::UNKNOWN, |e| e.epoch);
         (self.log_end_offset, last)
+    }
+
+    /// This follower's durable log end, as its position reports it.
+    pub fn durable_end(&self) -> i64 {
+        self.durable_end
     }
 
     /// Followers that get a batch just appended at `base..=last` as it is: those live and
@@ -613,6 +660,22 @@ impl PartitionState {
             .filter(|r| !lagging.contains(r))
             .collect();
         self.ask_isr(isr, now_ms, out);
+    }
+
+    /// Pings followers in sync with this leader that have been silent for a third of
+    /// `replica.lag.time.max.ms`: their answer keeps a caught-up follower of an idle
+    /// partition in the ISR, and silence still lets a dead one drop out.
+    fn ping_silent(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let every = (self.config.replica_lag_time_max_ms / 3).max(PING_MIN_MS);
+        for (replica, f) in self.followers.iter_mut() {
+            if f.sync != Sync::Unknown && now_ms - f.last_contact_ms >= every {
+                f.last_contact_ms = now_ms;
+                out.push(Output::PingFollower { replica: *replica });
+            }
+        }
     }
 
     /// A follower outside the ISR that has caught up with the high watermark joins it.
@@ -883,6 +946,22 @@ mod tests {
         let mut p = PartitionState::new(me, a.clone(), 0, 0, EpochCache::default());
         p.on_appended(&header(0, 10), &entry(0, 9), 0);
         assert!(p.step(Input::Durable { end: 10 }).is_empty());
+        let early = p.step(Input::ReplicaProgress {
+            replica: other,
+            durable_end: 6,
+            now_ms: 0,
+        });
+        assert!(
+            early.is_empty(),
+            "no acknowledgement counts before the position"
+        );
+        p.step(Input::FollowerPosition {
+            replica: other,
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 0,
+        });
         let out = p.step(Input::ReplicaProgress {
             replica: other,
             durable_end: 6,
@@ -903,6 +982,103 @@ mod tests {
             ..a
         }));
         assert_eq!(out, vec![Output::HighWatermark(10)]);
+    }
+
+    #[test]
+    fn a_follower_with_nothing_to_catch_up_joins_the_isr_from_its_position() {
+        let (me, other) = (NodeId(1), NodeId(2));
+        let a = Assignment {
+            replicas: vec![me, other],
+            isr: vec![me],
+            leader: me,
+            leader_epoch: LeaderEpoch(2),
+            partition_epoch: 4,
+        };
+        let mut p = PartitionState::new(me, a, 0, 0, EpochCache::default());
+        // Empty logs on both sides: the position alone shows it caught up.
+        let out = p.step(Input::FollowerPosition {
+            replica: other,
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 10,
+        });
+        assert!(
+            out.contains(&Output::AlterIsr {
+                isr: vec![me, other],
+                leader_epoch: LeaderEpoch(2),
+                partition_epoch: 4,
+            }),
+            "{out:?}"
+        );
+        // Data it has not made durable yet does not count.
+        let mut p = PartitionState::new(me, p.assignment().clone(), 0, 0, EpochCache::default());
+        p.on_appended(&header(0, 4), &entry(0, 3), 0);
+        p.step(Input::Durable { end: 4 });
+        let out = p.step(Input::FollowerPosition {
+            replica: other,
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 10,
+        });
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::AlterIsr { .. })),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn an_idle_partition_pings_its_followers_and_keeps_the_live_ones() {
+        let (me, live, dead) = (NodeId(1), NodeId(2), NodeId(3));
+        let a = Assignment {
+            replicas: vec![me, live, dead],
+            isr: vec![me, live, dead],
+            leader: me,
+            leader_epoch: LeaderEpoch(1),
+            partition_epoch: 1,
+        };
+        let mut p = PartitionState::new(me, a, 0, 0, EpochCache::default());
+        p.step(Input::Configure(ReplicationConfig {
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 3_000,
+        }));
+        for r in [live, dead] {
+            p.step(Input::FollowerPosition {
+                replica: r,
+                log_end: 0,
+                durable_end: 0,
+                last_epoch: LeaderEpoch::UNKNOWN,
+                now_ms: 0,
+            });
+        }
+        let mut pinged = Vec::new();
+        let mut shrunk = None;
+        for now in (100..=6_000).step_by(100) {
+            for o in p.step(Input::Tick { now_ms: now }) {
+                match o {
+                    Output::PingFollower { replica } => {
+                        pinged.push((replica, now));
+                        if replica == live {
+                            p.step(Input::ReplicaProgress {
+                                replica,
+                                durable_end: 0,
+                                now_ms: now,
+                            });
+                        }
+                    }
+                    Output::AlterIsr { isr, .. } => {
+                        shrunk.get_or_insert((isr, now));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(pinged.contains(&(live, 1_000)), "{pinged:?}");
+        assert!(pinged.iter().any(|(r, _)| *r == dead));
+        let (isr, at) = shrunk.expect("the silent follower leaves");
+        assert_eq!(isr, vec![me, live]);
+        assert!(at > 3_000, "only after the lag time: {at}");
     }
 
     #[test]

@@ -58,12 +58,14 @@ mod message_kinds {
             partition: i32,
             epoch: LeaderEpoch,
         },
-        /// Follower → leader: my log ends at `log_end`, its last batch is of `last_epoch`.
+        /// Follower → leader: my log ends at `log_end`, durable to `durable_end`, and its
+        /// last batch is of `last_epoch`.
         Position {
             topic: TopicId,
             partition: i32,
             epoch: LeaderEpoch,
             log_end: i64,
+            durable_end: i64,
             last_epoch: LeaderEpoch,
         },
         /// Leader → follower: my `upto` epoch ends at `end`; cut where we agree and say where
@@ -100,6 +102,13 @@ mod message_kinds {
         },
         /// Follower → leader: you are not the leader I know at `epoch` (mine is newer).
         Fenced {
+            topic: TopicId,
+            partition: i32,
+            epoch: LeaderEpoch,
+        },
+        /// Leader → follower: say how far your log is durable (an `Ack`), though nothing
+        /// new was sent (an idle partition keeps its in-sync followers in the ISR).
+        Ping {
             topic: TopicId,
             partition: i32,
             epoch: LeaderEpoch,
@@ -150,6 +159,9 @@ impl ReplicaMessage {
             }
             | Fenced {
                 topic, partition, ..
+            }
+            | Ping {
+                topic, partition, ..
             } => Some((*topic, *partition)),
         }
     }
@@ -165,6 +177,7 @@ impl ReplicaMessage {
             Append { .. } => "Append",
             Ack { .. } => "Ack",
             Fenced { .. } => "Fenced",
+            Ping { .. } => "Ping",
         }
     }
 }
