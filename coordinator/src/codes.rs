@@ -52,6 +52,10 @@ pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
 /// The partition already has the leader an election would give it.
 pub const ELECTION_NOT_NEEDED: i16 = 84;
+/// A replica assignment names no, repeated or unknown brokers.
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+/// A reassignment cancelled where none runs.
+pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 /// Offset metadata longer than allowed.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// The coordinator is still loading the group's offsets.
@@ -195,6 +199,8 @@ pub fn controller(e: &ControllerError) -> i16 {
         ControllerError::ElectionNotNeeded => ELECTION_NOT_NEEDED,
         ControllerError::PreferredLeaderNotAvailable => PREFERRED_LEADER_NOT_AVAILABLE,
         ControllerError::EligibleLeadersNotAvailable => ELIGIBLE_LEADERS_NOT_AVAILABLE,
+        ControllerError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+        ControllerError::NoReassignmentInProgress => NO_REASSIGNMENT_IN_PROGRESS,
     }
 }
 

@@ -95,6 +95,12 @@ mod controller_error {
         /// ELIGIBLE_LEADERS_NOT_AVAILABLE: no live replica may lead.
         #[error("eligible leaders not available")]
         EligibleLeadersNotAvailable,
+        /// INVALID_REPLICA_ASSIGNMENT: a reassignment names no, repeated or unknown brokers.
+        #[error("invalid replica assignment: {0}")]
+        InvalidReplicaAssignment(String),
+        /// NO_REASSIGNMENT_IN_PROGRESS: a cancellation for a partition that is not moving.
+        #[error("no reassignment in progress")]
+        NoReassignmentInProgress,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::table::ShardId;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use myelin_replication::cluster::records::{MetadataRecord, PartitionAssignment};
-use myelin_replication::types::{LeaderEpoch, NodeId, TopicId};
+use myelin_replication::types::{NodeId, TopicId};
 use myelin_replication::Catalog;
 use std::future::Future;
 use std::rc::Rc;
@@ -63,15 +63,7 @@ pub fn legacy_catalog_records(
             id: TopicId(t.id),
             configs: t.configs.clone(),
             partitions: (0..t.partitions)
-                .map(|_| PartitionAssignment {
-                    replicas: vec![me],
-                    isr: vec![me],
-                    leader: me,
-                    leader_epoch: LeaderEpoch(0),
-                    partition_epoch: 0,
-                    elr: Vec::new(),
-                    last_known_elr: Vec::new(),
-                })
+                .map(|_| PartitionAssignment::new(vec![me]))
                 .collect(),
         })
         .collect();

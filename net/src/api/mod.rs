@@ -4,6 +4,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -25,6 +26,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -184,6 +186,14 @@ pub const APIS: &[Api] = &[
         key: offset_for_leader_epoch::API_KEY,
         versions: offset_for_leader_epoch::VERSIONS,
     },
+    Api {
+        key: alter_partition_reassignments::API_KEY,
+        versions: alter_partition_reassignments::VERSIONS,
+    },
+    Api {
+        key: list_partition_reassignments::API_KEY,
+        versions: list_partition_reassignments::VERSIONS,
+    },
 ];
 
 /// The implemented version range of `key`, if it is implemented.
@@ -340,6 +350,8 @@ pub async fn dispatch(
         ApiKey::DescribeTopicPartitions => handled!(describe_topic_partitions),
         ApiKey::ElectLeaders => handled!(elect_leaders),
         ApiKey::OffsetForLeaderEpoch => handled!(offset_for_leader_epoch),
+        ApiKey::AlterPartitionReassignments => handled!(alter_partition_reassignments),
+        ApiKey::ListPartitionReassignments => handled!(list_partition_reassignments),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

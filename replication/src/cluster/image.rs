@@ -368,6 +368,50 @@ impl MetadataImage {
                 p.partition_epoch = *partition_epoch;
                 Ok(())
             }
+            MetadataRecord::ReassignPartition {
+                topic,
+                partition,
+                replicas,
+                adding,
+                removing,
+                leader,
+                isr,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let p = self.partition_mut(*topic, *partition)?;
+                if *partition_epoch <= p.partition_epoch || *leader_epoch < p.leader_epoch {
+                    return Err(NotApplied::StalePartitionEpoch(*topic, *partition));
+                }
+                if *leader != p.leader && *leader_epoch == p.leader_epoch {
+                    return Err(invalid("a leader change must bump the leader epoch"));
+                }
+                let outside = adding
+                    .iter()
+                    .chain(removing.iter())
+                    .any(|r| !replicas.contains(r));
+                if replicas.is_empty()
+                    || replicas.len() > REPLICAS_MAX
+                    || has_duplicates(replicas)
+                    || outside
+                {
+                    return Err(invalid("a reassignment must name distinct replicas"));
+                }
+                let mut next = p.clone();
+                next.replicas.clone_from(replicas);
+                check_isr(&next, isr, *leader)?;
+                next.adding.clone_from(adding);
+                next.removing.clone_from(removing);
+                next.leader = *leader;
+                next.isr.clone_from(isr);
+                next.elr
+                    .retain(|r| replicas.contains(r) && !isr.contains(r));
+                next.last_known_elr.retain(|r| replicas.contains(r));
+                next.leader_epoch = *leader_epoch;
+                next.partition_epoch = *partition_epoch;
+                *p = next;
+                Ok(())
+            }
             MetadataRecord::SetConfig {
                 resource,
                 name,
@@ -604,15 +648,7 @@ mod tests {
 
     fn assignment(replicas: &[i32]) -> PartitionAssignment {
         let replicas: Vec<NodeId> = replicas.iter().map(|&r| NodeId(r)).collect();
-        PartitionAssignment {
-            isr: replicas.clone(),
-            leader: replicas[0],
-            replicas,
-            leader_epoch: LeaderEpoch(0),
-            partition_epoch: 0,
-            elr: vec![],
-            last_known_elr: vec![],
-        }
+        PartitionAssignment::new(replicas)
     }
 
     fn register(image: &mut MetadataImage, index: u64, id: i32) {

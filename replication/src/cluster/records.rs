@@ -49,6 +49,47 @@ pub struct PartitionAssignment {
     pub elr: Vec<NodeId>,
     /// The ELR as it was when the ISR last became empty (KIP-966's last known ELR).
     pub last_known_elr: Vec<NodeId>,
+    /// While a reassignment runs (KIP-455): replicas being added, part of `replicas`,
+    /// catching up until they are in the ISR.
+    pub adding: Vec<NodeId>,
+    /// While a reassignment runs: replicas to drop once every added one is in sync.
+    pub removing: Vec<NodeId>,
+}
+
+impl PartitionAssignment {
+    /// A new partition on `replicas`, all in sync, the first leading at epoch 0.
+    pub fn new(replicas: Vec<NodeId>) -> PartitionAssignment {
+        PartitionAssignment {
+            isr: replicas.clone(),
+            leader: replicas.first().copied().unwrap_or(NodeId::NONE),
+            replicas,
+            leader_epoch: crate::types::LeaderEpoch(0),
+            partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }
+    }
+
+    /// Whether a reassignment is running.
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replicas a reassignment moves to (all of them when none runs).
+    pub fn target_replicas(&self) -> Vec<NodeId> {
+        let mut target: Vec<NodeId> = self
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect();
+        if target.is_empty() {
+            target.clone_from(&self.replicas);
+        }
+        target
+    }
 }
 
 /// What a config entry applies to.
@@ -178,6 +219,28 @@ mod record_kinds {
             start: i64,
             /// Ids in the block.
             len: i64,
+        },
+        /// A partition's replica set changes (a reassignment starts, completes or is
+        /// cancelled), with the leader and ISR that go with it.
+        ReassignPartition {
+            /// Topic id.
+            topic: TopicId,
+            /// Partition index.
+            partition: i32,
+            /// The replica set, preferred leader first.
+            replicas: Vec<NodeId>,
+            /// Replicas being added.
+            adding: Vec<NodeId>,
+            /// Replicas to be removed.
+            removing: Vec<NodeId>,
+            /// New leader, or [`NodeId::NONE`].
+            leader: NodeId,
+            /// New ISR.
+            isr: Vec<NodeId>,
+            /// New leader epoch (bumped when the leader changes).
+            leader_epoch: LeaderEpoch,
+            /// New partition epoch (always bumped).
+            partition_epoch: i32,
         },
     }
 }

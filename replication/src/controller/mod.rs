@@ -15,6 +15,7 @@
 
 mod election;
 pub mod placement;
+mod reassign;
 pub mod request;
 
 use election::partition_changes;
@@ -231,6 +232,10 @@ impl Controller {
                 };
                 alter_partition(image, change)
             }
+            ControllerRequest::AlterReassignments { reassignments } => {
+                let live = |n: NodeId| self.may_lead(image, n);
+                Ok(reassign::alter_reassignments(image, live, reassignments))
+            }
             ControllerRequest::ElectLeaders {
                 election,
                 partitions,
@@ -296,6 +301,9 @@ impl Controller {
         let sessions = &self.sessions;
         let live = |n: NodeId| may_lead(sessions, image, n) && !lapsed.contains(&n);
         records.extend(partition_changes(image, &lapsed, live, &self.config));
+        if records.is_empty() {
+            records.extend(reassign::complete_ready(image, live));
+        }
         let interval = self.config.leader_imbalance_check_interval_ms;
         if records.is_empty()
             && self.config.auto_leader_rebalance
@@ -527,15 +535,7 @@ struct Registration<'a> {
 }
 
 fn fresh_partition(replicas: Vec<NodeId>) -> PartitionAssignment {
-    PartitionAssignment {
-        isr: replicas.clone(),
-        leader: replicas.first().copied().unwrap_or(NodeId::NONE),
-        replicas,
-        leader_epoch: LeaderEpoch(0),
-        partition_epoch: 0,
-        elr: Vec::new(),
-        last_known_elr: Vec::new(),
-    }
+    PartitionAssignment::new(replicas)
 }
 
 fn candidates(image: &MetadataImage) -> Vec<Candidate> {
@@ -753,6 +753,20 @@ fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, 
         }));
     }
     let partition_epoch = p.partition_epoch.saturating_add(1);
+    let live = |n: NodeId| image.is_live(n);
+    if let Some(done) = reassign::completing_isr_change(c.topic, c.partition, p, &isr, live) {
+        let isr = match &done {
+            MetadataRecord::ReassignPartition { isr, .. } => isr.clone(),
+            _ => isr,
+        };
+        return Ok(Decision {
+            records: vec![done],
+            response: ControllerResponse::PartitionChanged {
+                isr,
+                partition_epoch,
+            },
+        });
+    }
     Ok(Decision {
         records: vec![MetadataRecord::ChangePartition {
             topic: c.topic,

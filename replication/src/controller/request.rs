@@ -121,6 +121,12 @@ mod request_kinds {
         /// DescribeQuorum: the leader's view of the quorum (answered by the active
         /// controller, which alone knows every voter's progress).
         DescribeQuorum,
+        /// AlterPartitionReassignments: per (topic, partition), the replicas to move to, or
+        /// `None` to cancel a running reassignment.
+        AlterReassignments {
+            /// The reassignments, in request order.
+            reassignments: Vec<(String, i32, Option<Vec<NodeId>>)>,
+        },
         /// ElectLeaders: preferred or unclean elections for the partitions named (`None`:
         /// every partition).
         ElectLeaders {
@@ -172,6 +178,8 @@ mod response_kinds {
         },
         /// The quorum as its leader sees it.
         Quorum(QuorumView),
+        /// Per partition of AlterPartitionReassignments, in request order.
+        AlterReassignments(Vec<(String, i32, Result<(), ControllerError>)>),
         /// Per partition of ElectLeaders, in request order.
         ElectLeaders(Vec<(String, i32, Result<(), ControllerError>)>),
         /// The partition as it now is, after an AlterPartition.

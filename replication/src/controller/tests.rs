@@ -633,3 +633,141 @@ fn unclean_elections_only_where_allowed() {
     h.lapse(&epochs, leader.0);
     assert_eq!(h.image.leader(t, 0), Some(NodeId(1 - leader.0)));
 }
+
+impl Harness {
+    fn reassign(
+        &mut self,
+        asked: Vec<(&str, i32, Option<Vec<i32>>)>,
+    ) -> Vec<(String, i32, Result<(), ControllerError>)> {
+        let reassignments = asked
+            .into_iter()
+            .map(|(t, p, r)| {
+                let r = r.map(|ids| ids.into_iter().map(NodeId).collect());
+                (t.to_string(), p, r)
+            })
+            .collect();
+        match self.run(ControllerRequest::AlterReassignments { reassignments }) {
+            Ok(ControllerResponse::AlterReassignments(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn ids(v: &[i32]) -> Vec<NodeId> {
+    v.iter().map(|n| NodeId(*n)).collect()
+}
+
+#[test]
+fn a_reassignment_adds_catches_up_then_drops() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(4);
+    let t = h.create("t", 1, 3).unwrap();
+    let before = h.image.partition(t, 0).unwrap().clone();
+    let old: Vec<i32> = before.replicas.iter().map(|n| n.0).collect();
+    let newcomer = (0..4).find(|b| !old.contains(b)).unwrap();
+    let leaving = before.leader.0;
+    // Move off the leader onto the fourth broker.
+    let mut target: Vec<i32> = old.iter().copied().filter(|r| *r != leaving).collect();
+    target.push(newcomer);
+    let ok = h.reassign(vec![("t", 0, Some(target.clone()))]);
+    assert_eq!(ok, vec![("t".to_string(), 0, Ok(()))]);
+    let moving = h.image.partition(t, 0).unwrap().clone();
+    let mut union = target.clone();
+    union.push(leaving);
+    assert_eq!(
+        moving.replicas,
+        ids(&union),
+        "target first, then what leaves"
+    );
+    assert_eq!(
+        (moving.adding.clone(), moving.removing.clone()),
+        (ids(&[newcomer]), ids(&[leaving]))
+    );
+    assert_eq!(moving.isr, before.isr, "nobody in sync changes yet");
+    assert_eq!(moving.leader, before.leader);
+
+    // The newcomer catches up: the leader's ISR change completes the move.
+    let mut isr: Vec<i32> = moving.isr.iter().map(|n| n.0).collect();
+    isr.push(newcomer);
+    h.alter_isr(&epochs, t, 0, &isr);
+    let done = h.image.partition(t, 0).unwrap().clone();
+    assert_eq!(done.replicas, ids(&target));
+    assert!(!done.reassigning());
+    assert!(!done.isr.contains(&NodeId(leaving)), "{done:?}");
+    assert!(done.isr.contains(&NodeId(newcomer)));
+    assert_ne!(done.leader, NodeId(leaving));
+    assert_eq!(
+        done.leader_epoch,
+        before.leader_epoch.next(),
+        "leadership moved"
+    );
+}
+
+#[test]
+fn reassignments_are_validated_replaced_and_cancelled() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(4);
+    let t = h.create("t", 1, 2).unwrap();
+    let before = h.image.partition(t, 0).unwrap().clone();
+    let old: Vec<i32> = before.replicas.iter().map(|n| n.0).collect();
+    for bad in [vec![], vec![old[0], old[0]], vec![old[0], 9]] {
+        let r = h.reassign(vec![("t", 0, Some(bad))]);
+        assert!(
+            matches!(r[0].2, Err(ControllerError::InvalidReplicaAssignment(_))),
+            "{r:?}"
+        );
+    }
+    let r = h.reassign(vec![
+        ("nope", 0, Some(vec![0])),
+        ("t", 0, None),
+        ("t", 0, None),
+    ]);
+    assert!(matches!(
+        r[0].2,
+        Err(ControllerError::UnknownTopicOrPartition(_))
+    ));
+    assert!(
+        matches!(r[2].2, Err(ControllerError::InvalidRequest(_))),
+        "named twice"
+    );
+    assert_eq!(
+        h.reassign(vec![("t", 0, None)]),
+        vec![(
+            "t".to_string(),
+            0,
+            Err(ControllerError::NoReassignmentInProgress)
+        )]
+    );
+    assert_eq!(h.image.partition(t, 0).unwrap(), &before, "nothing changed");
+
+    // Reordering only completes at once, the leader staying.
+    let reordered = vec![old[1], old[0]];
+    h.reassign(vec![("t", 0, Some(reordered.clone()))]);
+    let now = h.image.partition(t, 0).unwrap().clone();
+    assert_eq!(now.replicas, ids(&reordered));
+    assert!(!now.reassigning());
+    assert_eq!(now.leader, before.leader);
+
+    // A move, replaced by another, then cancelled: back to the replicas it started from.
+    let spare: Vec<i32> = (0..4).filter(|b| !old.contains(b)).collect();
+    h.reassign(vec![("t", 0, Some(vec![old[0], spare[0]]))]);
+    h.reassign(vec![("t", 0, Some(vec![old[0], spare[1]]))]);
+    let replaced = h.image.partition(t, 0).unwrap().clone();
+    assert_eq!(replaced.adding, ids(&[spare[1]]), "{replaced:?}");
+    assert!(!replaced.replicas.contains(&NodeId(spare[0])));
+    assert_eq!(
+        h.reassign(vec![("t", 0, None)]),
+        vec![("t".to_string(), 0, Ok(()))]
+    );
+    let back = h.image.partition(t, 0).unwrap().clone();
+    let mut replicas = back.replicas.clone();
+    replicas.sort();
+    let mut want = ids(&old);
+    want.sort();
+    assert_eq!(
+        replicas, want,
+        "the replicas it started from (in Kafka's order)"
+    );
+    assert!(!back.reassigning());
+    let _ = epochs;
+}
