@@ -569,7 +569,6 @@ impl ClusterNode {
             futures::pin_mut!(stop);
             futures::future::select(stop, Box::pin(glommio::timer::sleep(wait))).await;
         }
-        self.controlled_shutdown().await;
     }
 
     async fn register(&self) {
@@ -657,7 +656,7 @@ impl ClusterNode {
 
     /// Asks the controller to move leadership away before stopping, when another broker can
     /// take it (a lone broker keeps its partitions: nobody else could lead them).
-    async fn controlled_shutdown(&self) {
+    pub async fn controlled_shutdown(&self) {
         let Some(epoch) = self.broker_epoch.get() else {
             return;
         };

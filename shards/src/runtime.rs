@@ -29,13 +29,34 @@ pub struct RuntimeConfig {
 
 /// A handle to stop running shards from another thread.
 #[derive(Clone)]
-pub struct StopHandle(Arc<AtomicBool>);
+pub struct StopHandle {
+    /// Shutdown was asked for: the node first hands its leaderships over.
+    requested: Arc<AtomicBool>,
+    /// Every shard stops serving and closes its partitions.
+    stopping: Arc<AtomicBool>,
+}
 
 impl StopHandle {
-    /// Begins an orderly shutdown.
+    /// Begins an orderly shutdown: a controlled shutdown first (leadership moves to other
+    /// in-sync replicas, bounded in time), then the shards stop. Asked a second time, the
+    /// shards stop at once.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        if self.requested.swap(true, Ordering::Relaxed) {
+            self.stopping.store(true, Ordering::Relaxed);
+        }
     }
+}
+
+/// On shard 0: waits for a shutdown request, runs the controlled shutdown, then stops
+/// every shard.
+async fn stop_when_asked(shard: Rc<Shard>, requested: Arc<AtomicBool>) {
+    while !requested.load(Ordering::Relaxed) && !shard.is_stopping() {
+        glommio::timer::sleep(Duration::from_millis(limits::STOP_CHECK_MS)).await;
+    }
+    if let Some(cluster) = shard.cluster() {
+        cluster.controlled_shutdown().await;
+    }
+    shard.stop_now();
 }
 
 /// The records that import a single node's older topic catalog (`meta/catalog.rkyv`, and
@@ -142,6 +163,7 @@ where
     let io_memory = io_memory_per_shard(count);
     let node = Arc::new(node);
     let stopping = Arc::new(AtomicBool::new(false));
+    let requested = Arc::new(AtomicBool::new(false));
     let mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full> =
         MeshBuilder::full(count, limits::MESH_CHANNEL_CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -151,6 +173,7 @@ where
             Some(core) if config.pin && count <= cores.len() => Placement::Fixed(core.id),
             _ => Placement::Unbound,
         };
+        let requested = requested.clone();
         let (mesh, node, stopping, serve, ready) = (
             mesh.clone(),
             node.clone(),
@@ -182,6 +205,7 @@ where
                             return;
                         }
                     }
+                    glommio::spawn_local(stop_when_asked(shard.clone(), requested)).detach();
                 }
                 shard.first_metadata().await;
                 let _ = ready.send(Ok(()));
@@ -248,7 +272,10 @@ where
         }
         return Err(ShardError::Runtime(e));
     }
-    on_started(StopHandle(stopping));
+    on_started(StopHandle {
+        requested,
+        stopping,
+    });
     for h in handles {
         h.join().map_err(|e| ShardError::Runtime(e.to_string()))?;
     }

@@ -154,6 +154,11 @@ impl Shard {
         rx.await.map_err(|_| ShardError::Unreachable(target.0))
     }
 
+    /// Stops every shard of this node (they all watch the same flag).
+    pub fn stop_now(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
     /// True once shutdown has begun.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
