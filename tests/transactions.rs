@@ -50,11 +50,13 @@ fn send(
     p.flush(T).unwrap();
 }
 
-/// Everything a consumer with `isolation` reads from the beginning of `topic`, until quiet.
+/// Everything a consumer with `isolation` reads from the beginning of `topic`: until every
+/// partition reported its end (the last stable offset under read_committed), then quiet.
 fn read_all(bs: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<String> {
     let c: BaseConsumer = kafka::config(bs)
         .set("group.id", "unused")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .set("isolation.level", isolation)
         .create()
         .unwrap();
@@ -65,13 +67,25 @@ fn read_all(bs: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<Stri
     }
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
+    let mut at_end = HashSet::new();
     let mut quiet_since = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while quiet_since.elapsed() < Duration::from_millis(1500) && Instant::now() < deadline {
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            let m = m.expect("consume error");
-            out.push(m.payload_view::<str>().unwrap().unwrap().to_string());
-            quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        let quiet = quiet_since.elapsed() >= Duration::from_millis(300);
+        if at_end.len() == partitions as usize && quiet {
+            break;
+        }
+        match c.poll(Duration::from_millis(100)) {
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(m) => {
+                let m = m.expect("consume error");
+                at_end.remove(&m.partition());
+                out.push(m.payload_view::<str>().unwrap().unwrap().to_string());
+                quiet_since = Instant::now();
+            }
+            None => {}
         }
     }
     out
@@ -173,6 +187,9 @@ async fn a_transaction_open_across_a_broker_restart_is_aborted_by_its_timeout() 
     );
 }
 
+/// Records in the consume-transform-produce test's input.
+const INPUT_RECORDS: i64 = 100;
+
 /// One consume-transform-produce processor: reads `input` in group `group` (read_committed),
 /// writes `out-<value>` to `output` and commits its input offsets in the same transaction.
 /// With `crash_after`, it stops dead in the middle of a transaction after that many records.
@@ -191,7 +208,7 @@ fn processor(bs: &str, crash_after: Option<usize>, want: usize) -> usize {
     let mut idle_since = Instant::now();
     while done < want
         && Instant::now() < deadline
-        && !(done > 0 && idle_since.elapsed() > Duration::from_secs(3))
+        && !(done > 0 && idle_since.elapsed() > Duration::from_secs(10))
     {
         let mut batch = Vec::new();
         while batch.len() < 10 {
@@ -229,6 +246,18 @@ fn processor(bs: &str, crash_after: Option<usize>, want: usize) -> usize {
             .send_offsets_to_transaction(&offsets, &consumer.group_metadata().unwrap(), T)
             .unwrap();
         producer.commit_transaction(T).unwrap();
+        // Done once the committed positions cover the whole input.
+        let consumed: i64 = offsets
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .sum();
+        if consumed >= INPUT_RECORDS {
+            break;
+        }
     }
     done
 }
@@ -240,7 +269,7 @@ async fn consume_transform_produce_survives_a_crash_exactly_once() {
     kafka::create_topic(&bs, "input", 2).await;
     kafka::create_topic(&bs, "output", 2).await;
     let plain: ThreadedProducer<_> = kafka::config(&bs).create().unwrap();
-    for i in 0..100 {
+    for i in 0..INPUT_RECORDS {
         let v = format!("{i:03}");
         plain
             .send(BaseRecord::<str, str>::to("input").key(&v).payload(&v))
