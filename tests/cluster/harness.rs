@@ -5,9 +5,16 @@
 //! output goes to `node-N/node.log` in the run directory, which is kept (and the logs' tails
 //! printed) when the test fails.
 //!
-//! Also here: raw Metadata, DescribeQuorum and CreateTopics requests (the answers exactly as a
-//! broker puts them on the wire, leader epochs and offline replicas included) and the Java
-//! scenario runner.
+//! Also here: raw Metadata, DescribeQuorum, CreateTopics and FindCoordinator requests (the
+//! answers exactly as a broker puts them on the wire, leader epochs and offline replicas
+//! included) and the Java scenario runner.
+//!
+//! [`Options`] changes two things for the failover tests (tests/failover.rs): property
+//! overrides (replication factor 3, `min.insync.replicas=2`) and, with `netns`, one network
+//! namespace per node joined by veth pairs to a bridge, so a node's link can be cut.
+
+// Two test crates use this module (tests/cluster.rs, tests/failover.rs), each a part of it.
+#![allow(dead_code)]
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
@@ -16,8 +23,8 @@ use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    DescribeQuorumResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest,
+    MetadataResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::BTreeMap;
@@ -56,6 +63,37 @@ pub fn host(id: i32) -> String {
     format!("127.0.0.{}", 10 + id)
 }
 
+/// The host of node `id` when the nodes run in network namespaces ([`Options::netns`]): an
+/// address of the benchmarking range (RFC 2544) on the bridge, which nothing else here uses.
+pub fn netns_host(id: i32) -> String {
+    format!("{NETNS_PREFIX}.{}", 10 + id)
+}
+
+/// The /24 of the namespaced nodes; the bridge is `.1`.
+const NETNS_PREFIX: &str = "198.18.7";
+/// The bridge in the test's own namespace that every node's veth pair hangs on.
+const NETNS_BRIDGE: &str = "myelinfo0";
+
+/// The network namespace of node `id`.
+fn netns_name(id: i32) -> String {
+    format!("myelinfo{id}")
+}
+
+/// The veth end in the test's namespace for node `id` (the other end is inside, `…n`).
+fn netns_veth(id: i32) -> String {
+    format!("myelinfo{id}h")
+}
+
+/// How a cluster differs from the property files as they are.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `key=value` lines that replace the template's line for `key` (or are appended).
+    pub overrides: Vec<(&'static str, String)>,
+    /// Run each node in its own network namespace at [`netns_host`], so its link can be cut
+    /// ([`Cluster::cut_link`]). Needs root (`ip netns`, veth, bridge).
+    pub netns: bool,
+}
+
 /// The client address of node `id`.
 pub fn addr(id: i32) -> String {
     format!("{}:9092", host(id))
@@ -73,6 +111,8 @@ pub struct Node {
     pub props: PathBuf,
     child: Option<Child>,
     stopped: bool,
+    /// When SIGTERM was sent, while the node has not been reaped yet.
+    terminating: Option<Instant>,
 }
 
 impl Node {
@@ -107,6 +147,8 @@ pub struct Cluster {
     _run_dir: Option<tempfile::TempDir>,
     pub nodes: Vec<Node>,
     kref: PathBuf,
+    /// Whether the nodes run in network namespaces ([`Options::netns`]).
+    netns: bool,
 }
 
 /// The checkout's root.
@@ -150,14 +192,26 @@ fn random_cluster_id() -> String {
 /// The template `tests/cluster/node-N.properties` with its `log.dirs` line pointing into
 /// `data`; every other byte is the template's.
 pub fn node_properties(id: i32, data: &Path) -> String {
+    node_properties_with(id, data, &Options::default())
+}
+
+/// [`node_properties`] with `options` applied: each override replaces its key's line (or is
+/// appended, under a comment), and with `netns` every node address 127.0.0.1N becomes
+/// [`netns_host`]`(N)`.
+pub fn node_properties_with(id: i32, data: &Path, options: &Options) -> String {
     let template = repo().join(format!("tests/cluster/node-{id}.properties"));
     let text = std::fs::read_to_string(&template).expect("read the properties template");
     let mut found = 0;
+    let mut overridden = Vec::new();
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
+        let key = line.split('=').next().unwrap_or_default().trim();
         if line.starts_with("log.dirs=") {
             found += 1;
             out.push_str(&format!("log.dirs={}\n", data.display()));
+        } else if let Some((k, v)) = options.overrides.iter().find(|(k, _)| *k == key) {
+            overridden.push(*k);
+            out.push_str(&format!("{k}={v}\n"));
         } else {
             out.push_str(line);
         }
@@ -168,6 +222,22 @@ pub fn node_properties(id: i32, data: &Path) -> String {
         "{} needs exactly one log.dirs line",
         template.display()
     );
+    let appended: Vec<_> = options
+        .overrides
+        .iter()
+        .filter(|(k, _)| !overridden.contains(k))
+        .collect();
+    if !appended.is_empty() {
+        out.push_str("\n# Added by the test harness.\n");
+        for (k, v) in appended {
+            out.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    if options.netns {
+        for n in NODE_IDS {
+            out = out.replace(&host(n), &netns_host(n));
+        }
+    }
     out
 }
 
@@ -187,6 +257,117 @@ fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
         });
     }
     cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
+/// `ip ARGS…`, which must succeed.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ip ARGS…` whose failure is fine (cleaning up what may not exist).
+fn ip_quiet(args: &[&str]) {
+    let _ = Command::new("ip").args(args).output();
+}
+
+/// Whether this machine lets the test make network namespaces (root, `ip netns`).
+pub fn netns_available() -> bool {
+    let probe = "myelinfoprobe";
+    let ok = Command::new("ip")
+        .args(["netns", "add", probe])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        ip_quiet(&["netns", "del", probe]);
+    }
+    ok
+}
+
+/// One namespace per node with lo up and `netns_host(N)/24` on its veth end, every veth pair's
+/// outer end on one bridge (`.1`) in the test's namespace. Namespaces left by an earlier run
+/// are reused only if no process is in them; otherwise another run is live and this fails.
+fn netns_setup() {
+    for id in NODE_IDS {
+        let name = netns_name(id);
+        if Path::new("/run/netns").join(&name).exists() {
+            let pids = Command::new("ip")
+                .args(["netns", "pids", &name])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            assert!(
+                pids.is_empty(),
+                "network namespace {name} is in use by {pids}: another failover test runs?"
+            );
+        }
+    }
+    netns_teardown();
+    ip(&["link", "add", NETNS_BRIDGE, "type", "bridge"]);
+    ip(&[
+        "addr",
+        "add",
+        &format!("{NETNS_PREFIX}.1/24"),
+        "dev",
+        NETNS_BRIDGE,
+    ]);
+    ip(&["link", "set", NETNS_BRIDGE, "up"]);
+    for id in NODE_IDS {
+        let name = netns_name(id);
+        let outer = netns_veth(id);
+        let inner = format!("myelinfo{id}n");
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", &name,
+        ]);
+        ip(&["link", "set", &outer, "master", NETNS_BRIDGE, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &name, "ip"];
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        inside(&["link", "set", "lo", "up"]);
+        inside(&[
+            "addr",
+            "add",
+            &format!("{}/24", netns_host(id)),
+            "dev",
+            &inner,
+        ]);
+        inside(&["link", "set", &inner, "up"]);
+    }
+}
+
+/// Removes the namespaces (and with them the veth pairs) and the bridge.
+fn netns_teardown() {
+    for id in NODE_IDS {
+        ip_quiet(&["link", "del", &netns_veth(id)]);
+        ip_quiet(&["netns", "del", &netns_name(id)]);
+    }
+    ip_quiet(&["link", "del", NETNS_BRIDGE]);
+}
+
+/// Makes `cmd` enter node `id`'s network namespace between fork and exec.
+fn enter_netns_on_exec(cmd: &mut Command, id: i32) {
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(format!("/run/netns/{}", netns_name(id)))
+        .expect("open the node's network namespace");
+    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until the spawn
+    // (the closure owns it) and is still open in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Runs `cmd` to completion within `timeout` (SIGKILL after that); output captured.
@@ -217,13 +398,23 @@ impl Cluster {
     /// Formats (Kafka) and starts all three nodes, then waits until every broker's Metadata
     /// lists all three brokers at their advertised addresses.
     pub fn start(target: Target) -> Cluster {
-        for id in NODE_IDS {
-            for port in [9092, 9093] {
-                let a: SocketAddr = format!("{}:{port}", host(id)).parse().unwrap();
-                assert!(
-                    TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_err(),
-                    "{a} is already taken: is another cluster test (or a leftover broker) running?"
-                );
+        Cluster::start_with(target, &Options::default())
+    }
+
+    /// [`Cluster::start`] with `options` (property overrides, network namespaces).
+    pub fn start_with(target: Target, options: &Options) -> Cluster {
+        if options.netns {
+            netns_setup();
+        } else {
+            for id in NODE_IDS {
+                for port in [9092, 9093] {
+                    let a: SocketAddr = format!("{}:{port}", host(id)).parse().unwrap();
+                    assert!(
+                        TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_err(),
+                        "{a} is already taken: is another cluster test (or a leftover broker) \
+                         running?"
+                    );
+                }
             }
         }
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -239,18 +430,24 @@ impl Cluster {
             _run_dir: Some(run_dir),
             nodes: Vec::new(),
             kref: kref(),
+            netns: options.netns,
         };
         for id in NODE_IDS {
             let dir = run.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             let props = dir.join(format!("node-{id}.properties"));
-            std::fs::write(&props, node_properties(id, &dir.join("data"))).unwrap();
+            std::fs::write(
+                &props,
+                node_properties_with(id, &dir.join("data"), options),
+            )
+            .unwrap();
             cluster.nodes.push(Node {
                 id,
                 dir,
                 props,
                 child: None,
                 stopped: false,
+                terminating: None,
             });
         }
         eprintln!("[cluster] {target:?}: run directory {}", run.display());
@@ -267,6 +464,25 @@ impl Cluster {
         cluster.wait_all_registered(READY_TIMEOUT);
         eprintln!("[cluster] all three brokers up in {:?}", t0.elapsed());
         cluster
+    }
+
+    /// The host node `id` listens on.
+    pub fn host(&self, id: i32) -> String {
+        if self.netns {
+            netns_host(id)
+        } else {
+            host(id)
+        }
+    }
+
+    /// The client address of node `id`.
+    pub fn addr(&self, id: i32) -> String {
+        format!("{}:9092", self.host(id))
+    }
+
+    /// Where node `id`'s data lives (`log.dirs`).
+    pub fn data_dir(&self, id: i32) -> PathBuf {
+        self.node(id).dir.join("data")
     }
 
     fn kref_java(&self) -> Command {
@@ -350,12 +566,19 @@ impl Cluster {
                     cmd
                 }
                 Target::Myelin => {
+                    // MYELIN_CLUSTER_RUST_LOG=myelin=debug for a failure report.
+                    let level =
+                        std::env::var("MYELIN_CLUSTER_RUST_LOG").unwrap_or_else(|_| "info".into());
                     let mut cmd = Command::new(env!("CARGO_BIN_EXE_myelin"));
-                    cmd.env("RUST_LOG", "info").arg("--config").arg(&node.props);
+                    cmd.env("RUST_LOG", level).arg("--config").arg(&node.props);
                     cmd
                 }
             }
         };
+        let mut cmd = cmd;
+        if self.netns {
+            enter_netns_on_exec(&mut cmd, id);
+        }
         let node = self.node_mut(id);
         assert!(node.child.is_none(), "node {id} already runs");
         // Appends would mix runs; a restarted node's earlier log is kept beside it.
@@ -368,10 +591,11 @@ impl Cluster {
         }
         node.child = Some(spawn_logged(cmd, &node.log_path()));
         node.stopped = false;
+        node.terminating = None;
     }
 
     fn wait_port(&mut self, id: i32) {
-        let a: SocketAddr = addr(id).parse().unwrap();
+        let a: SocketAddr = self.addr(id).parse().unwrap();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok() {
@@ -395,13 +619,15 @@ impl Cluster {
     /// Metadata.
     pub fn wait_brokers(&self, ask: &[i32], expected: &[i32], timeout: Duration) -> Duration {
         let t0 = Instant::now();
-        let want: Vec<(i32, String, i32)> =
-            expected.iter().map(|&id| (id, host(id), 9092)).collect();
+        let want: Vec<(i32, String, i32)> = expected
+            .iter()
+            .map(|&id| (id, self.host(id), 9092))
+            .collect();
         let mut last = BTreeMap::new();
         loop {
             let mut all = true;
             for &id in ask {
-                let got = metadata(id, &[]).map(|m| m.brokers);
+                let got = metadata_at(&self.addr(id), &[]).map(|m| m.brokers);
                 let ok = got.as_ref().is_ok_and(|b| *b == want);
                 all &= ok;
                 last.insert(id, got.map_err(|e| e.to_string()));
@@ -449,6 +675,77 @@ impl Cluster {
     pub fn restart(&mut self, id: i32) {
         self.spawn(id);
         self.wait_port(id);
+    }
+
+    /// SIGTERM: the node shuts down in its own way (Kafka: controlled shutdown).
+    pub fn sigterm(&mut self, id: i32) {
+        let node = self.node_mut(id);
+        node.signal(libc::SIGTERM);
+        node.terminating = Some(Instant::now());
+    }
+
+    /// Waits up to `timeout` for node `id` to exit after [`Cluster::sigterm`]: how long it
+    /// took from the signal and its status, or `None` if it still runs (then it is left
+    /// running).
+    pub fn wait_exit(&mut self, id: i32, timeout: Duration) -> Option<(Duration, ExitStatus)> {
+        let node = self.node_mut(id);
+        let since = node.terminating.unwrap_or_else(Instant::now);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = node.child.as_mut().expect("node is not running");
+            if let Some(status) = child.try_wait().unwrap() {
+                node.child = None;
+                node.terminating = None;
+                return Some((since.elapsed(), status));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether node `id`'s process runs (not reaped, not exited).
+    pub fn running(&mut self, id: i32) -> bool {
+        let node = self.node_mut(id);
+        match node.child.as_mut() {
+            None => false,
+            Some(c) => c.try_wait().unwrap().is_none(),
+        }
+    }
+
+    /// Cuts node `id` off the network: its veth end on the bridge goes down, so nothing
+    /// reaches it and it reaches nothing (its connections stay open and go silent, as in a
+    /// real partition). Only with [`Options::netns`].
+    pub fn cut_link(&self, id: i32) {
+        assert!(self.netns, "cut_link needs a cluster started with netns");
+        ip(&["link", "set", &netns_veth(id), "down"]);
+    }
+
+    /// Joins node `id` to the network again after [`Cluster::cut_link`].
+    pub fn heal_link(&self, id: i32) {
+        assert!(self.netns, "heal_link needs a cluster started with netns");
+        ip(&["link", "set", &netns_veth(id), "up"]);
+    }
+
+    /// Runs `f` on a thread inside node `id`'s network namespace: sockets it opens (and
+    /// threads it starts, such as librdkafka's) are on the node's side of a cut link.
+    pub fn on_node_side<T: Send + 'static>(
+        &self,
+        id: i32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        assert!(self.netns, "on_node_side needs a cluster started with netns");
+        let ns = std::fs::File::open(format!("/run/netns/{}", netns_name(id)))
+            .expect("open the node's network namespace");
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on this thread only, with a namespace fd we hold open.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            drop(ns);
+            f()
+        })
     }
 
     /// SIGTERM every node and wait (bounded), SIGKILL whatever is left. Returns each node's
@@ -500,7 +797,7 @@ impl Cluster {
 
     /// All three client addresses, comma-separated.
     pub fn bootstrap(&self) -> String {
-        NODE_IDS.map(addr).join(",")
+        NODE_IDS.map(|id| self.addr(id)).join(",")
     }
 
     /// Runs a ClusterScenarios command (tests/cluster/java/run.sh) and returns its output; fails
@@ -528,6 +825,9 @@ impl Drop for Cluster {
                 let _ = c.kill();
                 let _ = c.wait();
             }
+        }
+        if self.netns {
+            netns_teardown();
         }
         if std::thread::panicking() {
             eprintln!("{}", self.log_tails(40));
@@ -609,6 +909,17 @@ fn request<Req: Encodable, Resp: Decodable>(
     req: &Req,
     wait: Duration,
 ) -> Result<Resp> {
+    request_at(&addr(id), key, version, req, wait)
+}
+
+/// [`request`] to a broker's client address.
+pub fn request_at<Req: Encodable, Resp: Decodable>(
+    at: &str,
+    key: ApiKey,
+    version: i16,
+    req: &Req,
+    wait: Duration,
+) -> Result<Resp> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
@@ -617,32 +928,37 @@ fn request<Req: Encodable, Resp: Decodable>(
     let mut buf = BytesMut::new();
     header.encode(&mut buf, key.request_header_version(version))?;
     req.encode(&mut buf, version)?;
-    let a: SocketAddr = addr(id).parse()?;
+    let a: SocketAddr = at.parse()?;
     let mut s = TcpStream::connect_timeout(&a, Duration::from_secs(2))
-        .with_context(|| format!("connect to node {id}"))?;
+        .with_context(|| format!("connect to {at}"))?;
     s.set_read_timeout(Some(wait))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(&(buf.len() as i32).to_be_bytes())?;
     s.write_all(&buf)?;
     let mut len = [0u8; 4];
     s.read_exact(&mut len)
-        .with_context(|| format!("{key:?} answer from node {id}"))?;
+        .with_context(|| format!("{key:?} answer from {at}"))?;
     let len = i32::from_be_bytes(len);
     if !(0..64 << 20).contains(&len) {
-        bail!("node {id}: answer of {len} bytes");
+        bail!("{at}: answer of {len} bytes");
     }
     let mut body = vec![0u8; len as usize];
     s.read_exact(&mut body)?;
     let mut body = Bytes::from(body);
     let h = ResponseHeader::decode(&mut body, key.response_header_version(version))?;
     if h.correlation_id != 7 {
-        bail!("node {id}: correlation id {}", h.correlation_id);
+        bail!("{at}: correlation id {}", h.correlation_id);
     }
     Resp::decode(&mut body, version)
 }
 
 /// Metadata v12 from node `id` for `topics` (none: brokers only), no auto-creation.
 pub fn metadata(id: i32, topics: &[&str]) -> Result<Metadata> {
+    metadata_at(&addr(id), topics)
+}
+
+/// [`metadata`] from the broker at `at`.
+pub fn metadata_at(at: &str, topics: &[&str]) -> Result<Metadata> {
     let req = MetadataRequest::default()
         .with_topics(Some(
             topics
@@ -654,7 +970,7 @@ pub fn metadata(id: i32, topics: &[&str]) -> Result<Metadata> {
                 .collect(),
         ))
         .with_allow_auto_topic_creation(false);
-    let resp: MetadataResponse = request(id, ApiKey::Metadata, METADATA_VERSION, &req, SHORT)?;
+    let resp: MetadataResponse = request_at(at, ApiKey::Metadata, METADATA_VERSION, &req, SHORT)?;
     let mut brokers: Vec<(i32, String, i32)> = resp
         .brokers
         .iter()
@@ -700,24 +1016,29 @@ pub fn metadata(id: i32, topics: &[&str]) -> Result<Metadata> {
 
 /// DescribeQuorum v2 for `__cluster_metadata`-0, asked of node `id`.
 pub fn describe_quorum(id: i32) -> Result<Quorum> {
+    describe_quorum_at(&addr(id))
+}
+
+/// [`describe_quorum`] of the broker at `at`.
+pub fn describe_quorum_at(at: &str) -> Result<Quorum> {
     let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
         .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
         .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let resp: DescribeQuorumResponse = request(
-        id,
+    let resp: DescribeQuorumResponse = request_at(
+        at,
         ApiKey::DescribeQuorum,
         DESCRIBE_QUORUM_VERSION,
         &req,
         SHORT,
     )?;
     if resp.error_code != 0 {
-        bail!("DescribeQuorum from node {id}: error {}", resp.error_code);
+        bail!("DescribeQuorum from {at}: error {}", resp.error_code);
     }
     let p = resp
         .topics
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| anyhow!("DescribeQuorum from node {id}: no partition"))?;
+        .ok_or_else(|| anyhow!("DescribeQuorum from {at}: no partition"))?;
     let mut voters: Vec<i32> = p.current_voters.iter().map(|r| r.replica_id.0).collect();
     voters.sort();
     let mut observers: Vec<i32> = p.observers.iter().map(|r| r.replica_id.0).collect();
@@ -758,4 +1079,16 @@ pub fn create_topic_raw(
         t.error_code,
         t.error_message.as_ref().map(|m| m.to_string()),
     ))
+}
+
+/// FindCoordinator v2 (what librdkafka sends) to the broker at `at`: the coordinator of
+/// group `key` (`key_type` 0) or transactional id `key` (1). Returns the error code and the
+/// coordinator's node id.
+pub fn find_coordinator_at(at: &str, key: &str, key_type: i8) -> Result<(i16, i32)> {
+    let req = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(key.to_string()))
+        .with_key_type(key_type);
+    let resp: FindCoordinatorResponse =
+        request_at(at, ApiKey::FindCoordinator, 2, &req, SHORT)?;
+    Ok((resp.error_code, resp.node_id.0))
 }
