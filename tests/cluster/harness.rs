@@ -436,11 +436,7 @@ impl Cluster {
             let dir = run.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             let props = dir.join(format!("node-{id}.properties"));
-            std::fs::write(
-                &props,
-                node_properties_with(id, &dir.join("data"), options),
-            )
-            .unwrap();
+            std::fs::write(&props, node_properties_with(id, &dir.join("data"), options)).unwrap();
             cluster.nodes.push(Node {
                 id,
                 dir,
@@ -735,7 +731,10 @@ impl Cluster {
         id: i32,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> std::thread::JoinHandle<T> {
-        assert!(self.netns, "on_node_side needs a cluster started with netns");
+        assert!(
+            self.netns,
+            "on_node_side needs a cluster started with netns"
+        );
         let ns = std::fs::File::open(format!("/run/netns/{}", netns_name(id)))
             .expect("open the node's network namespace");
         std::thread::spawn(move || {
@@ -829,8 +828,12 @@ impl Drop for Cluster {
         if self.netns {
             netns_teardown();
         }
-        if std::thread::panicking() {
+        let panicking = std::thread::panicking();
+        if panicking {
             eprintln!("{}", self.log_tails(40));
+        }
+        // MYELIN_CLUSTER_KEEP=1 keeps a passing run's directory too (logs to read).
+        if panicking || std::env::var_os("MYELIN_CLUSTER_KEEP").is_some() {
             if let Some(dir) = self._run_dir.take() {
                 let kept = dir.keep();
                 eprintln!("[cluster] logs and data kept in {}", kept.display());
@@ -1088,7 +1091,6 @@ pub fn find_coordinator_at(at: &str, key: &str, key_type: i8) -> Result<(i16, i3
     let req = FindCoordinatorRequest::default()
         .with_key(StrBytes::from_string(key.to_string()))
         .with_key_type(key_type);
-    let resp: FindCoordinatorResponse =
-        request_at(at, ApiKey::FindCoordinator, 2, &req, SHORT)?;
+    let resp: FindCoordinatorResponse = request_at(at, ApiKey::FindCoordinator, 2, &req, SHORT)?;
     Ok((resp.error_code, resp.node_id.0))
 }

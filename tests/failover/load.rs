@@ -110,14 +110,18 @@ pub struct ProduceRun {
 pub const PRODUCE_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Librdkafka settings of the failover producers: acks=all and idempotence, retries for as
-/// long as a failover can take.
+/// long as a failover can take. A request unanswered for 5 s is retried and a connection
+/// silent for 10 s dropped: with librdkafka's default (60 s) a producer keeps waiting on a
+/// cut-off leader's connection for a minute before it asks for the new leader (seen with
+/// Kafka 4.4 and Myelin alike).
 pub fn idempotent(config: ClientConfig) -> ClientConfig {
     let mut c = config;
     c.set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
         .set("message.timeout.ms", "90000")
-        .set("request.timeout.ms", "10000");
+        .set("request.timeout.ms", "5000")
+        .set("socket.timeout.ms", "10000");
     c
 }
 
@@ -407,11 +411,28 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-/// A group member consuming on its own thread, committing its position every 500 ms.
+/// A commit the coordinator acknowledged: in which assignment, and the positions committed.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub assignment: u32,
+    pub positions: BTreeMap<i32, i64>,
+}
+
+/// What a group member did.
+#[derive(Debug, Default)]
+pub struct Membership {
+    pub consumed: Vec<Consumed>,
+    pub commits: Vec<Committed>,
+    /// Errors its polls and commits returned, with when.
+    pub errors: Vec<String>,
+}
+
+/// A group member consuming on its own thread, committing its position every 500 ms
+/// (synchronously, so that each commit's outcome is known).
 pub struct GroupMember {
     stop: Arc<AtomicBool>,
     consumed: Arc<Mutex<Vec<Consumed>>>,
-    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<(Vec<Committed>, Vec<String>)>>,
 }
 
 impl GroupMember {
@@ -429,17 +450,19 @@ impl GroupMember {
         let topic = topic.to_string();
         let thread = std::thread::spawn(move || {
             let assignments = Arc::new(AtomicU32::new(0));
+            let t0 = Instant::now();
             let ctx = GroupContext {
                 assignments: Arc::clone(&assignments),
             };
             let consumer: BaseConsumer<GroupContext> = config.create_with_context(ctx).unwrap();
             consumer.subscribe(&[&topic]).unwrap();
             let mut errors = Vec::new();
+            let mut commits = Vec::new();
             let mut last_commit = Instant::now();
             while !s.load(Ordering::SeqCst) {
                 match consumer.poll(Duration::from_millis(100)) {
                     None => {}
-                    Some(Err(e)) => errors.push(format!("{:?}: {e}", Instant::now())),
+                    Some(Err(e)) => errors.push(format!("at {:?}: {e}", t0.elapsed())),
                     Some(Ok(m)) => c.lock().unwrap().push(Consumed {
                         partition: m.partition(),
                         offset: m.offset(),
@@ -448,19 +471,33 @@ impl GroupMember {
                     }),
                 }
                 if last_commit.elapsed() > Duration::from_millis(500) {
-                    // Nothing consumed yet in this assignment is not an error worth keeping.
-                    if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
-                        if !matches!(
-                            e,
-                            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
-                        ) {
-                            errors.push(format!("commit: {e}"));
-                        }
+                    // Synchronous, so that every failed commit is seen; nothing consumed yet
+                    // in an assignment is no failure.
+                    let assignment = assignments.load(Ordering::SeqCst);
+                    let positions: BTreeMap<i32, i64> = consumer
+                        .position()
+                        .map(|tpl| {
+                            tpl.elements()
+                                .iter()
+                                .filter_map(|e| match e.offset() {
+                                    Offset::Offset(o) => Some((e.partition(), o)),
+                                    _ => None,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    match consumer.commit_consumer_state(CommitMode::Sync) {
+                        Ok(()) => commits.push(Committed {
+                            assignment,
+                            positions,
+                        }),
+                        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                        Err(e) => errors.push(format!("at {:?}: commit: {e}", t0.elapsed())),
                     }
                     last_commit = Instant::now();
                 }
             }
-            errors
+            (commits, errors)
         });
         GroupMember {
             stop,
@@ -482,15 +519,19 @@ impl GroupMember {
         acks.iter().all(|a| got.contains(&(a.partition, a.offset)))
     }
 
-    /// Stops it; returns what it consumed and the errors its polls returned.
-    pub fn finish(mut self) -> (Vec<Consumed>, Vec<String>) {
+    /// Stops it; returns what it consumed and committed, and the errors it saw.
+    pub fn finish(mut self) -> Membership {
         self.stop.store(true, Ordering::SeqCst);
-        let errors = self
+        let (commits, errors) = self
             .thread
             .take()
             .map(|t| t.join().expect("consumer thread"))
             .unwrap_or_default();
-        (std::mem::take(&mut *self.consumed.lock().unwrap()), errors)
+        Membership {
+            consumed: std::mem::take(&mut *self.consumed.lock().unwrap()),
+            commits,
+            errors,
+        }
     }
 }
 
@@ -517,7 +558,11 @@ pub struct DiskRecord {
 /// in `data/<topic>-<p>/`, Myelin in `data/topics/<topic>-<p>/`; both store the wire's v2
 /// record batches byte for byte). Reading stops at the first length or CRC that does not
 /// check out (a preallocated or torn tail); a note says where if that is not the file's end.
-pub fn read_replica_log(data: &Path, topic: &str, partition: i32) -> (Vec<DiskRecord>, Vec<String>) {
+pub fn read_replica_log(
+    data: &Path,
+    topic: &str,
+    partition: i32,
+) -> (Vec<DiskRecord>, Vec<String>) {
     let name = format!("{topic}-{partition}");
     let dir = [data.join(&name), data.join("topics").join(&name)]
         .into_iter()
