@@ -128,9 +128,6 @@ fn kill_leader_under_produce() {
 
 /// Scenario 2: rolling restart of all three nodes under produce, a consumer group consuming.
 #[test]
-#[ignore = "Myelin bugs (tests/cluster/README.md, Failover): idle partitions drop their \
-            followers from the ISR; a moved group coordinator loses the last acknowledged \
-            offset commit (a new leader's high watermark stays stale)"]
 fn rolling_restart() {
     let (_serial, _watchdog, mut c, _) = scenario("2: rolling restart");
     let topic = "failover-rolling";
@@ -284,9 +281,9 @@ fn rolling_restart() {
 /// Scenario 3: SIGKILL the broker that coordinates a group with committed offsets and an open
 /// transaction.
 #[test]
-#[ignore = "Myelin bugs (tests/cluster/README.md, Failover): the new coordinators load only \
-            up to a stale high watermark, losing the committed offsets and the open \
-            transaction, whose commit is then answered as a success without markers"]
+#[ignore = "Myelin bugs (tests/cluster/README.md, Failover, 3 and 4): the new transaction \
+            coordinator loads its partition only up to a high watermark not caught up yet and \
+            answers the commit of the transaction it missed with success, writing no markers"]
 fn coordinator_failover() {
     let (_serial, _watchdog, mut c, _) = scenario("3: coordinator failover");
     let topic = "failover-txn";
