@@ -281,9 +281,6 @@ fn rolling_restart() {
 /// Scenario 3: SIGKILL the broker that coordinates a group with committed offsets and an open
 /// transaction.
 #[test]
-#[ignore = "Myelin bugs (tests/cluster/README.md, Failover, 3 and 4): the new transaction \
-            coordinator loads its partition only up to a high watermark not caught up yet and \
-            answers the commit of the transaction it missed with success, writing no markers"]
 fn coordinator_failover() {
     let (_serial, _watchdog, mut c, _) = scenario("3: coordinator failover");
     let topic = "failover-txn";

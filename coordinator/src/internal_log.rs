@@ -123,15 +123,15 @@ pub async fn append_committed(partition: &Rc<Partition>, batch_bytes: Bytes) -> 
         .map_err(|e| codes::partition(&e))
 }
 
-/// Calls `f` with every committed batch of the partition, in order.
+/// Calls `f` with every batch of the partition up to its log end, in order.
 pub async fn replay(
     partition: &Rc<Partition>,
     mut f: impl FnMut(&BatchHeader, &Bytes) -> Result<(), i16>,
 ) -> Result<(), i16> {
     let mut offset = partition.offsets().log_start_offset;
-    while offset < partition.offsets().high_watermark {
+    while offset < partition.offsets().log_end_offset {
         let read = partition
-            .read_committed_range(offset, REPLAY_READ_BYTES)
+            .read_for_replay(offset, REPLAY_READ_BYTES)
             .await
             .map_err(|e| codes::partition(&e))?;
         if read.batches.is_empty() {

@@ -121,6 +121,13 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
     while open.get() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(std::time::Duration::from_millis(limits::DRAIN_CHECK_MS)).await;
     }
+    if open.get() > 0 {
+        tracing::warn!(
+            shard = shard.id.0,
+            open = open.get(),
+            "client connections still busy after the shutdown grace period"
+        );
+    }
 }
 
 /// Why a connection ended.

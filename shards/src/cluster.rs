@@ -626,6 +626,16 @@ impl ClusterNode {
                     }
                     tracing::info!(broker = self.me.0, fenced, "broker fencing changed");
                 }
+                if should_shut_down {
+                    // The shards must know they lead nothing any more before they stop: a
+                    // produce waiting as leader would otherwise wait out the grace period.
+                    let installed = async {
+                        self.wait_installed(index).await;
+                        Ok(())
+                    };
+                    let wait = Duration::from_millis(CONTROLLED_SHUTDOWN_MS);
+                    let _ = glommio::timer::timeout(wait, installed).await;
+                }
                 self.fenced.set(fenced);
                 if !fenced {
                     for w in self.unfenced.borrow_mut().drain(..) {

@@ -164,6 +164,7 @@ where
     let node = Arc::new(node);
     let stopping = Arc::new(AtomicBool::new(false));
     let requested = Arc::new(AtomicBool::new(false));
+    let draining = Arc::new(std::sync::atomic::AtomicUsize::new(count));
     let mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full> =
         MeshBuilder::full(count, limits::MESH_CHANNEL_CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -173,7 +174,7 @@ where
             Some(core) if config.pin && count <= cores.len() => Placement::Fixed(core.id),
             _ => Placement::Unbound,
         };
-        let requested = requested.clone();
+        let (requested, draining) = (requested.clone(), draining.clone());
         let (mesh, node, stopping, serve, ready) = (
             mesh.clone(),
             node.clone(),
@@ -190,6 +191,7 @@ where
                 let shard = match start_shard(mesh, node, stopping, count).await {
                     Ok(s) => s,
                     Err(e) => {
+                        draining.fetch_sub(1, Ordering::AcqRel);
                         let _ = ready.send(Err(e.to_string()));
                         return;
                     }
@@ -201,6 +203,7 @@ where
                     match crate::cluster::ClusterNode::start(&shard, config).await {
                         Ok(_) => {}
                         Err(e) => {
+                            draining.fetch_sub(1, Ordering::AcqRel);
                             let _ = ready.send(Err(e.to_string()));
                             return;
                         }
@@ -249,6 +252,12 @@ where
                 serve(shard.clone()).await;
                 if let Ok(task) = housekeeping {
                     task.await;
+                }
+                // Every shard keeps answering the others until all have drained their
+                // connections: a request finishing on one shard may still need another.
+                draining.fetch_sub(1, Ordering::AcqRel);
+                while draining.load(Ordering::Acquire) > 0 {
+                    glommio::timer::sleep(Duration::from_millis(limits::STOP_CHECK_MS)).await;
                 }
                 shard.close_partitions().await;
                 tracing::debug!(shard = shard.id.0, "shard stopped");

@@ -374,7 +374,15 @@ pub fn read_back(
         let Some(m) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let m = m.unwrap_or_else(|e| panic!("{topic}: consume: {e}"));
+        let m = match m {
+            Ok(m) => m,
+            // A killed node's connections fail while the client still knows it: the
+            // client reconnects elsewhere on its own.
+            Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+            )) => continue,
+            Err(e) => panic!("{topic}: consume: {e}"),
+        };
         let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
         out.entry(m.partition())
             .or_default()

@@ -168,8 +168,9 @@ impl TxnMeta {
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
                 Err(codes::CONCURRENT_TRANSACTIONS)
             }
-            // Ending with nothing written (no partitions added) is a no-op success.
-            (TxnState::Empty, _) => Ok(EndAction::AlreadyDone),
+            // Nothing was begun (clients end a transaction without partitions themselves):
+            // Kafka refuses it, and so a commit that reaches a coordinator which lost the
+            // transaction's state fails instead of passing for done.
             _ => Err(codes::INVALID_TXN_STATE),
         }
     }

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use myelin_replication::Acks;
 use myelin_storage::batch;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 /// The API key served here.
 pub const API_KEY: ApiKey = ApiKey::Produce;
@@ -40,6 +41,13 @@ struct Target {
     max_message_bytes: u32,
 }
 
+/// What a produce waits for: the acks level, and for `acks=all` at most how long.
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    acks: Acks,
+    timeout: Option<Duration>,
+}
+
 /// Validates and appends one partition's batches. `appended` is dropped once they are
 /// placed in the log or refused.
 async fn produce_partition(
@@ -48,9 +56,10 @@ async fn produce_partition(
     index: i32,
     records: Option<bytes::Bytes>,
     version: i16,
-    acks: Acks,
+    wait: Wait,
     appended: oneshot::Sender<()>,
 ) -> PartitionProduceResponse {
+    let Wait { acks, timeout } = wait;
     let target = match target {
         Ok(t) if (0..t.partitions).contains(&index) => t,
         Ok(_) => return error(index, codes::UNKNOWN_TOPIC_OR_PARTITION),
@@ -79,11 +88,34 @@ async fn produce_partition(
         Ok(b) => b,
         Err(e) => return error(index, codes::storage(&e)),
     };
-    match ctx
-        .shard
-        .produce(&target.name, index, batches, acks, appended)
-        .await
-    {
+    let outcome = match timeout {
+        // The append runs on as its own task: the request timeout ends the wait for the
+        // replicas, never an append half done.
+        Some(limit) => {
+            let shard = ctx.shard.clone();
+            let name = target.name.clone();
+            let work = glommio::spawn_local(async move {
+                shard.produce(&name, index, batches, acks, appended).await
+            })
+            .detach();
+            let timer = Box::pin(glommio::timer::sleep(limit));
+            match futures::future::select(work, timer).await {
+                futures::future::Either::Left((Some(done), _)) => done,
+                futures::future::Either::Left((None, _)) => {
+                    return error(index, codes::UNKNOWN_SERVER_ERROR);
+                }
+                futures::future::Either::Right(_) => {
+                    return error(index, codes::REQUEST_TIMED_OUT);
+                }
+            }
+        }
+        None => {
+            ctx.shard
+                .produce(&target.name, index, batches, acks, appended)
+                .await
+        }
+    };
+    match outcome {
         Ok(info) => PartitionProduceResponse::default()
             .with_index(index)
             .with_base_offset(info.base_offset)
@@ -114,6 +146,12 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let wait_for = if acks == -1 { Acks::All } else { Acks::Leader };
+    // Kafka's `timeout_ms`: how long an acks=all produce waits for the in-sync replicas
+    // before it is answered REQUEST_TIMED_OUT (the records may still commit).
+    let timeout = u64::try_from(req.timeout_ms)
+        .ok()
+        .filter(|ms| acks == -1 && *ms > 0)
+        .map(Duration::from_millis);
     let image = ctx.shard.metadata();
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
@@ -146,7 +184,10 @@ pub async fn handle(
                 p.index,
                 p.records,
                 version,
-                wait_for,
+                Wait {
+                    acks: wait_for,
+                    timeout,
+                },
                 tx,
             ));
         }

@@ -553,13 +553,15 @@ impl Partition {
     }
 
     /// Reads batches for internal replay (a coordinator loading its partition): up to the
-    /// high watermark, whatever the role.
-    pub async fn read_committed_range(
+    /// log end, whatever the role. A new leader's high watermark may still lag what its
+    /// predecessor committed, and its log is what its followers will hold, so a coordinator
+    /// loads all of it, as Kafka's do.
+    pub async fn read_for_replay(
         &self,
         offset: i64,
         max_bytes: usize,
     ) -> Result<myelin_storage::ReadOutcome, PartitionError> {
-        let bound = self.state.borrow().offsets().high_watermark;
+        let bound = self.state.borrow().offsets().log_end_offset;
         Ok(self.log.read_upto(offset, max_bytes, bound).await?)
     }
 
