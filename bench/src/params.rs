@@ -145,6 +145,10 @@ pub struct WorkloadArgs {
     /// Topic configuration at creation, `key=value`, repeatable (e.g. `flush.messages=1`).
     #[arg(long)]
     pub topic_config: Option<Vec<String>>,
+    /// Replicas of each topic created (a cluster: 3, with `--topic-config
+    /// min.insync.replicas=2` for Kafka's durable setup) [default: 1].
+    #[arg(long)]
+    pub replication_factor: Option<i16>,
     /// Process id of the broker, when it runs on this machine: its CPU per thread (shard),
     /// memory and disk traffic during the measured window go in the report.
     #[arg(long)]
@@ -202,6 +206,8 @@ pub struct Params {
     pub consume_from_start: bool,
     /// Topic configurations at creation.
     pub topic_configs: Vec<(String, String)>,
+    /// Replicas of each topic created.
+    pub replication_factor: i16,
     /// The broker's process id, for its side of the report.
     pub broker_pid: Option<u32>,
 }
@@ -366,6 +372,7 @@ impl Params {
             backlog_bytes: args.backlog_mib.unwrap_or(d.backlog_mib) * 1024 * 1024,
             consume_from_start: workload == Workload::CatchUp,
             topic_configs,
+            replication_factor: args.replication_factor.unwrap_or(1),
             broker_pid: args.broker_pid,
         };
         p.check()?;
@@ -384,6 +391,9 @@ impl Params {
         }
         if self.partitions < 1 || self.topics < 1 {
             bail!("need at least one topic and one partition");
+        }
+        if self.replication_factor < 1 {
+            bail!("--replication-factor must be at least 1");
         }
         if self.cores.is_empty() {
             bail!("--cores is empty");

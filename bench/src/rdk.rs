@@ -59,7 +59,11 @@ fn create_topics(p: &Params) -> anyhow::Result<()> {
         .iter()
         .map(|n| {
             p.topic_configs.iter().fold(
-                NewTopic::new(n, p.partitions, TopicReplication::Fixed(1)),
+                NewTopic::new(
+                    n,
+                    p.partitions,
+                    TopicReplication::Fixed(i32::from(p.replication_factor)),
+                ),
                 |t, (k, v)| t.set(k, v),
             )
         })

@@ -39,7 +39,7 @@ pub async fn create_topics(conn: &mut Conn, p: &Params) -> anyhow::Result<()> {
         let mut t = CreatableTopic::default();
         t.name = topic_name(&name);
         t.num_partitions = p.partitions;
-        t.replication_factor = 1;
+        t.replication_factor = p.replication_factor;
         for (k, v) in &p.topic_configs {
             let mut c = CreatableTopicConfig::default();
             c.name = StrBytes::from_string(k.clone());
