@@ -6,6 +6,8 @@
 
 /// How long start-up waits for an answer on the listen address before deciding it is free.
 const PORT_PROBE_MS: u64 = 200;
+/// How long something must keep answering on a listener address to count as another broker.
+const PORT_PROBE_WINDOW_MS: u64 = 3_000;
 
 mod admin;
 mod config;
@@ -57,8 +59,7 @@ fn main() -> anyhow::Result<()> {
         ours.push(c);
     }
     for addr in ours {
-        let probe = std::time::Duration::from_millis(PORT_PROBE_MS);
-        if std::net::TcpStream::connect_timeout(&addr, probe).is_ok() {
+        if listened_on_throughout(addr) {
             bail!("cannot listen on {addr}: something is already listening there");
         }
     }
@@ -172,6 +173,24 @@ fn main() -> anyhow::Result<()> {
 
 /// The name of the one client listener (Kafka's default listener name).
 const LISTENER_NAME: &str = "PLAINTEXT";
+
+/// Whether something keeps answering at `addr` for [`PORT_PROBE_WINDOW_MS`]. A process that
+/// has just exited may answer for a moment longer (the kernel tears down its io_uring, and
+/// with it the listeners of accepts in flight, after the process is gone), so a restart
+/// right after a stop is not taken for a second broker.
+fn listened_on_throughout(addr: std::net::SocketAddr) -> bool {
+    let probe = std::time::Duration::from_millis(PORT_PROBE_MS);
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(PORT_PROBE_WINDOW_MS);
+    loop {
+        if std::net::TcpStream::connect_timeout(&addr, probe).is_err() {
+            return false;
+        }
+        if std::time::Instant::now() >= until {
+            return true;
+        }
+        std::thread::sleep(probe);
+    }
+}
 
 /// Replication factors above what this build replicates cannot be honoured: refused at start.
 fn check_replication_factors(settings: &config::Settings) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 pub mod codes;
 pub mod group;
 pub mod internal_log;
+pub mod loads;
 pub mod peer;
 pub mod txn;
 

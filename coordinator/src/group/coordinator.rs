@@ -10,8 +10,9 @@ use super::limits;
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, MemberId, Reply, SyncOutcome};
 use super::store::{self, Committed, OffsetKey, OFFSETS_TOPIC};
 use crate::codes;
+use crate::loads::Loads;
 use futures::channel::oneshot;
-use myelin_replication::{Clock, LeaderEpoch, Partition};
+use myelin_replication::{Clock, Partition};
 use myelin_shards::Shard;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -48,23 +49,13 @@ pub type OffsetChange = (OffsetKey, Option<Committed>);
 /// Committed offsets of one group.
 pub type GroupOffsets = BTreeMap<(String, i32), Committed>;
 
-/// How far an offsets partition is loaded into memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Load {
-    /// Being read back for a leader epoch: its groups answer COORDINATOR_LOAD_IN_PROGRESS
-    /// meanwhile.
-    Loading(LeaderEpoch),
-    /// In memory, as led in that epoch.
-    Loaded(LeaderEpoch),
-}
-
 /// One shard's coordinator state.
 pub struct Coordinator {
     /// Groups by id.
     pub groups: RefCell<HashMap<String, Group>>,
     /// Committed offsets by group.
     pub offsets: RefCell<HashMap<String, GroupOffsets>>,
-    loads: RefCell<HashMap<i32, Load>>,
+    loads: Loads,
     joins: RefCell<HashMap<(String, MemberId), oneshot::Sender<JoinOutcome>>>,
     syncs: RefCell<HashMap<(String, MemberId), oneshot::Sender<SyncOutcome>>>,
     ticking: Cell<bool>,
@@ -87,7 +78,7 @@ impl Coordinator {
         Coordinator {
             groups: RefCell::new(HashMap::new()),
             offsets: RefCell::new(HashMap::new()),
-            loads: RefCell::new(HashMap::new()),
+            loads: Loads::default(),
             joins: RefCell::new(HashMap::new()),
             syncs: RefCell::new(HashMap::new()),
             ticking: Cell::new(false),
@@ -216,52 +207,27 @@ impl Coordinator {
     /// (COORDINATOR_LOAD_IN_PROGRESS), so two loads never interleave. State loaded in an
     /// earlier epoch is dropped and read again: another leader may have written since.
     async fn ensure_loaded(&self, index: i32, partition: &Rc<Partition>) -> Result<(), i16> {
-        let epoch = partition.leading().ok_or(codes::NOT_COORDINATOR)?;
-        let load = self.loads.borrow().get(&index).copied();
-        match load {
-            Some(Load::Loaded(e)) if e == epoch => return Ok(()),
-            Some(Load::Loading(_)) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            Some(Load::Loaded(_)) => self.unload(index),
-            None => {}
-        }
-        self.loads.borrow_mut().insert(index, Load::Loading(epoch));
-        let loaded = store::replay(partition, |event| match event {
-            store::Replayed::Offset {
-                key,
-                value,
-                txn: None,
-            } => self.apply(key, value),
-            store::Replayed::Offset {
-                key,
-                value,
-                txn: Some(pid),
-            } => self.stage_txn(pid, vec![(key, value)]),
-            store::Replayed::Marker {
-                producer_id,
-                commit,
-            } => self.complete_txn(producer_id, commit),
-        })
-        .await;
-        match loaded {
-            Ok(()) if partition.leading() == Some(epoch) => {
-                self.loads.borrow_mut().insert(index, Load::Loaded(epoch));
-                tracing::debug!(
-                    partition = index,
-                    epoch = epoch.0,
-                    "offsets partition loaded"
-                );
-                Ok(())
-            }
-            // Leadership moved while reading: what was read may already be stale.
-            Ok(()) => {
-                self.unload(index);
-                Err(codes::NOT_COORDINATOR)
-            }
-            Err(code) => {
-                self.unload(index);
-                Err(code)
-            }
-        }
+        let replay = || {
+            store::replay(partition, |event| match event {
+                store::Replayed::Offset {
+                    key,
+                    value,
+                    txn: None,
+                } => self.apply(key, value),
+                store::Replayed::Offset {
+                    key,
+                    value,
+                    txn: Some(pid),
+                } => self.stage_txn(pid, vec![(key, value)]),
+                store::Replayed::Marker {
+                    producer_id,
+                    commit,
+                } => self.complete_txn(producer_id, commit),
+            })
+        };
+        self.loads
+            .ensure(index, partition, |i| self.unload(i), replay)
+            .await
     }
 
     /// Forgets the groups, offsets and parked callers of offsets partition `index` (its
@@ -278,23 +244,14 @@ impl Coordinator {
             staged.retain(|(k, _)| !here(&k.group));
             !staged.is_empty()
         });
-        self.loads.borrow_mut().remove(&index);
+        self.loads.remove(index);
     }
 
     /// Follows leadership after a metadata change: offsets partitions of this shard that
     /// this broker no longer leads (or leads in a newer epoch) are dropped from memory; the
     /// ones it leads load on their first request.
     pub fn reconcile(&self, shard: &Shard) {
-        let loaded: Vec<(i32, LeaderEpoch)> = self
-            .loads
-            .borrow()
-            .iter()
-            .filter_map(|(i, l)| match l {
-                Load::Loaded(e) => Some((*i, *e)),
-                Load::Loading(_) => None,
-            })
-            .collect();
-        for (index, epoch) in loaded {
+        for (index, epoch) in self.loads.loaded() {
             let leading = shard
                 .partition(OFFSETS_TOPIC, index)
                 .ok()

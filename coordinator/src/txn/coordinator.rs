@@ -15,9 +15,10 @@ use crate::codes;
 use crate::group::coordinator::CoordinatorConfig;
 use crate::group::store::partition_for;
 use crate::internal_log::{self, append_committed, decode, encode, encode_batch, record};
+use crate::loads::Loads;
 use bytes::Bytes;
+use myelin_replication::NodeId;
 use myelin_replication::Partition;
-use myelin_replication::{LeaderEpoch, NodeId};
 use myelin_shards::Shard;
 use myelin_storage::records;
 use std::cell::{Cell, RefCell};
@@ -37,20 +38,11 @@ pub const TXNS_PER_SHARD_MAX: usize = 100_000;
 /// How often open transactions are checked against their timeout.
 const TICK_MS: u64 = 100;
 
-/// How far a `__transaction_state` partition is loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Load {
-    /// Being read back for a leader epoch.
-    Loading(LeaderEpoch),
-    /// In memory, as led in that epoch.
-    Loaded(LeaderEpoch),
-}
-
 /// One shard's transaction coordinator.
 pub struct TxnCoordinator {
     /// Transactional ids and their state.
     pub txns: RefCell<HashMap<String, TxnMeta>>,
-    loads: RefCell<HashMap<i32, Load>>,
+    loads: Loads,
     /// Ids with an operation in flight.
     busy: RefCell<HashSet<String>>,
     ticking: Cell<bool>,
@@ -81,7 +73,7 @@ impl TxnCoordinator {
     pub fn new(config: CoordinatorConfig) -> TxnCoordinator {
         TxnCoordinator {
             txns: RefCell::new(HashMap::new()),
-            loads: RefCell::new(HashMap::new()),
+            loads: Loads::default(),
             busy: RefCell::new(HashSet::new()),
             ticking: Cell::new(false),
             config,
@@ -119,47 +111,22 @@ impl TxnCoordinator {
     /// meanwhile its ids answer COORDINATOR_LOAD_IN_PROGRESS. State from an earlier epoch is
     /// dropped and read again: another coordinator may have written since.
     async fn ensure_loaded(&self, index: i32, partition: &Rc<Partition>) -> Result<(), i16> {
-        let epoch = partition.leading().ok_or(codes::NOT_COORDINATOR)?;
-        let load = self.loads.borrow().get(&index).copied();
-        match load {
-            Some(Load::Loaded(e)) if e == epoch => return Ok(()),
-            Some(Load::Loading(_)) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            Some(Load::Loaded(_)) => self.unload(index),
-            None => {}
-        }
-        self.loads.borrow_mut().insert(index, Load::Loading(epoch));
-        let loaded = internal_log::replay(partition, |header, b| {
-            records::for_each(header, records::records_section(b), |r| {
-                if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode::<TxnMeta>)) {
-                    self.txns
-                        .borrow_mut()
-                        .insert(String::from_utf8_lossy(k).into_owned(), meta);
-                }
-                true
+        let replay = || {
+            internal_log::replay(partition, |header, b| {
+                records::for_each(header, records::records_section(b), |r| {
+                    if let (Some(k), Some(meta)) = (r.key, r.value.and_then(decode::<TxnMeta>)) {
+                        self.txns
+                            .borrow_mut()
+                            .insert(String::from_utf8_lossy(k).into_owned(), meta);
+                    }
+                    true
+                })
+                .map_err(|e| codes::storage(&e))
             })
-            .map_err(|e| codes::storage(&e))
-        })
-        .await;
-        match loaded {
-            Ok(()) if partition.leading() == Some(epoch) => {
-                self.loads.borrow_mut().insert(index, Load::Loaded(epoch));
-                tracing::debug!(
-                    partition = index,
-                    epoch = epoch.0,
-                    "transaction state loaded"
-                );
-                Ok(())
-            }
-            // Leadership moved while reading: what was read may already be stale.
-            Ok(()) => {
-                self.unload(index);
-                Err(codes::NOT_COORDINATOR)
-            }
-            Err(code) => {
-                self.unload(index);
-                Err(code)
-            }
-        }
+        };
+        self.loads
+            .ensure(index, partition, |i| self.unload(i), replay)
+            .await
     }
 
     /// Forgets the transactional ids of `__transaction_state` partition `index` (its
@@ -169,7 +136,7 @@ impl TxnCoordinator {
         self.txns
             .borrow_mut()
             .retain(|id, _| partition_for(id, partitions) != index);
-        self.loads.borrow_mut().remove(&index);
+        self.loads.remove(index);
     }
 
     /// Saves `meta` for `id`, in memory and durably.
@@ -301,9 +268,8 @@ pub async fn recover(shard: &Rc<Shard>) {
             .partition(TXN_TOPIC, p)
             .ok()
             .filter(|partition| partition.leading().is_some());
-        let loaded = coordinator.loads.borrow().get(&p).copied();
         let Some(partition) = leading else {
-            if matches!(loaded, Some(Load::Loaded(_))) {
+            if coordinator.loads.loaded().iter().any(|(i, _)| *i == p) {
                 tracing::info!(
                     partition = p,
                     "transaction state unloaded: leadership moved"
@@ -312,7 +278,10 @@ pub async fn recover(shard: &Rc<Shard>) {
             }
             continue;
         };
-        if matches!(loaded, Some(Load::Loaded(e)) if Some(e) == partition.leading()) {
+        if partition
+            .leading()
+            .is_some_and(|e| coordinator.loads.is_loaded(p, e))
+        {
             continue;
         }
         match coordinator.ensure_loaded(p, &partition).await {

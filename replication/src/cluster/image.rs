@@ -17,7 +17,7 @@ use super::records::{ConfigResource, MetadataRecord, PartitionAssignment};
 use super::records::{Endpoint, MetadataBatch};
 use crate::codec::{self, CodecError};
 use crate::metadata::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX, TOPICS_MAX};
-use crate::types::{BrokerEpoch, NodeId, TopicId};
+use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -130,6 +130,23 @@ fn check_assignment(p: &PartitionAssignment) -> Result<(), NotApplied> {
         return Err(invalid("replicas must be distinct node ids"));
     }
     check_isr(p, &p.isr, p.leader)
+}
+
+/// A partition change moves both epochs forward as KRaft does: the partition epoch always,
+/// the leader epoch with every leader change. `Err(None)` for a stale change.
+fn check_epochs(
+    p: &PartitionAssignment,
+    leader: NodeId,
+    leader_epoch: LeaderEpoch,
+    partition_epoch: i32,
+) -> Result<(), Option<NotApplied>> {
+    if partition_epoch <= p.partition_epoch || leader_epoch < p.leader_epoch {
+        return Err(None);
+    }
+    if leader != p.leader && leader_epoch == p.leader_epoch {
+        return Err(Some(invalid("a leader change must bump the leader epoch")));
+    }
+    Ok(())
 }
 
 fn check_isr(p: &PartitionAssignment, isr: &[NodeId], leader: NodeId) -> Result<(), NotApplied> {
@@ -345,12 +362,9 @@ impl MetadataImage {
                 last_known_elr,
             } => {
                 let p = self.partition_mut(*topic, *partition)?;
-                if *partition_epoch <= p.partition_epoch || *leader_epoch < p.leader_epoch {
-                    return Err(NotApplied::StalePartitionEpoch(*topic, *partition));
-                }
-                if *leader != p.leader && *leader_epoch == p.leader_epoch {
-                    return Err(invalid("a leader change must bump the leader epoch"));
-                }
+                check_epochs(p, *leader, *leader_epoch, *partition_epoch).map_err(|e| {
+                    e.unwrap_or(NotApplied::StalePartitionEpoch(*topic, *partition))
+                })?;
                 check_isr(p, isr, *leader)?;
                 if elr
                     .iter()
@@ -380,12 +394,9 @@ impl MetadataImage {
                 partition_epoch,
             } => {
                 let p = self.partition_mut(*topic, *partition)?;
-                if *partition_epoch <= p.partition_epoch || *leader_epoch < p.leader_epoch {
-                    return Err(NotApplied::StalePartitionEpoch(*topic, *partition));
-                }
-                if *leader != p.leader && *leader_epoch == p.leader_epoch {
-                    return Err(invalid("a leader change must bump the leader epoch"));
-                }
+                check_epochs(p, *leader, *leader_epoch, *partition_epoch).map_err(|e| {
+                    e.unwrap_or(NotApplied::StalePartitionEpoch(*topic, *partition))
+                })?;
                 let outside = adding
                     .iter()
                     .chain(removing.iter())

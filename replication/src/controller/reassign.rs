@@ -63,6 +63,15 @@ pub(super) fn alter_reassignments(
     }
 }
 
+/// The members of `p`'s ISR among `replicas`, in ISR order.
+fn in_sync_among(p: &PartitionAssignment, replicas: &[NodeId]) -> Vec<NodeId> {
+    p.isr
+        .iter()
+        .copied()
+        .filter(|r| replicas.contains(r))
+        .collect()
+}
+
 /// The replicas a partition had before its running reassignment (all when none runs).
 fn original(p: &PartitionAssignment) -> Vec<NodeId> {
     p.replicas
@@ -112,12 +121,7 @@ fn start(
     let mut replicas = target.to_vec();
     replicas.extend(removing.iter().copied());
     let next = PartitionAssignment {
-        isr: p
-            .isr
-            .iter()
-            .copied()
-            .filter(|r| replicas.contains(r))
-            .collect(),
+        isr: in_sync_among(p, &replicas),
         replicas,
         adding,
         removing,
@@ -138,12 +142,7 @@ fn cancel(
     }
     let replicas = original(p);
     let next = PartitionAssignment {
-        isr: p
-            .isr
-            .iter()
-            .copied()
-            .filter(|r| replicas.contains(r))
-            .collect(),
+        isr: in_sync_among(p, &replicas),
         replicas,
         adding: Vec::new(),
         removing: Vec::new(),
@@ -162,12 +161,7 @@ pub(super) fn completed(
         return None;
     }
     let target = p.target_replicas();
-    let isr: Vec<NodeId> = p
-        .isr
-        .iter()
-        .copied()
-        .filter(|r| target.contains(r))
-        .collect();
+    let isr = in_sync_among(p, &target);
     if !isr.iter().any(|r| live(*r)) {
         return None;
     }

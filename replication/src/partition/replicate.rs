@@ -313,14 +313,18 @@ impl Partition {
         }
         let conn = self.leader_conn.borrow().clone();
         if let Some(c) = conn {
-            let m = ReplicaMessage::Ack {
-                topic: self.topic_id,
-                partition: self.index,
-                epoch,
-                durable_end,
-            };
-            c.try_send(OutFrame::new(&m, Vec::new()));
+            self.send_ack(&c, epoch, durable_end);
         }
+    }
+
+    fn send_ack(&self, conn: &Conn, epoch: LeaderEpoch, durable_end: i64) {
+        let m = ReplicaMessage::Ack {
+            topic: self.topic_id,
+            partition: self.index,
+            epoch,
+            durable_end,
+        };
+        conn.try_send(OutFrame::new(&m, Vec::new()));
     }
 
     fn position_message(&self) -> ReplicaMessage {
@@ -396,13 +400,7 @@ impl Partition {
                     && !self.resyncing.get() =>
             {
                 let durable_end = self.state.borrow().durable_end();
-                let m = ReplicaMessage::Ack {
-                    topic: self.topic_id,
-                    partition: self.index,
-                    epoch,
-                    durable_end,
-                };
-                conn.try_send(OutFrame::new(&m, Vec::new()));
+                self.send_ack(&conn, epoch, durable_end);
             }
             ReplicaMessage::Lead { epoch: e, .. } => {
                 if role == (Role::Follower { leader: from }) && e == epoch {
