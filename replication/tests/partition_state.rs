@@ -16,7 +16,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use myelin_replication::partition::epochs::EpochCache;
-use myelin_replication::partition::{Assignment, Input, Output, PartitionState, Role};
+use myelin_replication::partition::{
+    Assignment, Input, Output, PartitionState, ReplicationConfig, Role,
+};
 use myelin_replication::{LeaderEpoch, NodeId};
 use myelin_storage::batch::BatchHeader;
 use myelin_storage::index::IndexEntry;
@@ -110,7 +112,8 @@ struct Model {
 
 fn run(ops: &[Op]) {
     let start = Assignment::single(ME);
-    let mut p = PartitionState::new(ME, start.clone(), 0, 0, EpochCache::default());
+    let config = ReplicationConfig::default();
+    let mut p = PartitionState::new(ME, start.clone(), 0, 0, EpochCache::default(), config);
     let mut assignment = start;
     let mut m = Model {
         log_start: 0,

@@ -29,13 +29,13 @@ pub enum ElectionType {
 /// How a topic's partitions elect: its `min.insync.replicas` and whether unclean elections
 /// are allowed, from its configs or the controller's defaults.
 #[derive(Debug, Clone, Copy)]
-struct Policy {
-    min_isr: usize,
+pub(super) struct Policy {
+    pub(super) min_isr: usize,
     unclean: bool,
 }
 
 impl Policy {
-    fn of(topic: &TopicImage, config: &ControllerConfig) -> Policy {
+    pub(super) fn of(topic: &TopicImage, config: &ControllerConfig) -> Policy {
         let min_isr = topic
             .configs
             .get("min.insync.replicas")

@@ -230,7 +230,7 @@ impl Controller {
                     partition_epoch: *partition_epoch,
                     isr,
                 };
-                alter_partition(image, change)
+                alter_partition(image, change, &self.config)
             }
             ControllerRequest::AlterReassignments { reassignments } => {
                 let live = |n: NodeId| self.may_lead(image, n);
@@ -714,7 +714,11 @@ struct IsrChange<'a> {
 
 /// AlterPartition: the leader at the current leader and partition epochs changes the ISR to
 /// one that contains it, holds only replicas, and adds only live brokers.
-fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, ControllerError> {
+fn alter_partition(
+    image: &MetadataImage,
+    c: IsrChange<'_>,
+    config: &ControllerConfig,
+) -> Result<Decision, ControllerError> {
     let registration = current_registration(image, c.broker, c.broker_epoch)?;
     if registration.fenced {
         return Err(ControllerError::NotLeader);
@@ -767,6 +771,19 @@ fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, 
             },
         });
     }
+    // A follower that caught up (or fell behind) changes nothing about which fenced replicas
+    // are eligible, except that an eligible one back in the ISR is not, and that an ISR back
+    // at `min.insync.replicas` clears them (KIP-966): the high watermark moves again, past
+    // what they hold.
+    let min_isr = image
+        .topic_by_id(c.topic)
+        .map_or(1, |t| election::Policy::of(t, config).min_isr);
+    let (elr, last_known_elr) = if isr.len() >= min_isr {
+        (Vec::new(), Vec::new())
+    } else {
+        let elr = p.elr.iter().copied().filter(|r| !isr.contains(r)).collect();
+        (elr, p.last_known_elr.clone())
+    };
     Ok(Decision {
         records: vec![MetadataRecord::ChangePartition {
             topic: c.topic,
@@ -775,10 +792,8 @@ fn alter_partition(image: &MetadataImage, c: IsrChange<'_>) -> Result<Decision, 
             isr: isr.clone(),
             leader_epoch: p.leader_epoch,
             partition_epoch,
-            // A follower that caught up (or fell behind) changes nothing about which fenced
-            // replicas are eligible, except that an eligible one back in the ISR is not.
-            elr: p.elr.iter().copied().filter(|r| !isr.contains(r)).collect(),
-            last_known_elr: p.last_known_elr.clone(),
+            elr,
+            last_known_elr,
         }],
         response: ControllerResponse::PartitionChanged {
             isr,

@@ -771,3 +771,30 @@ fn reassignments_are_validated_replaced_and_cancelled() {
     assert!(!back.reassigning());
     let _ = epochs;
 }
+
+#[test]
+fn an_isr_back_at_min_insync_replicas_clears_the_eligible_leader_replicas() {
+    let mut h = Harness::new();
+    let epochs = h.live_brokers(3);
+    let t = h.create("t", 1, 3).unwrap();
+    h.run(ControllerRequest::AlterConfigs {
+        resource: ConfigResource::Topic("t".into()),
+        entries: vec![("min.insync.replicas".into(), Some("2".into()))],
+        validate_only: false,
+    })
+    .unwrap();
+    let leader = h.image.leader(t, 0).unwrap().0;
+    let others: Vec<i32> = (0..3).filter(|n| *n != leader).collect();
+    let (fenced, back) = (others[0], others[1]);
+    h.alter_isr(&epochs, t, 0, &[leader, fenced]);
+    // Fenced out of an ISR that falls below the minimum, it holds everything committed.
+    h.lapse(&epochs, fenced);
+    let p = h.image.partition(t, 0).unwrap();
+    assert_eq!(p.elr, vec![NodeId(fenced)]);
+    // Another follower catches up: the high watermark moves again, past what the fenced
+    // one holds, so it is no longer eligible.
+    h.alter_isr(&epochs, t, 0, &[leader, back]);
+    let p = h.image.partition(t, 0).unwrap();
+    assert_eq!(p.isr, vec![NodeId(leader), NodeId(back)]);
+    assert!(p.elr.is_empty() && p.last_known_elr.is_empty(), "{p:?}");
+}

@@ -4,9 +4,9 @@
 //! up, which decides whether it stays in the ISR (`replica.lag.time.max.ms`).
 //!
 //! "Caught up" is Kafka's notion: a follower is caught up at time `t` once it has made
-//! durable everything the leader's log held at `t`. The leader notes `(log end, time)`
-//! samples as it sends, and an acknowledgement up to a sample's log end makes its time the
-//! follower's last caught-up time.
+//! durable everything the leader's log held at `t` (held durably: a leader sends nothing
+//! else). The leader notes `(end, time)` samples as it sends, and an acknowledgement up to a
+//! sample's end makes its time the follower's last caught-up time.
 
 use crate::types::NodeId;
 use std::collections::{BTreeMap, VecDeque};
@@ -78,7 +78,8 @@ impl Follower {
         self.samples.push_back((log_end, now_ms));
     }
 
-    /// The follower acknowledged `durable_end` while the leader's log ends at `log_end`.
+    /// The follower acknowledged `durable_end` while the leader's log ends at `log_end` (the
+    /// end of what the leader has sent it, or could).
     pub fn ack(&mut self, durable_end: i64, log_end: i64, now_ms: i64) {
         self.last_contact_ms = self.last_contact_ms.max(now_ms);
         self.durable_end = self.durable_end.max(durable_end).min(log_end);

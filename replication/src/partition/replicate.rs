@@ -1,9 +1,12 @@
 //! What a partition's leader and followers tell each other, on the partition's shard.
 //!
 //! Leader: it asks each follower where its log is (`Lead`, again while the follower has not
-//! answered), has it cut what diverged (`Truncate`, `Reset`), catches it up from its own log
-//! (a task per follower, waiting for room on the connection), then pushes every batch as it
-//! is appended (`Append`, pipelined, not waiting for the previous acknowledgement).
+//! answered), has it cut what diverged (`Truncate`, `Reset`), catches it up from the durable
+//! part of its own log (a task per follower, waiting for room on the connection), then
+//! pushes every batch as its own log makes it durable (`Append`, pipelined, not waiting for
+//! the previous acknowledgement). A follower never holds what the leader could still lose:
+//! a leader that discards what it could not write (a full disk) takes other batches at
+//! those offsets in the same epoch, which no follower may have taken for the lost ones.
 //! Acknowledgements (`Ack`) move the high watermark; the ISR changes through the controller.
 //!
 //! Follower: it answers only the leader its metadata names, at that leader's epoch; it takes
@@ -92,8 +95,42 @@ impl Partition {
         }
     }
 
-    /// Leader: sends batches just appended to the followers that take them live; one that
-    /// cannot take them now catches up from the log instead.
+    /// Leader: the log made everything below `end` durable: the batches appended below it
+    /// go to the followers that take them live, and followers catching up may read further.
+    pub(super) fn push_durable(&self, end: i64) {
+        let (epoch, leading) = {
+            let st = self.state.borrow();
+            (st.leader_epoch(), st.role() == Role::Leader)
+        };
+        if !leading {
+            self.unpushed.borrow_mut().clear();
+            return;
+        }
+        loop {
+            let next = {
+                let mut unpushed = self.unpushed.borrow_mut();
+                match unpushed.front() {
+                    Some(u) if u.last < end => unpushed.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some(u) = next else { break };
+            let now = self.clock.now_ms();
+            let (targets, hw) = {
+                let mut st = self.state.borrow_mut();
+                let targets = st.push_targets(u.base, u.last, now);
+                (targets, st.offsets().high_watermark)
+            };
+            self.push(&targets, epoch, u.base, hw, u.stored);
+        }
+        let waiting = self.state.borrow().catching_up();
+        for (r, _) in waiting {
+            self.start_catch_up(r);
+        }
+    }
+
+    /// Leader: sends batches just made durable to the followers that take them live; one
+    /// that cannot take them now catches up from the log instead.
     pub(super) fn push(
         &self,
         targets: &[NodeId],
@@ -211,15 +248,16 @@ impl Partition {
 
     async fn catch_up(&self, replica: NodeId) {
         loop {
-            let (next, epoch, log_end, hw) = {
+            // Only what this log made durable is sent (see the module docs).
+            let (next, epoch, durable, hw) = {
                 let st = self.state.borrow();
                 let Some(Sync::CatchingUp { next }) = st.follower_sync(replica) else {
                     return;
                 };
                 let o = st.offsets();
-                (next, st.leader_epoch(), o.log_end_offset, o.high_watermark)
+                (next, st.leader_epoch(), st.durable_end(), o.high_watermark)
             };
-            if next >= log_end {
+            if next >= durable {
                 let out = self
                     .state
                     .borrow_mut()
@@ -235,7 +273,7 @@ impl Partition {
                 self.carry_out(&out);
                 return;
             };
-            let read = match self.log.read_upto(next, CATCH_UP_READ_BYTES, log_end).await {
+            let read = match self.log.read_upto(next, CATCH_UP_READ_BYTES, durable).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(
@@ -273,6 +311,7 @@ impl Partition {
             self.state
                 .borrow_mut()
                 .sending(replica, self.clock.now_ms());
+            let positions = self.positions_of(replica);
             let frame = OutFrame::new(
                 &ReplicaMessage::Append {
                     topic: self.topic_id,
@@ -294,12 +333,22 @@ impl Partition {
             if self.state.borrow().leader_epoch() != epoch {
                 return;
             }
+            if self.positions_of(replica) != positions {
+                // The follower said where it is while this went out: it may have lost it
+                // (a full disk), so what it said holds, not what was sent.
+                continue;
+            }
             let out = self.state.borrow_mut().step(Input::CaughtUpTo {
                 replica,
                 next: last + 1,
             });
             self.carry_out(&out);
         }
+    }
+
+    /// How many positions `replica` has sent this leader.
+    fn positions_of(&self, replica: NodeId) -> u64 {
+        self.positions.borrow().get(&replica).copied().unwrap_or(0)
     }
 
     /// Follower: acknowledges what its log made durable to the leader.
@@ -325,6 +374,20 @@ impl Partition {
             durable_end,
         };
         conn.try_send(OutFrame::new(&m, Vec::new()));
+    }
+
+    /// Follower: its own log was cut (a full disk discarded what it could not write): the
+    /// leader, which believes it sent those batches, must learn where the log ends now, or
+    /// the follower waits for a batch that is never sent again (an idle partition sends
+    /// none). A cut the leader asked for is answered once it is done (`resync`).
+    pub(super) fn cut_locally(&self) {
+        if self.state.borrow().role() == Role::Leader || self.resyncing.get() {
+            return;
+        }
+        let conn = self.leader_conn.borrow().clone();
+        if let Some(c) = conn {
+            c.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+        }
     }
 
     fn position_message(&self) -> ReplicaMessage {
@@ -362,6 +425,7 @@ impl Partition {
                 last_epoch,
                 ..
             } if role == Role::Leader && e == epoch => {
+                *self.positions.borrow_mut().entry(from).or_insert(0) += 1;
                 let out = self.state.borrow_mut().step(Input::FollowerPosition {
                     replica: from,
                     log_end,
@@ -399,8 +463,11 @@ impl Partition {
                     && e == epoch
                     && !self.resyncing.get() =>
             {
-                let durable_end = self.state.borrow().durable_end();
-                self.send_ack(&conn, epoch, durable_end);
+                // Where the log ends, not only how far it is durable: a follower that lost
+                // batches the leader counts as sent (a full disk discarded them, and what
+                // said so was lost) is caught up again, where an acknowledgement would leave
+                // it waiting for batches that are never resent.
+                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
             }
             ReplicaMessage::Lead { epoch: e, .. } => {
                 if role == (Role::Follower { leader: from }) && e == epoch {
@@ -451,7 +518,8 @@ impl Partition {
                 if self.resyncing.get() {
                     return;
                 }
-                self.take_batches(&conn, base_offset, high_watermark, records);
+                self.take_batches(&conn, base_offset, high_watermark, records)
+                    .await;
             }
             _ => {}
         }
@@ -484,13 +552,16 @@ impl Partition {
 
     /// Follower: appends batches from the leader where the log ends (else says where it
     /// is, so the leader resumes from there).
-    fn take_batches(&self, conn: &Rc<Conn>, base: i64, high_watermark: i64, records: Bytes) {
+    ///
+    /// Batches of an epoch new here land only once the epoch checkpoint holds it, as Kafka
+    /// writes its epoch cache before the append: a replica that restarts with batches its
+    /// checkpoint does not know would, leading, tell the others wrongly where epochs end,
+    /// and they would keep what diverged. Meanwhile frames from the leader are dropped, as
+    /// during a cut, and the follower says where its log ends once the batches are in.
+    async fn take_batches(&self, conn: &Rc<Conn>, base: i64, high_watermark: i64, records: Bytes) {
         let log_end = self.state.borrow().offsets().log_end_offset;
-        if base != log_end {
-            if base > log_end {
-                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
-            }
-            // Below the end: a batch already taken (a resend); nothing to do.
+        if base > log_end {
+            conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
             return;
         }
         let limit = myelin_storage::limits::BATCH_BYTES_MAX;
@@ -505,6 +576,50 @@ impl Partition {
                 return;
             }
         };
+        // A resend may start below the log end (a catch-up restarted while an earlier one
+        // was on its way): what it carries past the end is still new, and the leader counts
+        // it sent. The batches below are the ones this log took from this leader already.
+        let batches: Vec<_> = batches
+            .into_iter()
+            .filter(|(h, _)| h.base_offset >= log_end)
+            .collect();
+        let base = match batches.first() {
+            None => return,
+            Some((h, _)) if h.base_offset == log_end => log_end,
+            // A batch across the log end: not the batches this log holds.
+            Some(_) => {
+                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                return;
+            }
+        };
+        let new_epoch = {
+            let mut st = self.state.borrow_mut();
+            let mut changed = false;
+            for (h, _) in &batches {
+                changed |= st.expect_epoch(h.partition_leader_epoch, h.base_offset);
+            }
+            changed
+        };
+        if new_epoch {
+            let epoch = self.state.borrow().leader_epoch();
+            self.carry_out(&[Output::CheckpointEpochs]);
+            self.resyncing.set(true);
+            let written = self.epochs_durable().await;
+            self.resyncing.set(false);
+            if let Err(e) = written {
+                tracing::error!(
+                    topic = self.topic,
+                    partition = self.index,
+                    "leader-epoch checkpoint failed: {e}"
+                );
+                return;
+            }
+            let st = self.state.borrow();
+            if st.leader_epoch() != epoch || st.offsets().log_end_offset != base {
+                // Another leader, or another log end, since: the batches are stale.
+                return;
+            }
+        }
         let now = self.clock.now_ms();
         let appended = {
             let mut st = self.state.borrow_mut();
@@ -527,12 +642,14 @@ impl Partition {
             Ok(out) => {
                 self.carry_out(&out);
                 if out.contains(&Output::CheckpointEpochs) {
-                    // A follower's new epoch need not be on disk before its batches: a
-                    // restart that lost it reports an older epoch and is cut back further,
-                    // never less.
                     self.checkpoint_soon();
                 }
                 self.log.start_flush();
+                if new_epoch {
+                    // Frames dropped during the checkpoint write: the leader resumes from
+                    // where this log ends now.
+                    conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                }
             }
             Err(e) => {
                 tracing::warn!(

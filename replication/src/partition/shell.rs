@@ -23,7 +23,7 @@ use futures::channel::oneshot;
 use myelin_storage::batch::BatchHeader;
 use myelin_storage::{AppendMode, Log, LogConfig, LogEvent, StorageError};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -105,6 +105,22 @@ pub struct Partition {
     pub(super) catching_up: RefCell<HashSet<NodeId>>,
     /// When a leader last asked each follower where it is.
     pub(super) lead_sent_ms: RefCell<HashMap<NodeId, i64>>,
+    /// A leader's batches appended and not yet durable, in order: they are pushed to live
+    /// followers once the log makes them durable.
+    pub(super) unpushed: RefCell<VecDeque<Unpushed>>,
+    /// How many positions each follower has sent: a catch-up send overtaken by a newer
+    /// position does not count as received.
+    pub(super) positions: RefCell<HashMap<NodeId, u64>>,
+}
+
+/// Batches a leader appended, waiting to be durable before they are pushed.
+pub(super) struct Unpushed {
+    /// First offset.
+    pub(super) base: i64,
+    /// Last offset.
+    pub(super) last: i64,
+    /// The batches as stored.
+    pub(super) stored: Vec<Bytes>,
 }
 
 impl Partition {
@@ -145,12 +161,19 @@ impl Partition {
             None => EpochCache::default(),
         };
         let offsets = log.offsets();
+        // `min.insync.replicas` travels with the log's config; the rest comes with
+        // `configure`.
+        let config = ReplicationConfig {
+            min_insync_replicas: log.config().min_insync_replicas.max(1) as usize,
+            ..ReplicationConfig::default()
+        };
         let mut state = PartitionState::new(
             local,
             assignment,
             offsets.log_start_offset,
             offsets.log_end_offset,
             epochs.clone(),
+            config,
         );
         let now = clock.now_ms();
         state.begin_replay();
@@ -175,6 +198,8 @@ impl Partition {
             resyncing: Cell::new(false),
             catching_up: RefCell::new(HashSet::new()),
             lead_sent_ms: RefCell::new(HashMap::new()),
+            unpushed: RefCell::new(VecDeque::new()),
+            positions: RefCell::new(HashMap::new()),
         });
         let weak: Weak<Partition> = Rc::downgrade(&p);
         *p.me.borrow_mut() = weak.clone();
@@ -261,6 +286,7 @@ impl Partition {
         if out.contains(&Output::RoleChanged) {
             self.leader_conn.borrow_mut().take();
             self.lead_sent_ms.borrow_mut().clear();
+            self.unpushed.borrow_mut().clear();
         }
         self.carry_out(&out);
         if out.contains(&Output::RoleChanged) {
@@ -277,13 +303,16 @@ impl Partition {
     }
 
     fn on_log_event(&self, event: LogEvent) {
+        let cut = matches!(event, LogEvent::Truncated { .. });
         let out = match event {
             LogEvent::Durable { end } => {
                 let out = self.state.borrow_mut().step(Input::Durable { end });
                 self.ack_leader(end);
+                self.push_durable(end);
                 out
             }
             LogEvent::Truncated { end } => {
+                self.unpushed.borrow_mut().retain(|u| u.last < end);
                 let now = self.clock.now_ms();
                 let mut st = self.state.borrow_mut();
                 let out = st.step(Input::Truncated { end });
@@ -297,6 +326,9 @@ impl Partition {
         self.carry_out(&out);
         if out.contains(&Output::CheckpointEpochs) {
             self.ensure_checkpointer();
+        }
+        if cut {
+            self.cut_locally();
         }
         self.wake();
     }
@@ -374,9 +406,9 @@ impl Partition {
         .detach();
     }
 
-    /// Waits until the epoch cache on disk is current, so a leader never appends at an epoch
-    /// whose start a crash could lose.
-    async fn epochs_durable(&self) -> Result<(), PartitionError> {
+    /// Waits until the epoch cache on disk is current, so a replica never appends at an
+    /// epoch whose start a crash could lose.
+    pub(super) async fn epochs_durable(&self) -> Result<(), PartitionError> {
         if self.epochs_written.get() < self.epochs_version.get() {
             self.write_checkpoint().await?;
         }
@@ -466,13 +498,13 @@ impl Partition {
             }
         }
         if let Some(a) = &appended {
+            // Followers get the batches once they are durable here (`push_durable`).
+            self.unpushed.borrow_mut().push_back(Unpushed {
+                base: a.base_offset,
+                last: a.last_offset,
+                stored,
+            });
             self.log.start_flush();
-            let targets = st.push_targets(a.base_offset, a.last_offset, now);
-            let hw = st.offsets().high_watermark;
-            let epoch = st.leader_epoch();
-            drop(st);
-            self.push(&targets, epoch, a.base_offset, hw, stored);
-            st = self.state.borrow_mut();
         }
         let offsets = st.offsets();
         let produced = Produced {

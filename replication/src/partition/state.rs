@@ -192,7 +192,7 @@ pub enum Output {
     /// The leader-epoch cache changed: write its checkpoint before appending at the new
     /// epoch.
     CheckpointEpochs,
-    /// Ask `replica` to acknowledge where it is: it has been silent for a while, and an idle
+    /// Ask `replica` to say where its log is: it has been silent for a while, and an idle
     /// partition has no appends to acknowledge.
     PingFollower {
         /// The follower.
@@ -220,7 +220,7 @@ pub enum Output {
         start: i64,
     },
     /// Start sending the follower this log from `from` (read from the log until it has
-    /// caught up, then batch by batch as they are appended).
+    /// caught up with the durable part, then batch by batch as they become durable).
     SyncFollower {
         /// The follower.
         replica: NodeId,
@@ -268,14 +268,21 @@ pub struct PartitionState {
 
 impl PartitionState {
     /// The state of a replica on `local` whose log holds `log_start_offset..log_end_offset`
-    /// (all of it durable, as after opening), with the checkpointed epoch cache. Producer
-    /// and transaction state come from replaying the log's index afterwards.
+    /// (all of it durable, as after opening), with the checkpointed epoch cache and the
+    /// topic's replication settings. Producer and transaction state come from replaying the
+    /// log's index afterwards.
+    ///
+    /// The high watermark starts at the log start: a log just opened may end in batches the
+    /// ISR never had (a leader deposed before its followers got them), and only a leader can
+    /// say how much is committed. A sole replica that leads knows at once: everything its log
+    /// holds durably.
     pub fn new(
         local: NodeId,
         assignment: Assignment,
         log_start_offset: i64,
         log_end_offset: i64,
         mut epochs: EpochCache,
+        config: ReplicationConfig,
     ) -> PartitionState {
         // The checkpoint may be ahead of a log that lost its tail in a crash.
         epochs.truncate_from_end(log_end_offset);
@@ -292,9 +299,11 @@ impl PartitionState {
             log_start_offset,
             log_end_offset,
             durable_end: log_end_offset,
-            high_watermark: log_end_offset,
+            high_watermark: log_start_offset,
             followers: Followers::default(),
-            config: ReplicationConfig::default(),
+            // Known before the assignment applies: a leader alone in its ISR must not commit
+            // under a `min.insync.replicas` it has not been told yet.
+            config,
             isr_change: None,
             epochs,
             producers: ProducerState::default(),
@@ -358,10 +367,12 @@ impl PartitionState {
                 // Before its position is known, a follower's log may hold what this leader
                 // will have it cut: its acknowledgements count only from then on.
                 if self.role == Role::Leader && synced {
-                    let leo = self.log_end_offset;
+                    // Followers are sent only what this log made durable: that is what they
+                    // catch up with.
+                    let durable = self.durable_end;
                     self.followers
                         .entry(replica, now_ms)
-                        .ack(durable_end, leo, now_ms);
+                        .ack(durable_end, durable, now_ms);
                     self.advance_high_watermark(&mut out);
                     self.maybe_expand_isr(replica, now_ms, &mut out);
                 }
@@ -381,11 +392,12 @@ impl PartitionState {
                 self.follower_position(replica, at, now_ms, &mut out)
             }
             Input::CaughtUpTo { replica, next } => {
-                let leo = self.log_end_offset;
+                let durable = self.durable_end;
                 if let Some(f) = self.followers.by_node_mut(replica) {
                     if let Sync::CatchingUp { .. } = f.sync {
-                        f.sync = if next >= leo {
-                            Sync::Live { next: leo }
+                        // What is not durable yet is pushed once it is.
+                        f.sync = if next >= durable {
+                            Sync::Live { next }
                         } else {
                             Sync::CatchingUp { next }
                         };
@@ -460,13 +472,29 @@ impl PartitionState {
     }
 
     /// The leader's high watermark: the smallest durable end across the ISR (its own
-    /// included). It never moves back.
+    /// included, and any replica it asked to add). It never moves back, and it does not move
+    /// while the ISR is smaller than `min.insync.replicas` (capped at the replica count), as
+    /// in Kafka since KIP-966 (KAFKA-15583): a replica fenced out of an ISR that fell below
+    /// the minimum becomes an eligible leader replica, which the controller may elect
+    /// because it holds everything committed; committing more without it would make that
+    /// untrue.
     fn advance_high_watermark(&mut self, out: &mut Vec<Output>) {
         if self.role != Role::Leader {
             return;
         }
+        let min_isr = self
+            .config
+            .min_insync_replicas
+            .min(self.assignment.replicas.len());
+        if self.assignment.isr.len() < min_isr {
+            return;
+        }
+        // Over the maximal ISR, as Kafka computes it: a replica this leader asked the
+        // controller to add may be in the ISR there, and electable, before the metadata
+        // saying so arrives here.
+        let asked = self.isr_change.as_ref().map(|(isr, _)| isr.as_slice());
         let mut hw = self.durable_end;
-        for replica in &self.assignment.isr {
+        for replica in self.assignment.isr.iter().chain(asked.unwrap_or(&[])) {
             if *replica != self.local {
                 hw = hw.min(self.followers.durable_end(*replica));
             }
@@ -521,13 +549,11 @@ impl PartitionState {
                 }
             }
         }
-        if log_end > leo {
-            // Only possible with an empty epoch history here; cut the excess.
-            out.push(Output::TruncateFollower {
-                replica,
-                epoch: self.assignment.leader_epoch,
-                end: leo,
-            });
+        if last_epoch == LeaderEpoch::UNKNOWN && log_end > start {
+            // Batches of no known epoch (the follower's epoch checkpoint never reached its
+            // disk): nothing says whose they are, so none of them can be kept. (A known
+            // epoch never leaves a follower ending past this log: it is cut above.)
+            out.push(Output::ResetFollower { replica, start });
             return;
         }
         if log_end < start {
@@ -535,13 +561,17 @@ impl PartitionState {
             out.push(Output::ResetFollower { replica, start });
             return;
         }
+        let durable = self.durable_end;
         let f = self.followers.entry(replica, now_ms);
         // Its log agrees with this one up to `log_end`: what of it is durable counts as
         // replicated, so a follower with nothing to catch up joins the ISR without waiting
-        // for new data.
-        f.ack(durable_end.min(log_end), leo, now_ms);
-        f.sync = if log_end >= leo {
-            Sync::Live { next: leo }
+        // for new data. It is sent only what this log made durable, so that is what it
+        // catches up with.
+        f.ack(durable_end.min(log_end), durable, now_ms);
+        // It may hold more than this log made durable (what both had from an earlier
+        // leader): it gets each batch from its log end on as it becomes durable here.
+        f.sync = if log_end >= durable {
+            Sync::Live { next: log_end }
         } else {
             Sync::CatchingUp { next: log_end }
         };
@@ -566,23 +596,31 @@ impl PartitionState {
             .max(self.log_start_offset)
     }
 
-    /// What a follower reports of its log: its end, and the epoch of its last batch.
+    /// What a follower reports of its log: its end, and the epoch of its last batch. The
+    /// latest epoch may hold no batch (this replica led it and wrote nothing): the last
+    /// batch belongs to the latest epoch that starts below the log end.
     pub fn position(&self) -> (i64, LeaderEpoch) {
-        let last = self
-            .epochs
-            .latest()
-            .filter(|e| e.start_offset < self.log_end_offset)
-            .map_or(LeaderEpoch::UNKNOWN, |e| e.epoch);
-        (self.log_end_offset, last)
+        let last = if self.log_end_offset > self.log_start_offset {
+            self.epochs.epoch_at(self.log_end_offset - 1)
+        } else {
+            None
+        };
+        (self.log_end_offset, last.unwrap_or(LeaderEpoch::UNKNOWN))
     }
 
-    /// This follower's durable log end, as its position reports it.
+    /// Where the part of the local log known to be durable ends: what a follower's
+    /// position reports, and all a leader sends its followers.
     pub fn durable_end(&self) -> i64 {
         self.durable_end
     }
 
-    /// Followers that get a batch just appended at `base..=last` as it is: those live and
-    /// waiting for exactly `base`. Their next offset moves past it.
+    /// Followers that get a batch at `base..=last`, which this log just made durable, as it
+    /// is: those live and waiting for exactly `base`. Their next offset moves past it.
+    ///
+    /// A leader sends followers only what its own log made durable. A leader's log may
+    /// lose what was not durable (a full disk makes it discard what it could not write)
+    /// and then take other batches at the same offsets in the same epoch; a follower given
+    /// the lost batches would hold data no epoch comparison can tell from the new.
     pub fn push_targets(&mut self, base: i64, last: i64, now_ms: i64) -> Vec<NodeId> {
         let mut targets = Vec::new();
         if self.role != Role::Leader {
@@ -603,11 +641,12 @@ impl PartitionState {
         targets
     }
 
-    /// Notes, before sending a catching-up follower batches up to `end`, where the log ends.
+    /// Notes, before sending a catching-up follower what this log made durable, where the
+    /// durable part ends.
     pub fn sending(&mut self, replica: NodeId, now_ms: i64) {
-        let leo = self.log_end_offset;
+        let durable = self.durable_end;
         if let Some(f) = self.followers.by_node_mut(replica) {
-            f.sample(leo, now_ms);
+            f.sample(durable, now_ms);
         }
     }
 
@@ -835,9 +874,7 @@ impl PartitionState {
     /// Replays one batch of the log (`epoch` is its partition leader epoch when known).
     /// Returns whether the epoch cache changed.
     pub fn replay(&mut self, epoch: i32, e: &IndexEntry, now_ms: i64) -> bool {
-        let changed = epoch >= 0
-            && self.role != Role::Leader
-            && self.epochs.assign(LeaderEpoch(epoch), e.base_offset);
+        let changed = self.expect_epoch(epoch, e.base_offset);
         self.txns.on_batch(e);
         if e.control_type != MARKER_NONE {
             self.producers
@@ -857,6 +894,29 @@ impl PartitionState {
             );
         }
         changed
+    }
+
+    /// A follower is about to append a batch of `epoch` at `start` (its log end): the
+    /// epoch cache takes it, so that the checkpoint can hold it before the batch is
+    /// written. Returns whether the cache changed. A leader's epochs come from its
+    /// assignment instead, and `-1` (unknown) changes nothing.
+    pub fn expect_epoch(&mut self, epoch: i32, start: i64) -> bool {
+        if epoch < 0 || self.role == Role::Leader {
+            return false;
+        }
+        let epoch = LeaderEpoch(epoch);
+        if self
+            .epochs
+            .latest()
+            .is_some_and(|l| l.epoch == epoch && l.start_offset <= start)
+        {
+            return false;
+        }
+        // Entries from where the batch lands on describe no batch (an epoch this replica
+        // led without writing anything): the batch's own epoch, older or not, holds from
+        // there, or the replica would report an epoch its batches do not have.
+        let stale = self.epochs.truncate_from_end(start);
+        self.epochs.assign(epoch, start) || stale
     }
 
     /// Aborted transactions overlapping `from..=to`, for `read_committed` fetches.
@@ -920,7 +980,14 @@ mod tests {
     #[test]
     fn a_single_replica_commits_what_is_durable() {
         let me = NodeId(1);
-        let mut p = PartitionState::new(me, Assignment::single(me), 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            Assignment::single(me),
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         assert_eq!(p.role(), Role::Leader);
         assert_eq!(p.epochs().latest().map(|e| e.epoch), Some(LeaderEpoch(0)));
         p.on_appended(&header(0, 5), &entry(0, 4), 0);
@@ -943,7 +1010,14 @@ mod tests {
             leader_epoch: LeaderEpoch(3),
             partition_epoch: 5,
         };
-        let mut p = PartitionState::new(me, a.clone(), 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            a.clone(),
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         p.on_appended(&header(0, 10), &entry(0, 9), 0);
         assert!(p.step(Input::Durable { end: 10 }).is_empty());
         let early = p.step(Input::ReplicaProgress {
@@ -994,7 +1068,14 @@ mod tests {
             leader_epoch: LeaderEpoch(2),
             partition_epoch: 4,
         };
-        let mut p = PartitionState::new(me, a, 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            a,
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         // Empty logs on both sides: the position alone shows it caught up.
         let out = p.step(Input::FollowerPosition {
             replica: other,
@@ -1012,7 +1093,14 @@ mod tests {
             "{out:?}"
         );
         // Data it has not made durable yet does not count.
-        let mut p = PartitionState::new(me, p.assignment().clone(), 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            p.assignment().clone(),
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         p.on_appended(&header(0, 4), &entry(0, 3), 0);
         p.step(Input::Durable { end: 4 });
         let out = p.step(Input::FollowerPosition {
@@ -1038,7 +1126,14 @@ mod tests {
             leader_epoch: LeaderEpoch(1),
             partition_epoch: 1,
         };
-        let mut p = PartitionState::new(me, a, 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            a,
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         p.step(Input::Configure(ReplicationConfig {
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 3_000,
@@ -1081,10 +1176,307 @@ mod tests {
         assert!(at > 3_000, "only after the lag time: {at}");
     }
 
+    /// Three replicas, led here at `epoch`, with `isr`, `min.insync.replicas` `min_isr`.
+    fn led(isr: &[i32], epoch: i32, min_isr: usize) -> PartitionState {
+        let me = NodeId(1);
+        let a = Assignment {
+            replicas: vec![me, NodeId(2), NodeId(3)],
+            isr: isr.iter().map(|n| NodeId(*n)).collect(),
+            leader: me,
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: 1,
+        };
+        let config = ReplicationConfig {
+            min_insync_replicas: min_isr,
+            replica_lag_time_max_ms: 30_000,
+        };
+        PartitionState::new(me, a, 0, 0, EpochCache::default(), config)
+    }
+
+    /// A follower of `p` says its log is empty, then that it made `durable` durable.
+    fn synced(p: &mut PartitionState, follower: i32, durable: i64) -> Vec<Output> {
+        p.step(Input::FollowerPosition {
+            replica: NodeId(follower),
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 0,
+        });
+        p.step(Input::ReplicaProgress {
+            replica: NodeId(follower),
+            durable_end: durable,
+            now_ms: 0,
+        })
+    }
+
+    #[test]
+    fn the_high_watermark_stands_still_below_min_insync_replicas() {
+        let mut p = led(&[1, 2], 1, 2);
+        p.on_appended(&header(0, 10), &entry(0, 9), 0);
+        p.step(Input::Durable { end: 10 });
+        assert_eq!(synced(&mut p, 2, 4), vec![Output::HighWatermark(4)]);
+        // The follower is fenced out: the ISR is below the minimum, and the controller
+        // makes it an eligible leader replica, holding everything committed. The leader
+        // alone commits nothing more.
+        let alone = Assignment {
+            isr: vec![NodeId(1)],
+            partition_epoch: 2,
+            ..p.assignment().clone()
+        };
+        assert!(p.step(Input::Assign(alone.clone())).is_empty());
+        assert_eq!(p.offsets().high_watermark, 4);
+        // The minimum is capped at the replica count.
+        let config = ReplicationConfig {
+            min_insync_replicas: 5,
+            replica_lag_time_max_ms: 30_000,
+        };
+        let one = Assignment {
+            replicas: vec![NodeId(1)],
+            ..alone
+        };
+        let mut p = PartitionState::new(NodeId(1), one, 0, 0, EpochCache::default(), config);
+        p.on_appended(&header(0, 3), &entry(0, 2), 0);
+        assert_eq!(
+            p.step(Input::Durable { end: 3 }),
+            vec![Output::HighWatermark(3)]
+        );
+    }
+
+    #[test]
+    fn a_replica_asked_into_the_isr_holds_the_high_watermark_back() {
+        let mut p = led(&[1, 2], 1, 1);
+        p.on_appended(&header(0, 10), &entry(0, 9), 0);
+        p.step(Input::Durable { end: 10 });
+        synced(&mut p, 2, 10);
+        assert_eq!(p.offsets().high_watermark, 10);
+        // Follower 3 catches up with the high watermark: the leader asks for it in the ISR.
+        let out = synced(&mut p, 3, 10);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::AlterIsr { isr, .. } if isr.len() == 3)),
+            "{out:?}"
+        );
+        // Until the metadata answers, the controller may already count it in the ISR (and
+        // elect it): the high watermark does not pass what it holds.
+        p.on_appended(&header(10, 5), &entry(10, 14), 0);
+        p.step(Input::Durable { end: 15 });
+        p.step(Input::ReplicaProgress {
+            replica: NodeId(2),
+            durable_end: 15,
+            now_ms: 0,
+        });
+        assert_eq!(p.offsets().high_watermark, 10);
+        p.step(Input::ReplicaProgress {
+            replica: NodeId(3),
+            durable_end: 15,
+            now_ms: 0,
+        });
+        assert_eq!(p.offsets().high_watermark, 15);
+    }
+
+    #[test]
+    fn followers_are_sent_only_what_is_durable_here() {
+        let mut p = led(&[1, 2], 1, 1);
+        p.on_appended(&header(0, 10), &entry(0, 9), 0);
+        p.step(Input::Durable { end: 6 });
+        p.step(Input::FollowerPosition {
+            replica: NodeId(2),
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 0,
+        });
+        assert_eq!(
+            p.follower_sync(NodeId(2)),
+            Some(Sync::CatchingUp { next: 0 })
+        );
+        // Caught up with the durable part, it is live from there: what lies beyond is
+        // pushed once durable, and a full disk may still discard it.
+        p.step(Input::CaughtUpTo {
+            replica: NodeId(2),
+            next: 6,
+        });
+        assert_eq!(p.follower_sync(NodeId(2)), Some(Sync::Live { next: 6 }));
+        p.step(Input::Durable { end: 10 });
+        assert_eq!(p.push_targets(6, 9, 0), vec![NodeId(2)]);
+        // A follower that holds more than the leader made durable (both had it from an
+        // earlier leader) gets what follows its own end.
+        let mut p = led(&[1, 2], 1, 1);
+        p.on_appended(&header(0, 10), &entry(0, 9), 0);
+        p.step(Input::Durable { end: 4 });
+        p.step(Input::FollowerPosition {
+            replica: NodeId(2),
+            log_end: 10,
+            durable_end: 10,
+            last_epoch: LeaderEpoch(1),
+            now_ms: 0,
+        });
+        assert_eq!(p.follower_sync(NodeId(2)), Some(Sync::Live { next: 10 }));
+    }
+
+    #[test]
+    fn a_reopened_replica_claims_nothing_committed_until_a_leader_says_so() {
+        let (me, other) = (NodeId(1), NodeId(2));
+        let following = Assignment {
+            replicas: vec![me, other],
+            isr: vec![me, other],
+            leader: other,
+            leader_epoch: LeaderEpoch(2),
+            partition_epoch: 3,
+        };
+        // Its log may end in batches no other replica has (it led before, and was deposed).
+        let config = ReplicationConfig::default();
+        let mut p = PartitionState::new(me, following, 0, 10, EpochCache::default(), config);
+        assert_eq!(p.offsets().high_watermark, 0);
+        p.step(Input::LeaderHighWatermark { high_watermark: 7 });
+        assert_eq!(p.offsets().high_watermark, 7);
+        // A sole replica knows at once.
+        let p = PartitionState::new(
+            me,
+            Assignment::single(me),
+            0,
+            10,
+            EpochCache::default(),
+            config,
+        );
+        assert_eq!(p.offsets().high_watermark, 10);
+    }
+
+    #[test]
+    fn a_lone_leader_opens_under_its_topics_min_insync_replicas() {
+        let me = NodeId(1);
+        let alone = Assignment {
+            replicas: vec![me, NodeId(2), NodeId(3)],
+            isr: vec![me],
+            leader: me,
+            leader_epoch: LeaderEpoch(4),
+            partition_epoch: 6,
+        };
+        let config = ReplicationConfig {
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 30_000,
+        };
+        let p = PartitionState::new(me, alone, 0, 10, EpochCache::default(), config);
+        assert_eq!(p.offsets().high_watermark, 0, "an ISR of one is below two");
+    }
+
+    #[test]
+    fn a_position_names_the_epoch_of_the_last_batch() {
+        let (me, other) = (NodeId(1), NodeId(2));
+        let mut p = led(&[1, 2], 1, 1);
+        let mut h = header(0, 4);
+        h.partition_leader_epoch = 1;
+        p.on_appended(&h, &entry(0, 3), 0);
+        // It leads epoch 3 from offset 4 and writes nothing there, then follows.
+        let at = |leader, epoch| Assignment {
+            replicas: vec![me, other, NodeId(3)],
+            isr: vec![me, other],
+            leader,
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: epoch,
+        };
+        p.step(Input::Assign(at(me, 3)));
+        p.step(Input::Assign(at(other, 4)));
+        assert_eq!(
+            p.position(),
+            (4, LeaderEpoch(1)),
+            "not epoch 3, which is empty"
+        );
+    }
+
+    #[test]
+    fn a_follower_takes_older_batches_over_an_epoch_it_led_without_writing() {
+        let other = NodeId(2);
+        // It led epoch 1 over an empty log, then follows epoch 2.
+        let mut p = led(&[1, 2], 1, 1);
+        p.step(Input::Assign(Assignment {
+            leader: other,
+            leader_epoch: LeaderEpoch(2),
+            partition_epoch: 2,
+            ..p.assignment().clone()
+        }));
+        // The new leader sends what an epoch-0 leader wrote.
+        let mut h = header(0, 12);
+        h.partition_leader_epoch = 0;
+        assert!(p.on_appended(&h, &entry(0, 11), 0));
+        assert_eq!(p.position(), (12, LeaderEpoch(0)));
+        assert_eq!(
+            p.epochs()
+                .entries()
+                .iter()
+                .map(|e| e.epoch)
+                .collect::<Vec<_>>(),
+            vec![LeaderEpoch(0)]
+        );
+    }
+
+    #[test]
+    fn a_follower_whose_batches_have_no_known_epoch_starts_over() {
+        let mut p = led(&[1, 2], 1, 1);
+        p.on_appended(&header(0, 10), &entry(0, 9), 0);
+        p.step(Input::Durable { end: 10 });
+        // Its checkpoint never reached its disk: it cannot say whose its batches are.
+        let out = p.step(Input::FollowerPosition {
+            replica: NodeId(2),
+            log_end: 6,
+            durable_end: 6,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 0,
+        });
+        assert_eq!(
+            out,
+            vec![Output::ResetFollower {
+                replica: NodeId(2),
+                start: 0
+            }]
+        );
+        // Empty, it is caught up from the start.
+        let out = p.step(Input::FollowerPosition {
+            replica: NodeId(2),
+            log_end: 0,
+            durable_end: 0,
+            last_epoch: LeaderEpoch::UNKNOWN,
+            now_ms: 0,
+        });
+        assert!(out.contains(&Output::SyncFollower {
+            replica: NodeId(2),
+            from: 0
+        }));
+    }
+
+    #[test]
+    fn a_follower_records_a_new_epoch_before_its_batches() {
+        let other = NodeId(2);
+        let mut p = led(&[1, 2], 1, 1);
+        p.step(Input::Assign(Assignment {
+            leader: other,
+            leader_epoch: LeaderEpoch(2),
+            partition_epoch: 2,
+            ..p.assignment().clone()
+        }));
+        // Epoch 1 is already known from offset 0 (this replica led it): nothing to write.
+        assert!(!p.expect_epoch(1, 0));
+        assert!(p.expect_epoch(2, 0), "a new epoch, to checkpoint first");
+        assert!(!p.expect_epoch(2, 0), "once");
+        assert!(!p.expect_epoch(-1, 0), "unknown epochs change nothing");
+        // The append that follows finds it recorded.
+        let mut h = header(0, 3);
+        h.partition_leader_epoch = 2;
+        assert!(!p.on_appended(&h, &entry(0, 2), 0));
+        assert_eq!(p.position(), (3, LeaderEpoch(2)));
+    }
+
     #[test]
     fn epochs_are_checked_and_followers_refuse_produces() {
         let (me, other) = (NodeId(1), NodeId(2));
-        let mut p = PartitionState::new(me, Assignment::single(me), 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            Assignment::single(me),
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         let out = p.step(Input::Assign(Assignment {
             replicas: vec![me, other],
             isr: vec![me, other],
@@ -1114,7 +1506,14 @@ mod tests {
     #[test]
     fn a_cut_rolls_back_what_it_removed() {
         let me = NodeId(1);
-        let mut p = PartitionState::new(me, Assignment::single(me), 0, 0, EpochCache::default());
+        let mut p = PartitionState::new(
+            me,
+            Assignment::single(me),
+            0,
+            0,
+            EpochCache::default(),
+            ReplicationConfig::default(),
+        );
         p.on_appended(&header(0, 10), &entry(0, 9), 0);
         p.step(Input::Durable { end: 10 });
         let out = p.step(Input::Truncated { end: 4 });

@@ -106,8 +106,9 @@ mod message_kinds {
             partition: i32,
             epoch: LeaderEpoch,
         },
-        /// Leader → follower: say how far your log is durable (an `Ack`), though nothing
-        /// new was sent (an idle partition keeps its in-sync followers in the ISR).
+        /// Leader → follower: say where your log is (a `Position`), though nothing new was
+        /// sent (an idle partition keeps its in-sync followers in the ISR, and catches up
+        /// one that lost what it was sent).
         Ping {
             topic: TopicId,
             partition: i32,

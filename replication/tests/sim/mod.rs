@@ -6,6 +6,10 @@
 //!
 //! Everything random comes from one seed, so a failing seed replays exactly.
 
+// The replication simulation uses parts of the network the quorum's does not.
+#[allow(dead_code)]
+pub mod net;
+
 use myelin_replication::cluster::{MetadataImage, MetadataReplica};
 use myelin_replication::controller::{
     ControllerConfig, ControllerRequest, ControllerResponse, NewPartitions, NewTopic,
@@ -16,10 +20,10 @@ use myelin_replication::quorum::rpc::{decode_payload, FetchMetadata, Payload, Rp
 use myelin_replication::quorum::{Frame, QuorumConfig, SimDisk, SimStorage};
 use myelin_replication::rng::SplitMix64;
 use myelin_replication::types::{BrokerEpoch, NodeId};
+use net::{Faults, Net};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Virtual milliseconds per simulation step.
 const STEP_MS: u64 = 5;
@@ -30,6 +34,14 @@ const SESSION_TIMEOUT_MS: u64 = 1_500;
 const HEARTBEAT_MS: u64 = 200;
 const FETCH_MS: u64 = 150;
 const REGISTER_RETRY_MS: u64 = 300;
+
+/// Frames are lost 3% and duplicated 2% of the time, and take up to 40 ms (5 ms once healed).
+const NET_FAULTS: Faults = Faults {
+    drop_per_million: 30_000,
+    duplicate_per_million: 20_000,
+    delay_ms_max: 40,
+    calm_delay_ms_max: 5,
+};
 
 /// One run's shape.
 #[derive(Debug, Clone, Copy)]
@@ -93,8 +105,6 @@ struct Broker {
     outstanding: BTreeMap<u64, Asked>,
 }
 
-type Delivery = Reverse<(u64, u64, NodeId, NodeId, Vec<u8>)>;
-
 /// The simulated cluster.
 pub struct Sim {
     pub seed: u64,
@@ -105,9 +115,7 @@ pub struct Sim {
     voters: Vec<NodeId>,
     ctrls: BTreeMap<NodeId, Ctrl>,
     brokers: BTreeMap<NodeId, Broker>,
-    net: BinaryHeap<Delivery>,
-    seq: u64,
-    partition: Option<BTreeSet<NodeId>>,
+    net: Net<Vec<u8>>,
     faults: bool,
     leaders: BTreeMap<u64, NodeId>,
     /// (voter, term) → the candidate it granted its vote to.
@@ -153,9 +161,7 @@ impl Sim {
             voters: voters.clone(),
             ctrls: BTreeMap::new(),
             brokers: BTreeMap::new(),
-            net: BinaryHeap::new(),
-            seq: 0,
-            partition: None,
+            net: Net::new(NET_FAULTS),
             faults: true,
             leaders: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -238,30 +244,7 @@ impl Sim {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, frame: Vec<u8>) {
-        let cut = self
-            .partition
-            .as_ref()
-            .is_some_and(|side| side.contains(&from) != side.contains(&to));
-        if cut || (self.faults && self.rng.chance(30_000)) {
-            self.stats.dropped += 1;
-            return;
-        }
-        let copies = if self.faults && self.rng.chance(20_000) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let delay = if self.faults {
-                1 + self.rng.below(40)
-            } else {
-                1 + self.rng.below(5)
-            };
-            self.seq += 1;
-            let at = self.now + delay;
-            self.net
-                .push(Reverse((at, self.seq, from, to, frame.clone())));
-        }
+        self.net.send(&mut self.rng, self.now, from, to, frame);
     }
 
     /// Routes a controller's outputs and checks the invariants after its step.
@@ -399,7 +382,11 @@ impl Sim {
                 self.step();
             }
             match self.converged() {
-                Ok(()) => return Ok(self.stats),
+                Ok(()) => {
+                    self.stats.dropped = self.net.dropped;
+                    self.stats.delivered = self.net.delivered;
+                    return Ok(self.stats);
+                }
                 Err(why) => last = why,
             }
         }
@@ -408,15 +395,8 @@ impl Sim {
 
     fn step(&mut self) {
         self.now += STEP_MS;
-        while let Some(Reverse((at, ..))) = self.net.peek() {
-            if *at > self.now {
-                break;
-            }
-            let Some(Reverse((_, _, from, to, frame))) = self.net.pop() else {
-                break;
-            };
-            self.stats.delivered += 1;
-            self.deliver(from, to, frame);
+        while let Some(f) = self.net.pop_due(self.now) {
+            self.deliver(f.from, f.to, f.message);
         }
         let ids: Vec<NodeId> = self.ctrls.keys().copied().collect();
         for v in ids {
@@ -472,7 +452,7 @@ impl Sim {
                 ctrl.restart_at = self.now + 200 + self.rng.below(1_800);
             }
         }
-        if self.partition.is_none() && self.rng.chance(1_700) {
+        if !self.net.is_partitioned() && self.rng.chance(1_700) {
             let mut side = BTreeSet::new();
             let all: Vec<NodeId> = self
                 .ctrls
@@ -485,10 +465,10 @@ impl Sim {
                     side.insert(n);
                 }
             }
-            self.partition = Some(side);
+            self.net.partition(side);
             self.stats.partitions += 1;
-        } else if self.partition.is_some() && self.rng.chance(3_300) {
-            self.partition = None;
+        } else if self.net.is_partitioned() && self.rng.chance(3_300) {
+            self.net.heal();
         }
         if self.rng.chance(2_500) {
             let b = NodeId(100 + self.rng.below(self.config.brokers as u64) as i32);
@@ -521,7 +501,8 @@ impl Sim {
     /// running for good or stopped for good.
     fn heal(&mut self) {
         self.faults = false;
-        self.partition = None;
+        self.net.faulty = false;
+        self.net.heal();
         let ids: Vec<NodeId> = self.ctrls.keys().copied().collect();
         for v in ids {
             if self.ctrls[&v].node.is_none() {
