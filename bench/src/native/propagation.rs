@@ -1,0 +1,480 @@
+//! `myelin-bench metadata-propagation`: how long a created topic takes to be served by every
+//! broker of a cluster.
+//!
+//! One task creates the topics through the bootstrap broker, either one CreateTopics request
+//! per topic (each sent when the previous one was answered) or one request with all of them.
+//! One task per broker asks that broker, over and over, for the metadata of every topic it
+//! has not yet seen served (sent, and not yet listed with a leader for every partition), and
+//! notes when each first is. A topic's propagation time runs from the moment its CreateTopics
+//! request was written to the moment the last broker's Metadata answer listing it arrived.
+//! That answer is an upper bound: the broker served the topic somewhere between the request
+//! and the answer, so the resolution is one poll (its round trip plus `--poll-interval-us`),
+//! which the report gives too.
+//!
+//! Everything runs as tasks of one glommio executor on the calling thread; the state they
+//! share is theirs alone.
+
+use super::admin;
+use super::conn::Conn;
+use super::probe::block_on;
+use crate::report::{git_commit, Machine};
+use crate::stats::{hgrm_text, new_histogram, record_us, Percentiles};
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How topics are created.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreateMode {
+    /// One CreateTopics request per topic, each sent once the previous one was answered.
+    PerTopic,
+    /// One CreateTopics request naming every topic.
+    OneRequest,
+}
+
+/// Flags of `myelin-bench metadata-propagation`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PropagationArgs {
+    /// Every broker whose Metadata must list a topic (`host:port,...`); CreateTopics goes to
+    /// `--bootstrap`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub brokers: Vec<String>,
+    /// Topics created per round.
+    #[arg(long, default_value_t = 1000)]
+    pub topics: usize,
+    /// Partitions per topic (from the global `--partitions`, default 1).
+    #[arg(skip = 1i32)]
+    pub partitions: i32,
+    /// How topics are created.
+    #[arg(long, value_enum, default_value_t = CreateMode::PerTopic)]
+    pub mode: CreateMode,
+    /// Rounds, each with new topics on the same cluster (the topics of earlier rounds stay).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// Pause between one broker's Metadata polls, in microseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_interval_us: u64,
+    /// A round that has not finished after this many seconds fails.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
+    /// Wait first until every broker lists this many live brokers (default: as many as
+    /// `--brokers` names).
+    #[arg(long)]
+    pub expect_brokers: Option<usize>,
+    /// Topic names are `<prefix>-<round>-<n>` (default: unique to this run).
+    #[arg(long)]
+    pub topic_prefix: Option<String>,
+}
+
+/// What one round measured.
+#[derive(Serialize, Debug, Clone)]
+pub struct RoundReport {
+    /// Round number, from 1.
+    pub round: u32,
+    /// Topics the cluster held before the round (from the bootstrap broker's Metadata).
+    pub topics_before: usize,
+    /// Per topic: CreateTopics written → every broker lists it with leaders, µs.
+    pub propagation_us: Percentiles,
+    /// Per topic and broker: CreateTopics written → that broker lists it, µs.
+    pub visible_us_by_broker: Vec<(String, Percentiles)>,
+    /// Per CreateTopics request: written → answered, µs.
+    pub create_ack_us: Percentiles,
+    /// Round trip of the Metadata polls, µs: the resolution of the figures above.
+    pub poll_rtt_us: Percentiles,
+    /// First CreateTopics written → the last topic listed by every broker, seconds.
+    pub wall_s: f64,
+    /// First CreateTopics written → the last one answered, seconds.
+    pub create_phase_s: f64,
+    /// Topics whose creation failed (error code in the answer), with the first message.
+    pub create_errors: u64,
+    /// The first creation error, if any.
+    pub first_error: Option<String>,
+}
+
+/// What `metadata-propagation` measured.
+#[derive(Serialize, Debug)]
+pub struct PropagationReport {
+    /// Tool and version.
+    pub tool: String,
+    /// Git commit, when known.
+    pub git_commit: Option<String>,
+    /// The machine.
+    pub machine: Machine,
+    /// Start, Unix seconds.
+    pub started_at_unix_s: u64,
+    /// Where CreateTopics went.
+    pub bootstrap: String,
+    /// Brokers polled.
+    pub brokers: Vec<String>,
+    /// Topics per round.
+    pub topics: usize,
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Creation mode.
+    pub mode: CreateMode,
+    /// Poll pause, µs.
+    pub poll_interval_us: u64,
+    /// Each round.
+    pub rounds: Vec<RoundReport>,
+}
+
+/// The times one round collects, shared by its tasks.
+struct Marks {
+    /// When each topic's CreateTopics request was written.
+    sent: RefCell<Vec<Option<Instant>>>,
+    /// `[broker][topic]`: when the broker first listed the topic served.
+    seen: RefCell<Vec<Vec<Option<Instant>>>>,
+    /// Set when the creator has sent everything (or given up).
+    sending_done: Cell<bool>,
+    poll_rtt: RefCell<Histogram<u64>>,
+    create_ack: RefCell<Histogram<u64>>,
+    create_errors: Cell<u64>,
+    first_error: RefCell<Option<String>>,
+    last_ack: Cell<Option<Instant>>,
+}
+
+/// Runs `myelin-bench metadata-propagation`.
+pub fn run(
+    bootstrap: &str,
+    args: &PropagationArgs,
+    out: Option<&Path>,
+) -> anyhow::Result<PropagationReport> {
+    if args.topics == 0 || args.brokers.is_empty() {
+        bail!("need at least one topic and one broker");
+    }
+    let started_at_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let prefix = args
+        .topic_prefix
+        .clone()
+        .unwrap_or_else(|| format!("prop-{}-{started_at_unix_s}", std::process::id()));
+    let expect = args.expect_brokers.unwrap_or(args.brokers.len());
+    block_on(|| wait_for_cluster(&args.brokers, expect, args.timeout_s))?;
+    let mut rounds = Vec::new();
+    let mut hists = Vec::new();
+    for round in 1..=args.rounds.max(1) {
+        let names: Vec<String> = (0..args.topics)
+            .map(|n| format!("{prefix}-{round}-{n}"))
+            .collect();
+        let (report, h) = block_on(|| one_round(bootstrap, args, round, &names))?;
+        rounds.push(report);
+        hists.push(h);
+    }
+    let report = PropagationReport {
+        tool: format!("myelin-bench {}", env!("CARGO_PKG_VERSION")),
+        git_commit: git_commit(),
+        machine: Machine::detect(),
+        started_at_unix_s,
+        bootstrap: bootstrap.to_string(),
+        brokers: args.brokers.clone(),
+        topics: args.topics,
+        partitions: args.partitions,
+        mode: args.mode,
+        poll_interval_us: args.poll_interval_us,
+        rounds,
+    };
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("metadata-propagation.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        for (i, (prop, ack)) in hists.iter().enumerate() {
+            let n = i + 1;
+            std::fs::write(
+                dir.join(format!("propagation-round-{n}.hgrm")),
+                hgrm_text(prop),
+            )?;
+            std::fs::write(
+                dir.join(format!("create-ack-round-{n}.hgrm")),
+                hgrm_text(ack),
+            )?;
+        }
+    }
+    Ok(report)
+}
+
+/// One line per round for the terminal.
+pub fn round_line(r: &RoundReport) -> String {
+    let ms = |us: u64| us as f64 / 1000.0;
+    format!(
+        "round {}: {} topics before; propagation p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         wall {:.2} s (creates {:.2} s); create ack p50 {:.1} ms; poll rtt p50 {:.2} ms; \
+         {} errors",
+        r.round,
+        r.topics_before,
+        ms(r.propagation_us.p50),
+        ms(r.propagation_us.p99),
+        ms(r.propagation_us.max),
+        r.wall_s,
+        r.create_phase_s,
+        ms(r.create_ack_us.p50),
+        ms(r.poll_rtt_us.p50),
+        r.create_errors
+    )
+}
+
+async fn one_round(
+    bootstrap: &str,
+    args: &PropagationArgs,
+    round: u32,
+    names: &[String],
+) -> anyhow::Result<(RoundReport, (Histogram<u64>, Histogram<u64>))> {
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    let mut creator = Conn::connect(bootstrap).await?;
+    let topics_before = count_topics(&mut creator).await?;
+    let mut pollers = Vec::new();
+    for b in &args.brokers {
+        pollers.push(Conn::connect(b).await?);
+    }
+    let n = names.len();
+    let marks = Rc::new(Marks {
+        sent: RefCell::new(vec![None; n]),
+        seen: RefCell::new(vec![vec![None; n]; args.brokers.len()]),
+        sending_done: Cell::new(false),
+        poll_rtt: RefCell::new(new_histogram()),
+        create_ack: RefCell::new(new_histogram()),
+        create_errors: Cell::new(0),
+        first_error: RefCell::new(None),
+        last_ack: Cell::new(None),
+    });
+    let index: Rc<HashMap<String, usize>> = Rc::new(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
+    );
+    let names_rc: Rc<Vec<String>> = Rc::new(names.to_vec());
+    let mut tasks = Vec::new();
+    for (b, conn) in pollers.into_iter().enumerate() {
+        let (marks, index, names) = (marks.clone(), index.clone(), names_rc.clone());
+        let pause = Duration::from_micros(args.poll_interval_us);
+        let partitions = args.partitions as usize;
+        tasks.push(glommio::spawn_local(async move {
+            poll(conn, b, &names, &index, partitions, &marks, pause, deadline).await
+        }));
+    }
+    let create = create_all(&mut creator, args, names, &marks, deadline).await;
+    marks.sending_done.set(true);
+    let mut poll_result = Ok(());
+    for t in tasks {
+        if let Err(e) = t.await {
+            poll_result = Err(e);
+        }
+    }
+    create?;
+    poll_result?;
+    Ok(summarise(args, round, topics_before, &marks))
+}
+
+/// Waits until every broker answers and lists `expect` live brokers (a cluster that is
+/// still starting registers and unfences its brokers one by one).
+async fn wait_for_cluster(brokers: &[String], expect: usize, timeout_s: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    for b in brokers {
+        loop {
+            let listed = match Conn::connect(b).await {
+                Ok(mut conn) => admin::metadata(&mut conn, &[])
+                    .await
+                    .map_or(0, |r| r.brokers.len()),
+                Err(_) => 0,
+            };
+            if listed >= expect {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{b} lists {listed} live brokers, not {expect}, at the deadline");
+            }
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Topics the broker holds now.
+async fn count_topics(conn: &mut Conn) -> anyhow::Result<usize> {
+    let mut req = kafka_protocol::messages::MetadataRequest::default();
+    req.topics = None; // every topic
+    let version = conn.versions.metadata;
+    let resp = conn.call(&req, version).await.context("Metadata")?;
+    Ok(resp.topics.len())
+}
+
+async fn create_all(
+    conn: &mut Conn,
+    args: &PropagationArgs,
+    names: &[String],
+    marks: &Marks,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let groups: Vec<(usize, &[String])> = match args.mode {
+        CreateMode::PerTopic => names.chunks(1).enumerate().collect(),
+        CreateMode::OneRequest => vec![(0, names)],
+    };
+    for (first, group) in groups {
+        let specs = group
+            .iter()
+            .map(|n| admin::creatable(n, args.partitions))
+            .collect();
+        let t = Instant::now();
+        for i in first..first + group.len() {
+            if let Some(s) = marks.sent.borrow_mut().get_mut(i) {
+                *s = Some(t);
+            }
+        }
+        let timeout_ms = i32::try_from(left().as_millis()).unwrap_or(i32::MAX);
+        let answer = glommio::timer::timeout(left(), async {
+            Ok(admin::create(conn, specs, timeout_ms).await)
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("CreateTopics not answered before the deadline"))??;
+        let now = Instant::now();
+        record_us(
+            &mut marks.create_ack.borrow_mut(),
+            now.duration_since(t).as_micros() as u64,
+        );
+        marks.last_ack.set(Some(now));
+        for c in answer.iter().filter(|c| !c.ok()) {
+            marks.create_errors.set(marks.create_errors.get() + 1);
+            let mut first_error = marks.first_error.borrow_mut();
+            if first_error.is_none() {
+                *first_error = Some(format!(
+                    "{}: error {} {}",
+                    c.name,
+                    c.error_code,
+                    c.message.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        // A topic that failed is not waited for.
+        for c in answer.iter().filter(|c| !c.ok()) {
+            if let Some(i) = names.iter().position(|n| *n == c.name) {
+                if let Some(s) = marks.sent.borrow_mut().get_mut(i) {
+                    *s = None;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One broker's poller: asks for every topic sent and not yet seen served there.
+#[allow(clippy::too_many_arguments)]
+async fn poll(
+    mut conn: Conn,
+    broker: usize,
+    names: &[String],
+    index: &HashMap<String, usize>,
+    partitions: usize,
+    marks: &Marks,
+    pause: Duration,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        let pending: Vec<String> = {
+            let sent = marks.sent.borrow();
+            let seen = marks.seen.borrow();
+            let mine = seen.get(broker).context("broker index")?;
+            names
+                .iter()
+                .zip(sent.iter().zip(mine.iter()))
+                .filter(|(_, (s, v))| s.is_some() && v.is_none())
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        if pending.is_empty() && marks.sending_done.get() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "broker {broker}: {} topics still not served at the deadline",
+                pending.len()
+            );
+        }
+        if !pending.is_empty() {
+            let asked = Instant::now();
+            let resp = admin::metadata(&mut conn, &pending).await?;
+            let now = Instant::now();
+            record_us(
+                &mut marks.poll_rtt.borrow_mut(),
+                now.duration_since(asked).as_micros() as u64,
+            );
+            let mut seen = marks.seen.borrow_mut();
+            let mine = seen.get_mut(broker).context("broker index")?;
+            for (name, count) in admin::served(&resp) {
+                if count != partitions {
+                    continue;
+                }
+                if let Some(slot) = index.get(&name).and_then(|&i| mine.get_mut(i)) {
+                    slot.get_or_insert(now);
+                }
+            }
+        }
+        glommio::timer::sleep(pause).await;
+    }
+}
+
+fn summarise(
+    args: &PropagationArgs,
+    round: u32,
+    topics_before: usize,
+    marks: &Marks,
+) -> (RoundReport, (Histogram<u64>, Histogram<u64>)) {
+    let sent = marks.sent.borrow();
+    let seen = marks.seen.borrow();
+    let mut all = new_histogram();
+    let mut per_broker: Vec<Histogram<u64>> =
+        args.brokers.iter().map(|_| new_histogram()).collect();
+    let first_sent = sent.iter().flatten().min().copied();
+    let mut last_seen: Option<Instant> = None;
+    for (i, s) in sent.iter().enumerate() {
+        let Some(s) = s else { continue };
+        let mut worst: Option<Instant> = None;
+        for (b, h) in per_broker.iter_mut().enumerate() {
+            if let Some(v) = seen.get(b).and_then(|m| m.get(i)).copied().flatten() {
+                record_us(h, v.duration_since(*s).as_micros() as u64);
+                worst = Some(worst.map_or(v, |w| w.max(v)));
+            }
+        }
+        if let Some(w) = worst {
+            record_us(&mut all, w.duration_since(*s).as_micros() as u64);
+            last_seen = Some(last_seen.map_or(w, |l| l.max(w)));
+        }
+    }
+    let span = |end: Option<Instant>| match (first_sent, end) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let ack = marks.create_ack.borrow().clone();
+    let report = RoundReport {
+        round,
+        topics_before,
+        propagation_us: Percentiles::of(&all).unwrap_or_default(),
+        visible_us_by_broker: args
+            .brokers
+            .iter()
+            .zip(&per_broker)
+            .map(|(b, h)| (b.clone(), Percentiles::of(h).unwrap_or_default()))
+            .collect(),
+        create_ack_us: Percentiles::of(&ack).unwrap_or_default(),
+        poll_rtt_us: Percentiles::of(&marks.poll_rtt.borrow()).unwrap_or_default(),
+        wall_s: span(last_seen),
+        create_phase_s: span(marks.last_ack.get()),
+        create_errors: marks.create_errors.get(),
+        first_error: marks.first_error.borrow().clone(),
+    };
+    (report, (all, ack))
+}
