@@ -199,6 +199,25 @@ pub async fn metadata(conn: &mut Conn, names: &[String]) -> anyhow::Result<Metad
     conn.call(&req, version).await.context("Metadata")
 }
 
+/// The leader of partition 0 of each topic a Metadata response lists.
+pub fn first_leaders(resp: &MetadataResponse) -> Vec<(String, i32)> {
+    resp.topics
+        .iter()
+        .filter_map(|t| {
+            let p0 = t.partitions.iter().find(|p| p.partition_index == 0)?;
+            Some((t.name.as_ref()?.0.to_string(), p0.leader_id.0))
+        })
+        .collect()
+}
+
+/// The node id a Metadata response gives the broker at `addr` (`host:port`).
+pub fn node_id_of(resp: &MetadataResponse, addr: &str) -> Option<i32> {
+    resp.brokers
+        .iter()
+        .find(|b| format!("{}:{}", b.host.as_str(), b.port) == addr)
+        .map(|b| b.node_id.0)
+}
+
 /// The topics a Metadata response lists as served, with their partition counts: no error on
 /// the topic or any partition, and every partition's leader among the response's brokers.
 pub fn served(resp: &MetadataResponse) -> Vec<(String, usize)> {
@@ -284,6 +303,13 @@ mod tests {
         }
         r.topics.push(t);
         r
+    }
+
+    #[test]
+    fn first_leaders_and_node_ids() {
+        assert_eq!(first_leaders(&response()), vec![("t".to_string(), 1)]);
+        assert_eq!(node_id_of(&response(), "127.0.0.1:9002"), Some(2));
+        assert_eq!(node_id_of(&response(), "127.0.0.1:9003"), None);
     }
 
     #[test]

@@ -105,7 +105,7 @@ async fn wait_served(
 
 /// One Produce request (acks=all) carrying a batch of `records` small records for each of
 /// `partitions` of `topic`; returns each partition's error code.
-async fn produce(
+pub(super) async fn produce(
     conn: &mut Conn,
     topic: &str,
     partitions: impl Iterator<Item = i32>,

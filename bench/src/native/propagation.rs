@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -67,6 +67,15 @@ pub struct PropagationArgs {
     /// `--brokers` names).
     #[arg(long)]
     pub expect_brokers: Option<usize>,
+    /// Also time until a produce (one record, acks=all) to partition 0 of each topic is
+    /// acknowledged by its leader, retried while it fails: when the topic is served, not
+    /// only listed. Adds a write per topic to the load.
+    #[arg(long)]
+    pub produce: bool,
+    /// Connections per broker that `--produce` sends on, one produce in flight on each, so
+    /// that topics listed together do not queue behind each other's writes.
+    #[arg(long, default_value_t = 8)]
+    pub produce_connections: usize,
     /// Topic names are `<prefix>-<round>-<n>` (default: unique to this run).
     #[arg(long)]
     pub topic_prefix: Option<String>,
@@ -85,6 +94,12 @@ pub struct RoundReport {
     pub visible_us_by_broker: Vec<(String, Percentiles)>,
     /// Per CreateTopics request: written → answered, µs.
     pub create_ack_us: Percentiles,
+    /// Per topic: CreateTopics written → a produce to its partition 0 acknowledged, µs
+    /// (with `--produce`).
+    pub produce_ack_us: Option<Percentiles>,
+    /// Produce attempts refused before they were acknowledged, by Kafka error code (6:
+    /// NOT_LEADER_OR_FOLLOWER, 3: UNKNOWN_TOPIC_OR_PARTITION).
+    pub produce_errors: BTreeMap<i16, u64>,
     /// Round trip of the Metadata polls, µs: the resolution of the figures above.
     pub poll_rtt_us: Percentiles,
     /// First CreateTopics written → the last topic listed by every broker, seconds.
@@ -124,6 +139,9 @@ pub struct PropagationReport {
     pub rounds: Vec<RoundReport>,
 }
 
+/// A round's histograms: propagation, CreateTopics acknowledgement, produce acknowledgement.
+type RoundHistograms = (Histogram<u64>, Histogram<u64>, Histogram<u64>);
+
 /// The times one round collects, shared by its tasks.
 struct Marks {
     /// When each topic's CreateTopics request was written.
@@ -132,6 +150,11 @@ struct Marks {
     seen: RefCell<Vec<Vec<Option<Instant>>>>,
     /// Set when the creator has sent everything (or given up).
     sending_done: Cell<bool>,
+    /// When a produce to the topic's partition 0 was first acknowledged.
+    produced: RefCell<Vec<Option<Instant>>>,
+    /// `[broker]`: topics it leads, listed and waiting for their produce.
+    to_produce: RefCell<Vec<VecDeque<usize>>>,
+    produce_errors: RefCell<BTreeMap<i16, u64>>,
     poll_rtt: RefCell<Histogram<u64>>,
     create_ack: RefCell<Histogram<u64>>,
     create_errors: Cell<u64>,
@@ -186,7 +209,7 @@ pub fn run(
             dir.join("metadata-propagation.json"),
             serde_json::to_string_pretty(&report)?,
         )?;
-        for (i, (prop, ack)) in hists.iter().enumerate() {
+        for (i, (prop, ack, produced)) in hists.iter().enumerate() {
             let n = i + 1;
             std::fs::write(
                 dir.join(format!("propagation-round-{n}.hgrm")),
@@ -196,6 +219,12 @@ pub fn run(
                 dir.join(format!("create-ack-round-{n}.hgrm")),
                 hgrm_text(ack),
             )?;
+            if args.produce {
+                std::fs::write(
+                    dir.join(format!("produce-ack-round-{n}.hgrm")),
+                    hgrm_text(produced),
+                )?;
+            }
         }
     }
     Ok(report)
@@ -207,7 +236,7 @@ pub fn round_line(r: &RoundReport) -> String {
     format!(
         "round {}: {} topics before; propagation p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
          wall {:.2} s (creates {:.2} s); create ack p50 {:.1} ms; poll rtt p50 {:.2} ms; \
-         {} errors",
+         {} errors{}",
         r.round,
         r.topics_before,
         ms(r.propagation_us.p50),
@@ -217,7 +246,14 @@ pub fn round_line(r: &RoundReport) -> String {
         r.create_phase_s,
         ms(r.create_ack_us.p50),
         ms(r.poll_rtt_us.p50),
-        r.create_errors
+        r.create_errors,
+        r.produce_ack_us.map_or(String::new(), |p| format!(
+            "; produce acked p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, refused {:?}",
+            ms(p.p50),
+            ms(p.p99),
+            ms(p.max),
+            r.produce_errors
+        ))
     )
 }
 
@@ -226,7 +262,7 @@ async fn one_round(
     args: &PropagationArgs,
     round: u32,
     names: &[String],
-) -> anyhow::Result<(RoundReport, (Histogram<u64>, Histogram<u64>))> {
+) -> anyhow::Result<(RoundReport, RoundHistograms)> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
     let mut creator = Conn::connect(bootstrap).await?;
     let topics_before = count_topics(&mut creator).await?;
@@ -238,6 +274,9 @@ async fn one_round(
     let marks = Rc::new(Marks {
         sent: RefCell::new(vec![None; n]),
         seen: RefCell::new(vec![vec![None; n]; args.brokers.len()]),
+        produced: RefCell::new(vec![None; n]),
+        to_produce: RefCell::new(vec![VecDeque::new(); args.brokers.len()]),
+        produce_errors: RefCell::new(BTreeMap::new()),
         sending_done: Cell::new(false),
         poll_rtt: RefCell::new(new_histogram()),
         create_ack: RefCell::new(new_histogram()),
@@ -254,13 +293,32 @@ async fn one_round(
     );
     let names_rc: Rc<Vec<String>> = Rc::new(names.to_vec());
     let mut tasks = Vec::new();
+    let pause = Duration::from_micros(args.poll_interval_us);
     for (b, conn) in pollers.into_iter().enumerate() {
         let (marks, index, names) = (marks.clone(), index.clone(), names_rc.clone());
-        let pause = Duration::from_micros(args.poll_interval_us);
         let partitions = args.partitions as usize;
+        let poller = Poller {
+            broker: b,
+            addr: args.brokers.get(b).cloned().unwrap_or_default(),
+            partitions,
+            produce: args.produce,
+            pause,
+            deadline,
+        };
         tasks.push(glommio::spawn_local(async move {
-            poll(conn, b, &names, &index, partitions, &marks, pause, deadline).await
+            poller.run(conn, &names, &index, &marks).await
         }));
+    }
+    if args.produce {
+        for (b, addr) in args.brokers.iter().enumerate() {
+            for _ in 0..args.produce_connections.max(1) {
+                let conn = Conn::connect(addr).await?;
+                let (marks, names) = (marks.clone(), names_rc.clone());
+                tasks.push(glommio::spawn_local(async move {
+                    produce_loop(conn, b, &names, &marks, pause, deadline).await
+                }));
+            }
+        }
     }
     let create = create_all(&mut creator, args, names, &marks, deadline).await;
     marks.sending_done.set(true);
@@ -372,58 +430,138 @@ async fn create_all(
 }
 
 /// One broker's poller: asks for every topic sent and not yet seen served there.
-#[allow(clippy::too_many_arguments)]
-async fn poll(
+struct Poller {
+    broker: usize,
+    addr: String,
+    partitions: usize,
+    /// Queue each topic this broker leads for a produce once it is listed.
+    produce: bool,
+    pause: Duration,
+    deadline: Instant,
+}
+
+impl Poller {
+    async fn run(
+        &self,
+        mut conn: Conn,
+        names: &[String],
+        index: &HashMap<String, usize>,
+        marks: &Marks,
+    ) -> anyhow::Result<()> {
+        let broker = self.broker;
+        let mut me: Option<i32> = None;
+        loop {
+            let pending: Vec<String> = {
+                let sent = marks.sent.borrow();
+                let seen = marks.seen.borrow();
+                let mine = seen.get(broker).context("broker index")?;
+                names
+                    .iter()
+                    .zip(sent.iter().zip(mine.iter()))
+                    .filter(|(_, (s, v))| s.is_some() && v.is_none())
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            };
+            if pending.is_empty() && marks.sending_done.get() {
+                return Ok(());
+            }
+            if Instant::now() > self.deadline {
+                bail!(
+                    "broker {broker}: {} topics still not served at the deadline",
+                    pending.len()
+                );
+            }
+            if !pending.is_empty() {
+                let asked = Instant::now();
+                let resp = admin::metadata(&mut conn, &pending).await?;
+                let now = Instant::now();
+                record_us(
+                    &mut marks.poll_rtt.borrow_mut(),
+                    now.duration_since(asked).as_micros() as u64,
+                );
+                if me.is_none() {
+                    me = admin::node_id_of(&resp, &self.addr);
+                }
+                let leaders: HashMap<String, i32> =
+                    admin::first_leaders(&resp).into_iter().collect();
+                let mut seen = marks.seen.borrow_mut();
+                let mine = seen.get_mut(broker).context("broker index")?;
+                for (name, count) in admin::served(&resp) {
+                    if count != self.partitions {
+                        continue;
+                    }
+                    let Some(&i) = index.get(&name) else { continue };
+                    let Some(slot) = mine.get_mut(i) else {
+                        continue;
+                    };
+                    if slot.is_some() {
+                        continue;
+                    }
+                    *slot = Some(now);
+                    let leads = me.is_some() && leaders.get(&name).copied() == me;
+                    if self.produce && leads {
+                        if let Some(q) = marks.to_produce.borrow_mut().get_mut(broker) {
+                            q.push_back(i);
+                        }
+                    }
+                }
+            }
+            glommio::timer::sleep(self.pause).await;
+        }
+    }
+}
+
+/// One broker's producer: a produce to partition 0 of every topic the broker leads, as soon
+/// as it is listed, retried until acknowledged.
+async fn produce_loop(
     mut conn: Conn,
     broker: usize,
     names: &[String],
-    index: &HashMap<String, usize>,
-    partitions: usize,
     marks: &Marks,
     pause: Duration,
     deadline: Instant,
 ) -> anyhow::Result<()> {
     loop {
-        let pending: Vec<String> = {
-            let sent = marks.sent.borrow();
-            let seen = marks.seen.borrow();
-            let mine = seen.get(broker).context("broker index")?;
-            names
-                .iter()
-                .zip(sent.iter().zip(mine.iter()))
-                .filter(|(_, (s, v))| s.is_some() && v.is_none())
-                .map(|(n, _)| n.clone())
-                .collect()
+        let next = marks
+            .to_produce
+            .borrow_mut()
+            .get_mut(broker)
+            .and_then(VecDeque::pop_front);
+        let Some(i) = next else {
+            let all_done = marks.sending_done.get() && {
+                let sent = marks.sent.borrow();
+                let produced = marks.produced.borrow();
+                sent.iter()
+                    .zip(produced.iter())
+                    .all(|(s, p)| s.is_none() || p.is_some())
+            };
+            if all_done {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("broker {broker}: produces still not acknowledged at the deadline");
+            }
+            glommio::timer::sleep(pause).await;
+            continue;
         };
-        if pending.is_empty() && marks.sending_done.get() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "broker {broker}: {} topics still not served at the deadline",
-                pending.len()
-            );
-        }
-        if !pending.is_empty() {
-            let asked = Instant::now();
-            let resp = admin::metadata(&mut conn, &pending).await?;
-            let now = Instant::now();
-            record_us(
-                &mut marks.poll_rtt.borrow_mut(),
-                now.duration_since(asked).as_micros() as u64,
-            );
-            let mut seen = marks.seen.borrow_mut();
-            let mine = seen.get_mut(broker).context("broker index")?;
-            for (name, count) in admin::served(&resp) {
-                if count != partitions {
-                    continue;
-                }
-                if let Some(slot) = index.get(&name).and_then(|&i| mine.get_mut(i)) {
-                    slot.get_or_insert(now);
+        let name = names.get(i).context("topic index")?;
+        let codes = super::probe::produce(&mut conn, name, std::iter::once(0), 1).await?;
+        let now = Instant::now();
+        match codes.iter().find(|(_, c)| *c != 0) {
+            None if !codes.is_empty() => {
+                if let Some(p) = marks.produced.borrow_mut().get_mut(i) {
+                    *p = Some(now);
                 }
             }
+            failed => {
+                let code = failed.map_or(-1, |(_, c)| *c);
+                *marks.produce_errors.borrow_mut().entry(code).or_insert(0) += 1;
+                if let Some(q) = marks.to_produce.borrow_mut().get_mut(broker) {
+                    q.push_back(i);
+                }
+                glommio::timer::sleep(pause).await;
+            }
         }
-        glommio::timer::sleep(pause).await;
     }
 }
 
@@ -432,7 +570,7 @@ fn summarise(
     round: u32,
     topics_before: usize,
     marks: &Marks,
-) -> (RoundReport, (Histogram<u64>, Histogram<u64>)) {
+) -> (RoundReport, RoundHistograms) {
     let sent = marks.sent.borrow();
     let seen = marks.seen.borrow();
     let mut all = new_histogram();
@@ -459,6 +597,12 @@ fn summarise(
         _ => 0.0,
     };
     let ack = marks.create_ack.borrow().clone();
+    let mut produced = new_histogram();
+    for (s, p) in sent.iter().zip(marks.produced.borrow().iter()) {
+        if let (Some(s), Some(p)) = (s, p) {
+            record_us(&mut produced, p.duration_since(*s).as_micros() as u64);
+        }
+    }
     let report = RoundReport {
         round,
         topics_before,
@@ -470,11 +614,15 @@ fn summarise(
             .map(|(b, h)| (b.clone(), Percentiles::of(h).unwrap_or_default()))
             .collect(),
         create_ack_us: Percentiles::of(&ack).unwrap_or_default(),
+        produce_ack_us: args
+            .produce
+            .then(|| Percentiles::of(&produced).unwrap_or_default()),
+        produce_errors: marks.produce_errors.borrow().clone(),
         poll_rtt_us: Percentiles::of(&marks.poll_rtt.borrow()).unwrap_or_default(),
         wall_s: span(last_seen),
         create_phase_s: span(marks.last_ack.get()),
         create_errors: marks.create_errors.get(),
         first_error: marks.first_error.borrow().clone(),
     };
-    (report, (all, ack))
+    (report, (all, ack, produced))
 }
