@@ -145,6 +145,8 @@ fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
 pub struct Memory {
     /// Resident set (VmRSS).
     pub rss_bytes: u64,
+    /// Largest resident set so far (VmHWM).
+    pub peak_rss_bytes: u64,
     /// Resident anonymous memory (RssAnon): heap, stacks, glommio's buffers.
     pub rss_anon_bytes: u64,
     /// Resident file-backed memory (RssFile): the binary and libraries.
@@ -159,6 +161,11 @@ pub struct Memory {
     pub threads: u64,
     /// Open file descriptors.
     pub fds: u64,
+    /// Bytes the process has caused to be read from storage since it started
+    /// (`/proc/<pid>/io` read_bytes).
+    pub disk_read_bytes: u64,
+    /// Bytes the process has caused to be written to storage since it started.
+    pub disk_write_bytes: u64,
 }
 
 fn count_field(text: &str, key: &str) -> u64 {
@@ -180,8 +187,10 @@ impl Memory {
         let rollup =
             std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
         Some(Memory {
             rss_bytes: kib_field(&status, "VmRSS:"),
+            peak_rss_bytes: kib_field(&status, "VmHWM:"),
             rss_anon_bytes: kib_field(&status, "RssAnon:"),
             rss_file_bytes: kib_field(&status, "RssFile:"),
             rss_shmem_bytes: kib_field(&status, "RssShmem:"),
@@ -189,6 +198,8 @@ impl Memory {
             pss_bytes: kib_field(&rollup, "Pss:"),
             threads: count_field(&status, "Threads:"),
             fds,
+            disk_read_bytes: count_field(&io, "read_bytes:"),
+            disk_write_bytes: count_field(&io, "write_bytes:"),
         })
     }
 }

@@ -77,7 +77,7 @@ pub struct StartRun {
     pub port_linger_s: f64,
     /// The start's milestones.
     pub ready: Readiness,
-    /// Memory once it produced.
+    /// Memory once it produced, and the disk traffic of the start.
     pub memory: Option<Memory>,
 }
 
@@ -286,13 +286,17 @@ fn measure(
             };
             eprintln!(
                 "run {run} after {stop:?}: stop {} s, port closed {:.3} s later; accept {:.3} s, \
-                 metadata {:.3} s, produce {:.3} s ({} produce errors first)",
+                 metadata {:.3} s, produce {:.3} s ({} produce errors first); RSS {} MiB, \
+                 peak {} MiB, read {} MiB",
                 r.stop_s.map_or("-".to_string(), |s| format!("{s:.3}")),
                 port_linger_s,
                 ready.accept_s,
                 ready.metadata_s,
                 ready.produce_s,
-                ready.produce_errors
+                ready.produce_errors,
+                r.memory.map_or(0, |m| m.rss_bytes >> 20),
+                r.memory.map_or(0, |m| m.peak_rss_bytes >> 20),
+                r.memory.map_or(0, |m| m.disk_read_bytes >> 20)
             );
             runs.push(r);
         }
