@@ -65,6 +65,14 @@ pub enum Command {
     /// Write a volume across many partitions, then time opening them after a clean shutdown
     /// and after a crash.
     Recovery(crate::logbench::RecoveryArgs),
+    /// Create topics through `--bootstrap` and time until every broker of `--brokers` lists
+    /// each with a leader.
+    MetadataPropagation(crate::native::propagation::PropagationArgs),
+    /// Start a single node holding many partitions and time until it serves, after a clean
+    /// stop and after kill -9.
+    Startup(crate::startup::StartupArgs),
+    /// Resident memory of a single node at several counts of idle partitions.
+    PartitionMemory(crate::partmem::MemoryArgs),
     /// (librdkafka only) Produce messages and measure acknowledgement latency.
     Produce {
         /// Messages to send.

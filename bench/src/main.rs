@@ -20,11 +20,14 @@ mod native;
 mod output;
 mod params;
 mod partitioner;
+mod partmem;
+mod process;
 mod rate;
 mod rdk;
 mod records;
 mod report;
 mod run;
+mod startup;
 mod stats;
 
 use clap::Parser;
@@ -102,6 +105,55 @@ fn main() -> anyhow::Result<()> {
                 r.clean_open_s,
                 r.crash_open_s
             );
+        }
+        Command::MetadataPropagation(args) => {
+            let mut args = args.clone();
+            args.partitions = cli.partitions.unwrap_or(1);
+            let r = native::propagation::run(&cli.bootstrap, &args, cli.out.as_deref())?;
+            for round in &r.rounds {
+                println!("{}", native::propagation::round_line(round));
+            }
+        }
+        Command::Startup(args) => {
+            let out = cli
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-out/startup"));
+            let mut args = args.clone();
+            args.partitions = cli.partitions.unwrap_or(100);
+            let r = startup::run(&args, &out)?;
+            for (name, s) in [("clean stop", &r.clean), ("kill -9", &r.kill9)] {
+                println!(
+                    "after {name}: accept {:.3} s, metadata {:.3} s, produce {:.3} s (medians of {}; \
+                     produce range {:.3}–{:.3} s)",
+                    s.accept.median_s,
+                    s.metadata.median_s,
+                    s.produce.median_s,
+                    s.produce.runs,
+                    s.produce.min_s,
+                    s.produce.max_s
+                );
+            }
+            eprintln!("report written to {}", out.display());
+        }
+        Command::PartitionMemory(args) => {
+            let out = cli
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-out/partition-memory"));
+            let mut args = args.clone();
+            args.partitions = cli.partitions.unwrap_or(100);
+            let r = partmem::run(&args, &out)?;
+            let kib = |b: f64| b / 1024.0;
+            println!(
+                "per partition: {:.1} KiB RSS ({:.1} KiB anonymous) created, {:.1} KiB \
+                 ({:.1} KiB) after a restart",
+                kib(r.slopes.created_rss.slope_bytes),
+                kib(r.slopes.created_anon.slope_bytes),
+                kib(r.slopes.restarted_rss.slope_bytes),
+                kib(r.slopes.restarted_anon.slope_bytes)
+            );
+            eprintln!("report written to {}", out.display());
         }
         Command::Produce {
             messages,

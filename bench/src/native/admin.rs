@@ -128,6 +128,113 @@ pub async fn wait_for_layout(
     }
 }
 
+/// A topic of `partitions` partitions and one replica, with the broker's default configs.
+pub fn creatable(name: &str, partitions: i32) -> CreatableTopic {
+    let mut t = CreatableTopic::default();
+    t.name = topic_name(name);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    t
+}
+
+/// One topic's answer to CreateTopics: its name, error code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// Topic name.
+    pub name: String,
+    /// Kafka error code (0: created).
+    pub error_code: i16,
+    /// The broker's message, if any.
+    pub message: Option<String>,
+}
+
+impl Created {
+    /// Created now, or already there.
+    pub fn ok(&self) -> bool {
+        self.error_code == 0 || self.error_code == TOPIC_ALREADY_EXISTS
+    }
+}
+
+/// Sends one CreateTopics request for `topics` and returns each topic's answer.
+pub async fn create(
+    conn: &mut Conn,
+    topics: Vec<CreatableTopic>,
+    timeout_ms: i32,
+) -> anyhow::Result<Vec<Created>> {
+    let mut req = CreateTopicsRequest::default();
+    req.timeout_ms = timeout_ms;
+    req.topics = topics;
+    let version = conn.versions.create_topics;
+    let resp = conn.call(&req, version).await.context("CreateTopics")?;
+    Ok(resp
+        .topics
+        .into_iter()
+        .map(|t| Created {
+            name: t.name.0.to_string(),
+            error_code: t.error_code,
+            message: t.error_message.map(|m| m.to_string()),
+        })
+        .collect())
+}
+
+/// Asks for the metadata of `names` (never creating them).
+pub async fn metadata(conn: &mut Conn, names: &[String]) -> anyhow::Result<MetadataResponse> {
+    let version = conn.versions.metadata;
+    if version < 4 {
+        // Before v4 a Metadata request for a missing topic creates it.
+        bail!("Metadata v{version}: need v4 or later to ask without creating topics");
+    }
+    let mut req = MetadataRequest::default();
+    req.topics = Some(
+        names
+            .iter()
+            .map(|n| {
+                let mut t = MetadataRequestTopic::default();
+                t.name = Some(topic_name(n));
+                t
+            })
+            .collect(),
+    );
+    req.allow_auto_topic_creation = false;
+    conn.call(&req, version).await.context("Metadata")
+}
+
+/// The leader of partition 0 of each topic a Metadata response lists.
+pub fn first_leaders(resp: &MetadataResponse) -> Vec<(String, i32)> {
+    resp.topics
+        .iter()
+        .filter_map(|t| {
+            let p0 = t.partitions.iter().find(|p| p.partition_index == 0)?;
+            Some((t.name.as_ref()?.0.to_string(), p0.leader_id.0))
+        })
+        .collect()
+}
+
+/// The node id a Metadata response gives the broker at `addr` (`host:port`).
+pub fn node_id_of(resp: &MetadataResponse, addr: &str) -> Option<i32> {
+    resp.brokers
+        .iter()
+        .find(|b| format!("{}:{}", b.host.as_str(), b.port) == addr)
+        .map(|b| b.node_id.0)
+}
+
+/// The topics a Metadata response lists as served, with their partition counts: no error on
+/// the topic or any partition, and every partition's leader among the response's brokers.
+pub fn served(resp: &MetadataResponse) -> Vec<(String, usize)> {
+    let brokers: std::collections::BTreeSet<i32> =
+        resp.brokers.iter().map(|b| b.node_id.0).collect();
+    resp.topics
+        .iter()
+        .filter(|t| t.error_code == 0 && !t.partitions.is_empty())
+        .filter(|t| {
+            t.partitions
+                .iter()
+                .all(|p| p.error_code == 0 && brokers.contains(&p.leader_id.0))
+        })
+        .filter_map(|t| Some((t.name.as_ref()?.0.to_string(), t.partitions.len())))
+        .collect()
+}
+
 /// Kafka's ListOffsets timestamp for the latest offset.
 pub const LATEST: i64 = -1;
 /// Kafka's ListOffsets timestamp for the earliest offset.
@@ -196,6 +303,27 @@ mod tests {
         }
         r.topics.push(t);
         r
+    }
+
+    #[test]
+    fn first_leaders_and_node_ids() {
+        assert_eq!(first_leaders(&response()), vec![("t".to_string(), 1)]);
+        assert_eq!(node_id_of(&response(), "127.0.0.1:9002"), Some(2));
+        assert_eq!(node_id_of(&response(), "127.0.0.1:9003"), None);
+    }
+
+    #[test]
+    fn served_needs_every_partition_led_by_a_listed_broker() {
+        assert_eq!(served(&response()), vec![("t".to_string(), 2)]);
+        let mut r = response();
+        r.topics[0].partitions[1].leader_id = (-1).into();
+        assert!(served(&r).is_empty());
+        let mut r = response();
+        r.topics[0].partitions[1].leader_id = 7.into();
+        assert!(served(&r).is_empty());
+        let mut r = response();
+        r.topics[0].error_code = 3;
+        assert!(served(&r).is_empty());
     }
 
     #[test]

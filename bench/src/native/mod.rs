@@ -7,7 +7,9 @@ mod admin;
 mod conn;
 mod consumer;
 mod ctx;
+pub mod probe;
 mod producer;
+pub mod propagation;
 mod wire;
 
 use crate::limits::{EXECUTOR_IO_MEMORY_BYTES, EXECUTOR_SPIN_BEFORE_PARK_US};
