@@ -55,6 +55,14 @@ pub enum Command {
         /// Rounds; each runs A then B.
         #[arg(long, default_value_t = 3)]
         rounds: u32,
+        /// Replicas of B's topics instead of `--replication-factor` (with `--b` the same
+        /// address as `--a`, one cluster compares RF=1 with RF=3).
+        #[arg(long)]
+        b_replication_factor: Option<i16>,
+        /// Topic configuration of B's topics instead of `--topic-config`, `key=value`,
+        /// repeatable (e.g. `min.insync.replicas=2`).
+        #[arg(long)]
+        b_topic_config: Option<Vec<String>>,
         #[command(flatten)]
         workload: WorkloadArgs,
     },

@@ -96,6 +96,9 @@ pub struct Comparison {
     pub machine: Machine,
     /// Parameters (bootstrap and topic prefix differ per side and round).
     pub parameters: serde_json::Value,
+    /// B's parameters, when its topics are created differently from A's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters_b: Option<serde_json::Value>,
     /// Side A.
     pub a: SideSummary,
     /// Side B.
@@ -118,15 +121,24 @@ pub struct CompareArgs<'a> {
     pub rounds: u32,
 }
 
-/// Runs the comparison and writes its files into `out`.
-pub fn run(base: &Params, args: &CompareArgs<'_>, out: &Path) -> anyhow::Result<Comparison> {
+/// Runs the comparison and writes its files into `out`. `base_b` is `base` unless B's topics
+/// are created differently (`--b-replication-factor`, `--b-topic-config`).
+pub fn run(
+    base: &Params,
+    base_b: &Params,
+    args: &CompareArgs<'_>,
+    out: &Path,
+) -> anyhow::Result<Comparison> {
     std::fs::create_dir_all(out)?;
     let prefix = unique_prefix(base.workload);
     let mut results: [Vec<Results>; 2] = [Vec::new(), Vec::new()];
     let mut merged = [Recorder::default(), Recorder::default()];
     for round in 0..args.rounds {
-        for (side, (addr, tag)) in [(args.a, "a"), (args.b, "b")].into_iter().enumerate() {
-            let p = base.for_target(addr, format!("{prefix}-r{round}{tag}"));
+        for (side, (addr, tag, params)) in [(args.a, "a", base), (args.b, "b", base_b)]
+            .into_iter()
+            .enumerate()
+        {
+            let p = params.for_target(addr, format!("{prefix}-r{round}{tag}"));
             eprintln!(
                 "== round {} of {}, side {} ({addr})",
                 round + 1,
@@ -159,6 +171,9 @@ pub fn run(base: &Params, args: &CompareArgs<'_>, out: &Path) -> anyhow::Result<
         git_commit: crate::report::git_commit(),
         machine: Machine::detect(),
         parameters: serde_json::to_value(base)?,
+        parameters_b: side_b_differs(base, base_b)
+            .then(|| serde_json::to_value(base_b))
+            .transpose()?,
         ratio_b_over_a: ratios(&a.median, &b.median),
         a,
         b,
@@ -179,6 +194,11 @@ pub fn run(base: &Params, args: &CompareArgs<'_>, out: &Path) -> anyhow::Result<
     let svg = output::write_chart(out, &title, &series);
     std::fs::write(out.join("compare.html"), page(&cmp, svg.as_deref()))?;
     Ok(cmp)
+}
+
+/// Whether B's topics are created with other settings than A's.
+fn side_b_differs(a: &Params, b: &Params) -> bool {
+    a.replication_factor != b.replication_factor || a.topic_configs != b.topic_configs
 }
 
 fn cmp_workload(c: &Comparison) -> String {
@@ -262,6 +282,10 @@ fn page(c: &Comparison, svg: Option<&str>) -> String {
     }
     s.push_str("<h2>Parameters</h2>\n");
     s.push_str(&html::kv_table(&html::flatten(&c.parameters)));
+    if let Some(pb) = &c.parameters_b {
+        s.push_str("<h2>Parameters of B (where its topics differ)</h2>\n");
+        s.push_str(&html::kv_table(&html::flatten(pb)));
+    }
     s.push_str("<h2>Machine</h2>\n");
     s.push_str(&html::kv_table(&html::flatten(
         &serde_json::to_value(&c.machine).unwrap_or_default(),

@@ -59,9 +59,19 @@ fn main() -> anyhow::Result<()> {
             label_a,
             label_b,
             rounds,
+            b_replication_factor,
+            b_topic_config,
             workload,
         } => {
             let p = params(&cli, workload, a)?;
+            let mut wb = workload.clone();
+            if b_replication_factor.is_some() {
+                wb.replication_factor = *b_replication_factor;
+            }
+            if b_topic_config.is_some() {
+                wb.topic_config = b_topic_config.clone();
+            }
+            let pb = params(&cli, &wb, b)?;
             let out = cli
                 .out
                 .clone()
@@ -73,7 +83,7 @@ fn main() -> anyhow::Result<()> {
                 label_b,
                 rounds: (*rounds).max(1),
             };
-            let cmp = compare::run(&p, &args, &out)?;
+            let cmp = compare::run(&p, &pb, &args, &out)?;
             print!("{}", compare::table(&cmp));
             eprintln!("comparison written to {}", out.display());
         }
