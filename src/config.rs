@@ -70,6 +70,13 @@ pub struct Args {
     /// Port clients are told to connect to [default: the listen port].
     #[arg(long, env = "MYELIN_ADVERTISED_PORT")]
     pub advertised_port: Option<u16>,
+    /// Admin HTTP listener (`/metrics`, `/v1/health`), or `off` [default: port 9644 on the
+    /// listen address when it is a loopback address, else 127.0.0.1:9644].
+    #[arg(long, env = "MYELIN_ADMIN_LISTEN")]
+    pub admin_listen: Option<AdminListen>,
+    /// Record metrics (`false` leaves `/metrics` with gauges only) [default: true].
+    #[arg(long, env = "MYELIN_METRICS")]
+    pub metrics: Option<bool>,
     /// Broker id [default: 0].
     #[arg(long, env = "MYELIN_NODE_ID")]
     pub node_id: Option<i32>,
@@ -178,6 +185,8 @@ pub struct Args {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    admin_listen: Option<AdminListen>,
+    metrics: Option<bool>,
     advertised_host: Option<String>,
     advertised_port: Option<u16>,
     node_id: Option<i32>,
@@ -215,11 +224,59 @@ struct FileConfig {
     leader_imbalance_check_interval_seconds: Option<u64>,
 }
 
+/// Where the admin HTTP listener goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminListen {
+    /// Not at all.
+    Off,
+    /// On this address.
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" | "none" | "" => Ok(AdminListen::Off),
+            _ => s
+                .parse()
+                .map(AdminListen::At)
+                .map_err(|e| format!("admin listen address {s:?}: {e}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AdminListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Port of the admin HTTP listener unless one is given.
+pub const ADMIN_PORT: u16 = 9644;
+
+/// The admin listener's default: loopback, beside a loopback Kafka listener (so local
+/// clusters on 127.0.0.N each get their own), else on 127.0.0.1.
+fn default_admin_listen(listen: SocketAddr) -> SocketAddr {
+    let ip = if listen.ip().is_loopback() {
+        listen.ip()
+    } else {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    };
+    SocketAddr::new(ip, ADMIN_PORT)
+}
+
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The admin HTTP listener; `None` when it is off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Whether metrics are recorded.
+    pub metrics: bool,
     pub advertised_host: String,
     pub advertised_port: u16,
     pub node_id: i32,
@@ -586,6 +643,12 @@ impl Settings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("myelin-data")),
             listen,
+            admin_listen: match args.admin_listen.or(file.admin_listen) {
+                Some(AdminListen::Off) => None,
+                Some(AdminListen::At(a)) => Some(a),
+                None => Some(default_admin_listen(listen)),
+            },
+            metrics: args.metrics.or(file.metrics).unwrap_or(true),
             advertised_host: args
                 .advertised_host
                 .or(file.advertised_host)

@@ -148,9 +148,14 @@ fn main() -> anyhow::Result<()> {
     let stop: Arc<Mutex<Option<StopHandle>>> = Arc::new(Mutex::new(None));
     wait_for_signals(stop.clone())?;
     let broker = settings.process_roles.broker;
+    myelin_metrics::set_enabled(settings.metrics);
+    let admin_listen = settings.admin_listen;
     let serve = move |shard: std::rc::Rc<myelin_shards::Shard>| {
         let server = server.clone();
         async move {
+            if let Some(addr) = admin_listen.filter(|_| shard.id.0 == 0) {
+                glommio::spawn_local(myelin_net::admin::serve_admin(shard.clone(), addr)).detach();
+            }
             if broker {
                 myelin_net::serve(shard, server).await;
             } else {

@@ -1,5 +1,6 @@
 //! The Kafka endpoint of Myelin: listeners, framing, and one handler per API key.
 
+pub mod admin;
 pub mod api;
 pub mod codes;
 pub mod legacy;

@@ -105,11 +105,13 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
             });
             let open = open.clone();
             open.set(open.get() + 1);
+            myelin_metrics::record(|m| m.connections_accepted.add(1));
             glommio::spawn_local(async move {
                 if let Err(e) = connection(&ctx, stream).await {
                     tracing::debug!("connection closed: {e}");
                 }
                 open.set(open.get() - 1);
+                myelin_metrics::record(|m| m.connections_closed.add(1));
             })
             .detach();
         }
@@ -148,6 +150,13 @@ enum ConnectionEnd {
 /// A response on its way: the request's task, or an answer known at once.
 type Pending = glommio::task::JoinHandle<Result<Option<BytesMut>, DispatchError>>;
 
+/// A request in flight on a connection: its API key, when it was read, its response.
+struct InFlight {
+    api_key: i16,
+    read_at: std::time::Instant,
+    response: Pending,
+}
+
 /// Serves one connection. The reader reads a request, starts it as its own task, and goes
 /// on to the next request once the task says the request is dispatched (see
 /// [`api::dispatch`]); the writer sends responses strictly in request order.
@@ -156,14 +165,20 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
         .set_nodelay(true)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let (mut reader, mut writer) = stream.split();
-    let (queue, responses) = glommio::channels::local_channel::new_bounded::<Pending>(
+    let (queue, responses) = glommio::channels::local_channel::new_bounded::<InFlight>(
         limits::IN_FLIGHT_PER_CONNECTION_MAX,
     );
     let write = glommio::spawn_local(async move {
-        while let Some(pending) = responses.recv().await {
-            match pending.await {
-                Some(Ok(Some(frame))) => writer.write_all(&frame).await?,
-                Some(Ok(None)) => {}
+        while let Some(request) = responses.recv().await {
+            match request.response.await {
+                Some(Ok(Some(frame))) => {
+                    writer.write_all(&frame).await?;
+                    myelin_metrics::record(|m| m.net_bytes_out.add(frame.len() as u64));
+                    myelin_metrics::request(request.api_key, request.read_at.elapsed());
+                }
+                Some(Ok(None)) => {
+                    myelin_metrics::request(request.api_key, request.read_at.elapsed());
+                }
                 Some(Err(e)) => {
                     let _ = writer.close().await;
                     return Err(ConnectionEnd::Dispatch(e));
@@ -179,6 +194,8 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
                 Ok(r) => r,
                 Err(e) => break e,
             };
+            let read_at = std::time::Instant::now();
+            let api_key = header.request_api_key;
             let (dispatched, placed) = futures::channel::oneshot::channel();
             let task_ctx = ctx.clone();
             let task = glommio::spawn_local(async move {
@@ -187,7 +204,12 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
             .detach();
             // Wait until the request's order is fixed (or it failed) before reading on.
             let _ = placed.await;
-            if queue.send(task).await.is_err() {
+            let request = InFlight {
+                api_key,
+                read_at,
+                response: task,
+            };
+            if queue.send(request).await.is_err() {
                 break ConnectionEnd::Stopping;
             }
         }
@@ -220,6 +242,7 @@ async fn read_request<R: futures::AsyncRead + Unpin>(
     if len < 8 || len as usize > limits::FRAME_BYTES_MAX {
         return Err(ConnectionEnd::FrameSize(len));
     }
+    myelin_metrics::record(|m| m.net_bytes_in.add(4 + len as u64));
     // Peek at the API key before reading the body: only Produce may be large.
     let mut head = [0u8; 2];
     stream.read_exact(&mut head).await?;

@@ -349,6 +349,7 @@ impl SegmentIo for DmaFile {
             rest.fill(0);
         }
         let n = self.write_at(buf, position).await?;
+        myelin_metrics::record(|m| m.log_bytes_written.add(n as u64));
         if (n as u64) < len {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short dma write"));
         }
@@ -360,7 +361,10 @@ impl SegmentIo for DmaFile {
     }
 
     async fn sync(&self) -> io::Result<()> {
-        Ok(self.fdatasync().await?)
+        let started = std::time::Instant::now();
+        self.fdatasync().await?;
+        myelin_metrics::record(|m| m.log_sync.record(started.elapsed()));
+        Ok(())
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {

@@ -235,6 +235,16 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
             || now >= deadline
             || ctx.shard.is_stopping()
         {
+            for t in &pass.topics {
+                let sent: usize = t
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.records.as_ref().map(Bytes::len))
+                    .sum();
+                if sent > 0 {
+                    myelin_metrics::topic_out(&t.topic, sent as u64);
+                }
+            }
             return FetchResponse::default()
                 .with_session_id(0)
                 .with_responses(pass.topics);

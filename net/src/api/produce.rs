@@ -88,6 +88,11 @@ async fn produce_partition(
         Ok(b) => b,
         Err(e) => return error(index, codes::storage(&e)),
     };
+    let bytes: usize = batches.iter().map(|(_, b)| b.len()).sum();
+    let records: i64 = batches
+        .iter()
+        .map(|(h, _)| i64::from(h.records_count))
+        .sum();
     let outcome = match timeout {
         // The append runs on as its own task: the request timeout ends the wait for the
         // replicas, never an append half done.
@@ -115,6 +120,9 @@ async fn produce_partition(
                 .await
         }
     };
+    if outcome.is_ok() {
+        myelin_metrics::topic_in(&target.name, bytes as u64, records.max(0) as u64);
+    }
     match outcome {
         Ok(info) => PartitionProduceResponse::default()
             .with_index(index)

@@ -11,6 +11,7 @@ pub mod producer;
 mod replicate;
 pub mod shell;
 pub mod state;
+mod tailing;
 pub mod txn;
 
 pub use shell::{Acks, Fetched, Partition, Produced, ReplicaEnv};

@@ -152,10 +152,14 @@ impl Partition {
             },
             stored,
         );
+        let bytes = frame.records_len();
         for r in targets {
             let sent = self
                 .env_follower(*r)
                 .is_some_and(|c| c.try_send(frame.clone()));
+            if sent {
+                myelin_metrics::record(|m| m.replication_bytes_out.add(bytes));
+            }
             if !sent {
                 let out = self.state.borrow_mut().step(Input::FellBehind {
                     replica: *r,
@@ -210,6 +214,14 @@ impl Partition {
             } => {
                 let env = self.env.borrow().clone();
                 if let Some(env) = env {
+                    let now_in = self.state.borrow().assignment().isr.len();
+                    myelin_metrics::record(|m| {
+                        if isr.len() < now_in {
+                            m.isr_shrinks.add(1);
+                        } else if isr.len() > now_in {
+                            m.isr_expands.add(1);
+                        }
+                    });
                     env.alter_isr(isr.clone(), *leader_epoch, *partition_epoch);
                 }
             }
@@ -322,7 +334,10 @@ impl Partition {
                 },
                 read.batches,
             );
-            if !conn.send(frame).await {
+            let bytes = frame.records_len();
+            if conn.send(frame).await {
+                myelin_metrics::record(|m| m.replication_bytes_out.add(bytes));
+            } else {
                 let out = self
                     .state
                     .borrow_mut()
@@ -625,6 +640,8 @@ impl Partition {
             let mut st = self.state.borrow_mut();
             match self.log.append(&batches, AppendMode::Replica) {
                 Ok((_, entries)) => {
+                    let bytes: usize = batches.iter().map(|(_, b)| b.len()).sum();
+                    myelin_metrics::record(|m| m.replication_bytes_in.add(bytes as u64));
                     let mut epochs = false;
                     for ((e, _), (h, _)) in entries.iter().zip(batches.iter()) {
                         epochs |= st.on_appended(h, e, now);

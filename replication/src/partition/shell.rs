@@ -111,6 +111,8 @@ pub struct Partition {
     /// How many positions each follower has sent: a catch-up send overtaken by a newer
     /// position does not count as received.
     pub(super) positions: RefCell<HashMap<NodeId, u64>>,
+    /// When recent batches became durable, for the durable-to-first-fetch latency.
+    tailing: super::tailing::Tailing,
 }
 
 /// Batches a leader appended, waiting to be durable before they are pushed.
@@ -200,6 +202,7 @@ impl Partition {
             lead_sent_ms: RefCell::new(HashMap::new()),
             unpushed: RefCell::new(VecDeque::new()),
             positions: RefCell::new(HashMap::new()),
+            tailing: Default::default(),
         });
         let weak: Weak<Partition> = Rc::downgrade(&p);
         *p.me.borrow_mut() = weak.clone();
@@ -306,6 +309,7 @@ impl Partition {
         let cut = matches!(event, LogEvent::Truncated { .. });
         let out = match event {
             LogEvent::Durable { end } => {
+                self.tailing.durable(end);
                 let out = self.state.borrow_mut().step(Input::Durable { end });
                 self.ack_leader(end);
                 self.push_durable(end);
@@ -555,6 +559,16 @@ impl Partition {
         self.produce(&batches, Acks::All, placed).await
     }
 
+    /// Bytes of the log's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// A leader's followers and how far each is behind (empty on a follower).
+    pub fn follower_lags(&self) -> Vec<super::state::FollowerLag> {
+        self.state.borrow().follower_lags(self.clock.now_ms())
+    }
+
     /// Reads committed batches from `offset` for a consumer (`read_committed` stops at the
     /// last stable offset). `current_leader_epoch` is the client's view (-1: unchecked).
     pub async fn read(
@@ -571,6 +585,9 @@ impl Partition {
             (st.read_bound(committed_only), st.offsets())
         };
         let out = self.log.read_upto(offset, max_bytes, bound).await?;
+        if let Some(last) = out.last_offset {
+            self.tailing.fetched(offset, last);
+        }
         let aborted = match out.last_offset {
             Some(last) if committed_only => self.state.borrow().aborted_between(offset, last),
             _ => Vec::new(),

@@ -105,6 +105,17 @@ pub struct PartitionOffsets {
     pub log_end_offset: i64,
 }
 
+/// How far one follower is behind its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerLag {
+    /// The follower.
+    pub node: NodeId,
+    /// Offsets between its durable end and the leader's log end.
+    pub offsets: i64,
+    /// Milliseconds since it was last caught up; 0 while it is.
+    pub since_caught_up_ms: i64,
+}
+
 /// What goes into the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -772,6 +783,27 @@ impl PartitionState {
     /// How `replica` is being brought up to date, if this leader knows it.
     pub fn follower_sync(&self, replica: NodeId) -> Option<Sync> {
         self.followers.get(replica).map(|f| f.sync)
+    }
+
+    /// A leader's view of each follower: how many offsets its durable log is behind this
+    /// log's end, and how long since it was last caught up (0 while it is).
+    pub fn follower_lags(&self, now_ms: i64) -> Vec<FollowerLag> {
+        if self.role != Role::Leader {
+            return Vec::new();
+        }
+        let end = self.offsets().log_end_offset;
+        self.followers
+            .iter()
+            .map(|(node, f)| FollowerLag {
+                node: *node,
+                offsets: (end - f.durable_end).max(0),
+                since_caught_up_ms: if f.durable_end >= end {
+                    0
+                } else {
+                    (now_ms - f.last_caught_up_ms).max(0)
+                },
+            })
+            .collect()
     }
 
     /// This replica's role.

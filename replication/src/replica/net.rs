@@ -55,6 +55,11 @@ impl OutFrame {
         OutFrame { head, records }
     }
 
+    /// Bytes of the records the frame carries.
+    pub fn records_len(&self) -> u64 {
+        self.records.iter().map(|r| r.len() as u64).sum()
+    }
+
     fn len(&self) -> usize {
         self.head.len() + self.records.iter().map(|r| r.len()).sum::<usize>()
     }

@@ -95,6 +95,7 @@ impl<F: FileSystem> Log<F> {
         let Some(last) = batch.back().map(|p| p.last_offset) else {
             return self.finish_sealed().await;
         };
+        let started = std::time::Instant::now();
         // Write each segment's share in one aligned write.
         let mut i = 0;
         let items: Vec<Pending> = batch.into_iter().collect();
@@ -142,6 +143,13 @@ impl<F: FileSystem> Log<F> {
             Self::evict_cache(&mut st, self.config.borrow().cache_bytes);
             st.durable_end
         };
+        myelin_metrics::record(|m| {
+            let now = std::time::Instant::now();
+            m.log_write.record(now - started);
+            for p in &items {
+                m.append_to_durable.record(now - p.appended_at);
+            }
+        });
         self.notify(LogEvent::Durable { end });
         Ok(())
     }

@@ -50,6 +50,8 @@ struct Pending {
     last_offset: i64,
     records: u64,
     bytes: Bytes,
+    /// When it was appended (for the append-to-durable latency metric).
+    appended_at: std::time::Instant,
 }
 
 /// A recent batch kept in memory.
@@ -295,6 +297,11 @@ impl<F: FileSystem> Log<F> {
         }
     }
 
+    /// Bytes of all segments (what retention by size counts).
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().segments.iter().map(|s| s.bytes).sum()
+    }
+
     /// Sets the one receiver of this log's events (the partition that owns it).
     pub fn set_listener(&self, listener: Listener) {
         *self.listener.borrow_mut() = Some(listener);
@@ -416,6 +423,7 @@ impl<F: FileSystem> Log<F> {
                 last_offset: entry.last_offset,
                 records: header.records_count.max(1) as u64,
                 bytes: stored.clone(),
+                appended_at: std::time::Instant::now(),
             });
             st.cache_bytes += stored.len();
             st.cache.push_back(Cached {
