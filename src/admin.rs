@@ -1,4 +1,4 @@
-//! `myelin groups …` and `myelin cluster …`: operator commands spoken over the Kafka protocol
+//! `myelin groups …`, `myelin cluster …`, `myelin topic …` and `myelin config …`: operator commands spoken over the Kafka protocol
 //! to any broker (this one or another Kafka-compatible one). Group commands go to the group's
 //! coordinator and offset lookups to each partition's leader, found from Metadata and
 //! FindCoordinator as a Kafka client finds them.
@@ -16,6 +16,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+
+mod topic;
+pub use topic::{run_config, run_topic, ConfigCommand, TopicCommand};
 
 /// Largest response the admin client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;

@@ -24,6 +24,7 @@ use std::str::FromStr;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Consumer-group administration against a running broker.
+    #[command(alias = "group")]
     Groups {
         /// Bootstrap address of the broker.
         #[arg(long, default_value = "127.0.0.1:9092")]
@@ -40,6 +41,26 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: crate::admin::ClusterCommand,
+    },
+    /// Topic administration against a running broker.
+    #[command(alias = "topics")]
+    Topic {
+        /// Bootstrap address of a broker.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::admin::TopicCommand,
+    },
+    /// Topic and broker configs against a running broker.
+    #[command(alias = "configs")]
+    Config {
+        /// Bootstrap address of a broker.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::admin::ConfigCommand,
     },
 }
 

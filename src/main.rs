@@ -29,6 +29,12 @@ fn main() -> anyhow::Result<()> {
         Some(config::Command::Cluster { bootstrap, command }) => {
             return admin::run_cluster(&bootstrap, command)
         }
+        Some(config::Command::Topic { bootstrap, command }) => {
+            return admin::run_topic(&bootstrap, command)
+        }
+        Some(config::Command::Config { bootstrap, command }) => {
+            return admin::run_config(&bootstrap, command)
+        }
         None => {}
     }
     let (settings, notices) = config::Settings::resolve(args)?;

@@ -6,12 +6,9 @@
 
 mod sim;
 
+use sim::seeds::{env_u64, panic_text};
 use sim::{Sim, SimConfig, Stats};
 use std::time::Instant;
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
 
 /// Runs one seed; any failure, ours or a panic inside a state machine, names the seed.
 fn run(seed: u64) -> Stats {
@@ -21,11 +18,7 @@ fn run(seed: u64) -> Stats {
         Ok(Ok(stats)) => stats,
         Ok(Err(e)) => panic!("{e}"),
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let what = panic_text(panic.as_ref());
             panic!(
                 "quorum simulation panicked: {what}\n  seed {seed} ({config:?}); replay with \
                  QUORUM_SIM_SEED={seed} cargo test -p myelin-replication --test quorum_sim"

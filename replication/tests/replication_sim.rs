@@ -9,17 +9,15 @@
 mod sim {
     pub mod net;
     pub mod replication;
+    pub mod seeds;
 }
 
 use sim::replication::{Sim, SimConfig, Stats};
+use sim::seeds::{env_u64, panic_text};
 use std::time::Instant;
 
 /// Threads the sweep runs on: the machines it runs on have few cores to spare.
 const SWEEP_THREADS: u64 = 2;
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
 
 /// Runs one seed; any failure, an invariant or a panic inside a state machine, names the
 /// seed and how to replay it.
@@ -29,11 +27,7 @@ fn run(seed: u64) -> Result<Stats, String> {
     match outcome {
         Ok(result) => result,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let what = panic_text(panic.as_ref());
             Err(format!(
                 "replication simulation panicked: {what}\n  seed={seed} ({config:?}); replay \
                  with REPLICATION_SIM_SEED={seed} cargo test -p myelin-replication --test \

@@ -62,6 +62,9 @@ pub struct NodeReport {
     pub disk_total_bytes: Option<u64>,
     /// Resident memory of the process.
     pub resident_bytes: Option<u64>,
+    /// High watermarks of partitions other brokers lead that groups coordinated here have
+    /// offsets on, asked of those leaders (ListOffsets) for the lag.
+    pub remote_high_watermarks: HashMap<(String, i32), i64>,
 }
 
 fn shard_report(shard: &Shard) -> ShardReport {
@@ -148,6 +151,7 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
         }
     }
     let (disk_free_bytes, disk_total_bytes) = disk_space(&shard.node.data_dir);
+    let remote_high_watermarks = remote_high_watermarks(shard, &shards).await;
     NodeReport {
         node_id: me.0,
         shards,
@@ -157,7 +161,119 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
         disk_free_bytes,
         disk_total_bytes,
         resident_bytes: resident_bytes(),
+        remote_high_watermarks,
     }
+}
+
+/// The admin listener's own connections to other brokers (apart from the transaction
+/// coordinator's, so a slow scrape never holds up a transaction marker).
+#[derive(Default)]
+struct AdminPeers(myelin_coordinator::peer::PeerClient);
+
+/// How long a scrape waits for another broker's offsets.
+const REMOTE_OFFSETS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Asks the leaders of partitions this node does not lead, but that groups coordinated here
+/// committed offsets on, for their high watermarks: one ListOffsets per broker.
+async fn remote_high_watermarks(
+    shard: &Rc<Shard>,
+    shards: &[ShardReport],
+) -> HashMap<(String, i32), i64> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{
+        ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let led: std::collections::HashSet<(&str, i32)> = shards
+        .iter()
+        .flat_map(|s| &s.partitions)
+        .filter(|p| p.leader)
+        .map(|p| (p.topic.as_str(), p.partition))
+        .collect();
+    let image = shard.metadata();
+    let me = shard.node_id();
+    let mut wanted: BTreeMap<String, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+    for c in shards.iter().flat_map(|s| &s.committed) {
+        if led.contains(&(c.topic.as_str(), c.partition)) {
+            continue;
+        }
+        let Some(leader) = image
+            .topic(&c.topic)
+            .and_then(|t| t.partitions.get(usize::try_from(c.partition).ok()?))
+            .map(|p| p.leader)
+            .filter(|l| l.is_some() && *l != me)
+        else {
+            continue;
+        };
+        let Some(addr) = image.broker(leader).and_then(|b| {
+            b.listeners
+                .iter()
+                .find(|l| l.name == "PLAINTEXT")
+                .or(b.listeners.first())
+                .map(|l| format!("{}:{}", l.host, l.port))
+        }) else {
+            continue;
+        };
+        let parts = wanted
+            .entry(addr)
+            .or_default()
+            .entry(c.topic.clone())
+            .or_default();
+        if !parts.contains(&c.partition) {
+            parts.push(c.partition);
+        }
+    }
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let peers = match shard.service::<AdminPeers>() {
+        Some(p) => p,
+        None => {
+            let p = Rc::new(AdminPeers::default());
+            shard.install(p.clone());
+            p
+        }
+    };
+    for (addr, topics) in wanted {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|(t, parts)| {
+                        ListOffsetsTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.clone())))
+                            .with_partitions(
+                                parts
+                                    .iter()
+                                    .map(|p| {
+                                        ListOffsetsPartition::default()
+                                            .with_partition_index(*p)
+                                            .with_timestamp(-1)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        let asked = peers
+            .0
+            .request::<_, ListOffsetsResponse>(&addr, ApiKey::ListOffsets, 7, &req);
+        match glommio::timer::timeout(REMOTE_OFFSETS_TIMEOUT, async { Ok(asked.await) }).await {
+            Ok(Ok(resp)) => {
+                for t in resp.topics {
+                    for p in t.partitions.iter().filter(|p| p.error_code == 0) {
+                        out.insert((t.name.0.to_string(), p.partition_index), p.offset);
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::debug!("offsets from {addr} for the lag: {e}"),
+            Err(_) => tracing::debug!("offsets from {addr} for the lag: timed out"),
+        }
+    }
+    out
 }
 
 fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
@@ -173,10 +289,7 @@ fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
     // SAFETY: statvfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
     let frsize = st.f_frsize;
-    (
-        Some(st.f_bavail * frsize),
-        Some(st.f_blocks * frsize),
-    )
+    (Some(st.f_bavail * frsize), Some(st.f_blocks * frsize))
 }
 
 fn resident_bytes() -> Option<u64> {
@@ -224,20 +337,26 @@ pub fn health(shard: &Shard) -> Health {
     }
 }
 
-/// Lag of one group on one partition whose high watermark this node knows (it leads it).
+/// Lag of one group on one partition whose high watermark this node knows (it leads it, or
+/// its leader said).
 struct Lag<'a> {
     c: &'a CommittedReport,
     high_watermark: i64,
 }
 
 fn lags(node: &NodeReport) -> Vec<Lag<'_>> {
-    let led: HashMap<(&str, i32), i64> = node
-        .shards
+    let mut led: HashMap<(&str, i32), i64> = node
+        .remote_high_watermarks
         .iter()
-        .flat_map(|s| &s.partitions)
-        .filter(|p| p.leader)
-        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .map(|((t, p), hw)| ((t.as_str(), *p), *hw))
         .collect();
+    led.extend(
+        node.shards
+            .iter()
+            .flat_map(|s| &s.partitions)
+            .filter(|p| p.leader)
+            .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark)),
+    );
     node.shards
         .iter()
         .flat_map(|s| &s.committed)
@@ -554,7 +673,7 @@ pub fn prometheus(node: &NodeReport) -> String {
     e.family(
         "myelin_consumer_group_lag_offsets",
         "gauge",
-        "High watermark minus the group's committed offset, for groups this broker coordinates on partitions it leads.",
+        "High watermark minus the group's committed offset, for the groups this broker coordinates.",
     );
     for l in &lags {
         let partition = l.c.partition.to_string();

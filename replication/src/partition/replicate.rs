@@ -381,6 +381,11 @@ impl Partition {
         }
     }
 
+    /// Follower: tells the leader on `conn` where this log ends.
+    fn send_position(&self, conn: &Conn) {
+        conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+    }
+
     fn send_ack(&self, conn: &Conn, epoch: LeaderEpoch, durable_end: i64) {
         let m = ReplicaMessage::Ack {
             topic: self.topic_id,
@@ -401,7 +406,7 @@ impl Partition {
         }
         let conn = self.leader_conn.borrow().clone();
         if let Some(c) = conn {
-            c.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+            self.send_position(&c);
         }
     }
 
@@ -482,13 +487,13 @@ impl Partition {
                 // batches the leader counts as sent (a full disk discarded them, and what
                 // said so was lost) is caught up again, where an acknowledgement would leave
                 // it waiting for batches that are never resent.
-                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                self.send_position(&conn);
             }
             ReplicaMessage::Lead { epoch: e, .. } => {
                 if role == (Role::Follower { leader: from }) && e == epoch {
                     *self.leader_conn.borrow_mut() = Some(conn.clone());
                     if !self.resyncing.get() {
-                        conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                        self.send_position(&conn);
                     }
                 } else if e < epoch {
                     let m = ReplicaMessage::Fenced {
@@ -553,7 +558,7 @@ impl Partition {
         self.resyncing.set(false);
         match result {
             Ok(()) => {
-                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                self.send_position(conn);
             }
             Err(e) => {
                 tracing::error!(
@@ -576,7 +581,7 @@ impl Partition {
     async fn take_batches(&self, conn: &Rc<Conn>, base: i64, high_watermark: i64, records: Bytes) {
         let log_end = self.state.borrow().offsets().log_end_offset;
         if base > log_end {
-            conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+            self.send_position(conn);
             return;
         }
         let limit = myelin_storage::limits::BATCH_BYTES_MAX;
@@ -603,7 +608,7 @@ impl Partition {
             Some((h, _)) if h.base_offset == log_end => log_end,
             // A batch across the log end: not the batches this log holds.
             Some(_) => {
-                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                self.send_position(conn);
                 return;
             }
         };
@@ -665,7 +670,7 @@ impl Partition {
                 if new_epoch {
                     // Frames dropped during the checkpoint write: the leader resumes from
                     // where this log ends now.
-                    conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                    self.send_position(conn);
                 }
             }
             Err(e) => {
@@ -674,7 +679,7 @@ impl Partition {
                     partition = self.index,
                     "replica append refused: {e}"
                 );
-                conn.try_send(OutFrame::new(&self.position_message(), Vec::new()));
+                self.send_position(conn);
             }
         }
     }

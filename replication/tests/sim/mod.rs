@@ -9,6 +9,7 @@
 // The replication simulation uses parts of the network the quorum's does not.
 #[allow(dead_code)]
 pub mod net;
+pub mod seeds;
 
 use myelin_replication::cluster::{MetadataImage, MetadataReplica};
 use myelin_replication::controller::{
