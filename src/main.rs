@@ -22,6 +22,14 @@ use std::sync::{Arc, Mutex};
 
 fn main() -> anyhow::Result<()> {
     let mut args = config::Args::parse();
+    if args.command.is_some() {
+        // An operator command piped into `head` ends quietly when the pipe closes, as
+        // command-line tools do, instead of panicking on a failed print.
+        // SAFETY: restoring a signal's default action at start-up, before any thread.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match args.command.take() {
         Some(config::Command::Groups { bootstrap, command }) => {
             return admin::run(&bootstrap, command)

@@ -332,6 +332,18 @@ fn describe_configs(
     Ok(out)
 }
 
+/// Whether the broker's ApiVersions offers `key` at `version`.
+fn supports(c: &mut Client, key: ApiKey, version: i16) -> anyhow::Result<bool> {
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("myelin-admin"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let resp: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &req)?;
+    Ok(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == key as i16 && (k.min_version..=k.max_version).contains(&version)))
+}
+
 /// Runs a `config` subcommand against `bootstrap`, printing to stdout.
 pub fn run_config(bootstrap: &str, command: ConfigCommand) -> anyhow::Result<()> {
     let mut c = Client::connect(bootstrap)?;
@@ -395,6 +407,9 @@ pub fn run_config(bootstrap: &str, command: ConfigCommand) -> anyhow::Result<()>
                         .with_name(StrBytes::from_string(k.clone()))
                         .with_config_operation(1),
                 );
+            }
+            if !supports(&mut c, ApiKey::IncrementalAlterConfigs, 1)? {
+                bail!("the broker does not offer IncrementalAlterConfigs (API 44) v1");
             }
             let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
                 AlterConfigsResource::default()
