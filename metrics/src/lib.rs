@@ -172,6 +172,10 @@ pub struct ShardMetrics {
     pub durable_to_fetch: Histogram,
     /// Bytes written to segment files (with the rewritten partial tail blocks).
     pub log_bytes_written: Counter,
+    /// Batch bytes reads found in the cache of recent batches.
+    pub read_cache_hit_bytes: Counter,
+    /// Batch bytes reads had to take from segment files (or their read-ahead).
+    pub read_cache_miss_bytes: Counter,
     /// Bytes read from client sockets.
     pub net_bytes_in: Counter,
     /// Bytes written to client sockets.
@@ -204,6 +208,8 @@ impl Default for ShardMetrics {
             append_to_durable: Histogram::default(),
             durable_to_fetch: Histogram::default(),
             log_bytes_written: Counter::default(),
+            read_cache_hit_bytes: Counter::default(),
+            read_cache_miss_bytes: Counter::default(),
             net_bytes_in: Counter::default(),
             net_bytes_out: Counter::default(),
             connections_accepted: Counter::default(),
@@ -286,6 +292,8 @@ pub fn snapshot() -> ShardSnapshot {
         append_to_durable: m.append_to_durable.snapshot(),
         durable_to_fetch: m.durable_to_fetch.snapshot(),
         log_bytes_written: m.log_bytes_written.get(),
+        read_cache_hit_bytes: m.read_cache_hit_bytes.get(),
+        read_cache_miss_bytes: m.read_cache_miss_bytes.get(),
         net_bytes_in: m.net_bytes_in.get(),
         net_bytes_out: m.net_bytes_out.get(),
         connections_accepted: m.connections_accepted.get(),
@@ -310,6 +318,8 @@ pub struct ShardSnapshot {
     pub append_to_durable: HistogramSnapshot,
     pub durable_to_fetch: HistogramSnapshot,
     pub log_bytes_written: u64,
+    pub read_cache_hit_bytes: u64,
+    pub read_cache_miss_bytes: u64,
     pub net_bytes_in: u64,
     pub net_bytes_out: u64,
     pub connections_accepted: u64,

@@ -489,11 +489,21 @@ pub fn prometheus(node: &NodeReport) -> String {
     }
 
     type Count = fn(&ShardSnapshot) -> u64;
-    let counters: [(&str, &str, Count); 8] = [
+    let counters: [(&str, &str, Count); 10] = [
         (
             "myelin_log_bytes_written_total",
             "Bytes written to segment files.",
             |m| m.log_bytes_written,
+        ),
+        (
+            "myelin_read_cache_hit_bytes_total",
+            "Batch bytes reads found in the cache of recent batches.",
+            |m| m.read_cache_hit_bytes,
+        ),
+        (
+            "myelin_read_cache_miss_bytes_total",
+            "Batch bytes reads took from segment files.",
+            |m| m.read_cache_miss_bytes,
         ),
         (
             "myelin_network_bytes_in_total",

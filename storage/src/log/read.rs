@@ -96,10 +96,12 @@ impl<F: FileSystem> Log<F> {
                 if e.base_offset >= cache_first {
                     let i = st.cache.partition_point(|c| c.base_offset < e.base_offset);
                     if let Some(c) = st.cache.get(i).filter(|c| c.base_offset == e.base_offset) {
+                        myelin_metrics::record(|m| m.read_cache_hit_bytes.add(e.size as u64));
                         plan.push(ReadStep::Cached(c.bytes.clone()));
                         continue;
                     }
                 }
+                myelin_metrics::record(|m| m.read_cache_miss_bytes.add(e.size as u64));
                 let Some(file) = &seg.disk.file else {
                     // Not written yet, and no longer cached: unreachable below the durable
                     // end, where nothing unwritten is ever evicted.
