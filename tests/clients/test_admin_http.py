@@ -145,6 +145,7 @@ def test_metrics_follow_produce_consume_and_commit():
     )
     assert one(read, "myelin_topic_bytes_out_total", topic=topic) >= 100 * 1000
     assert one(read, "myelin_consumer_group_lag_offsets", group=group, topic=topic) == 0
+    assert one(read, "myelin_consumer_group_lag_seconds", group=group, topic=topic) == 0
     assert total(read, "myelin_durable_to_fetch_seconds_count") > 0
 
     for i in range(30):
@@ -165,6 +166,8 @@ def test_metrics_follow_produce_consume_and_commit():
     assert one(lagging, "myelin_consumer_group_lag_offsets", group=group, topic=topic) == (
         latest - committed
     )
+    # The first unread record was produced moments ago.
+    assert 0 <= one(lagging, "myelin_consumer_group_lag_seconds", group=group, topic=topic) < 60
 
     status, _, body = get("/v1/groups")
     assert status == 200

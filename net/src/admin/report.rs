@@ -65,6 +65,11 @@ pub struct NodeReport {
     /// High watermarks of partitions other brokers lead that groups coordinated here have
     /// offsets on, asked of those leaders (ListOffsets) for the lag.
     pub remote_high_watermarks: HashMap<(String, i32), i64>,
+    /// Timestamp of the batch holding each lagging committed offset on a partition this node
+    /// leads, by (topic, partition, offset): the first record a group has still to read.
+    pub unread_timestamps: HashMap<(String, i32, i64), i64>,
+    /// When the report was made, ms since the epoch (the shard's clock).
+    pub now_ms: i64,
 }
 
 fn shard_report(shard: &Shard) -> ShardReport {
@@ -152,6 +157,7 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
     }
     let (disk_free_bytes, disk_total_bytes) = disk_space(&shard.node.data_dir);
     let remote_high_watermarks = remote_high_watermarks(shard, &shards).await;
+    let unread_timestamps = unread_timestamps(shard, &shards).await;
     NodeReport {
         node_id: me.0,
         shards,
@@ -162,7 +168,57 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
         disk_total_bytes,
         resident_bytes: resident_bytes(),
         remote_high_watermarks,
+        unread_timestamps,
+        now_ms: shard.now_ms(),
     }
+}
+
+/// Lagging committed offsets whose first unread batch is looked up per scrape, at most.
+const UNREAD_LOOKUPS_MAX: usize = 1_000;
+
+/// For each committed offset below the high watermark of a partition this node leads, the
+/// timestamp of the batch that holds it (its first record's), read on the partition's shard
+/// outside the fetch path (so it is not counted as a consumer's fetch).
+async fn unread_timestamps(
+    shard: &Rc<Shard>,
+    shards: &[ShardReport],
+) -> HashMap<(String, i32, i64), i64> {
+    let led: HashMap<(&str, i32), i64> = shards
+        .iter()
+        .flat_map(|s| &s.partitions)
+        .filter(|p| p.leader)
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect();
+    let mut wanted: Vec<(String, i32, i64)> = shards
+        .iter()
+        .flat_map(|s| &s.committed)
+        .filter(|c| {
+            c.offset >= 0
+                && led
+                    .get(&(c.topic.as_str(), c.partition))
+                    .is_some_and(|hw| c.offset < *hw)
+        })
+        .map(|c| (c.topic.clone(), c.partition, c.offset))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted.truncate(UNREAD_LOOKUPS_MAX);
+    let asks = wanted.into_iter().map(|(topic, partition, offset)| {
+        let owner = shard.owner(&topic, partition);
+        shard.invoke_on(owner, move |s| async move {
+            let p = s.partition(&topic, partition).ok()?;
+            let read = p.read_for_replay(offset, 1).await.ok()?;
+            let first = read.batches.first()?;
+            let header = myelin_storage::batch::BatchHeader::parse(first).ok()?;
+            Some(((topic, partition, offset), header.base_timestamp))
+        })
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect()
 }
 
 /// The admin listener's own connections to other brokers (apart from the transaction
@@ -697,6 +753,33 @@ pub fn prometheus(node: &NodeReport) -> String {
             ],
             (l.high_watermark - l.c.offset).max(0) as f64,
         );
+    }
+    e.family(
+        "myelin_consumer_group_lag_seconds",
+        "gauge",
+        "Time since the first record a group has still to read was stamped (its batch's first timestamp), 0 when caught up; partitions this broker leads.",
+    );
+    for l in &lags {
+        let partition = l.c.partition.to_string();
+        let seconds = if l.c.offset >= l.high_watermark {
+            Some(0.0)
+        } else {
+            node.unread_timestamps
+                .get(&(l.c.topic.clone(), l.c.partition, l.c.offset))
+                .map(|ts| (node.now_ms - ts).max(0) as f64 / 1e3)
+        };
+        if let Some(seconds) = seconds {
+            e.sample(
+                "myelin_consumer_group_lag_seconds",
+                &[
+                    ("node", n),
+                    ("group", &l.c.group),
+                    ("topic", &l.c.topic),
+                    ("partition", &partition),
+                ],
+                seconds,
+            );
+        }
     }
     e.family(
         "myelin_consumer_group_committed_offset",
