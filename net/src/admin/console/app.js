@@ -32,7 +32,14 @@ const state = {
   charts: [],
   /** Called after every poll while the current view wants fresh data. */
   onPoll: null,
+  /** Counts renders, so a view whose data arrives after the next render drops it. */
+  renders: 0,
 };
+
+/** Whether a view started at render `gen` has been replaced since. */
+function replaced(gen) {
+  return gen !== state.renders;
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -322,8 +329,10 @@ function stat(label, value, field) {
 }
 
 async function viewBrokers() {
+  const gen = state.renders;
   setView(el("h1", {}, "Brokers"), el("p", { class: "muted" }, "Loading…"));
   const doc = await api("/v1/brokers");
+  if (replaced(gen)) return;
   const rows = doc.brokers.map((b) => el("tr", { dataset: { node: b.node_id } },
     cell("node", b.node_id),
     cell("status", b.fenced ? "fenced" : "active", { class: b.fenced ? "bad" : "ok" }),
@@ -350,8 +359,10 @@ function partitionTotals(t) {
 }
 
 async function viewTopics(showInternal) {
+  const gen = state.renders;
   setView(el("h1", {}, "Topics"), el("p", { class: "muted" }, "Loading…"));
   const doc = await api("/v1/topics");
+  if (replaced(gen)) return;
   const topics = doc.topics.filter((t) => showInternal || !t.internal);
   const rows = topics.map((t) => {
     const totals = partitionTotals(t);
@@ -374,12 +385,15 @@ async function viewTopics(showInternal) {
       "High watermarks (sum)", "Offsets held", "Size here"], rows, { id: "topics" })
       : el("p", { class: "muted" }, "No topics."),
     el("p", { class: "muted" },
-      "High watermarks, offsets and sizes count the partitions that have a replica on this broker."));
+      "High watermarks, offsets and sizes count the partitions that have a replica on " +
+      "this broker."));
 }
 
 async function viewTopic(name) {
+  const gen = state.renders;
   setView(el("h1", {}, name), el("p", { class: "muted" }, "Loading…"));
   const doc = await api("/v1/topics");
+  if (replaced(gen)) return;
   const t = doc.topics.find((x) => x.name === name);
   if (!t) throw new Error(`unknown topic ${name}`);
   const dash = (v) => (v === undefined || v === null ? "—" : v);
@@ -475,7 +489,9 @@ function go(hash) {
 }
 
 async function viewMessages(q) {
+  const gen = state.renders;
   const topics = await api("/v1/topics").then((d) => d.topics.map((t) => t.name), () => []);
+  if (replaced(gen)) return;
   const form = messagesForm(q, topics);
   const out = el("div", { id: "messages-out" });
   setView(el("h1", {}, "Messages"), form, out);
@@ -491,9 +507,10 @@ async function viewMessages(q) {
   try {
     page = await api(`/v1/messages?${apiQuery}`);
   } catch (e) {
-    out.append(errorBox(e));
+    if (!replaced(gen)) out.append(errorBox(e));
     return;
   }
+  if (replaced(gen)) return;
   const asHex = q.get("hex") === "1";
   const rows = page.messages.map((m) => el("tr", { dataset: { offset: m.offset } },
     cell("offset", m.offset),
@@ -604,7 +621,8 @@ function groupSection(g, charts, cells) {
   // The chart is drawn once the section is in the page, so it knows its width.
   requestAnimationFrame(() => {
     if (!box.isConnected) return;
-    charts.set(g.group, { keys, chart: lineChart(box, `Lag of ${g.group}`, labels, "", lagData(keys)) });
+    const chart = lineChart(box, `Lag of ${g.group}`, labels, "", lagData(keys));
+    charts.set(g.group, { keys, chart });
   });
   return section;
 }
@@ -613,10 +631,11 @@ function groupSection(g, charts, cells) {
 
 function fail(e) {
   console.error(e);
-  setView(errorBox(e));
+  setView(el("h1", {}, "Error"), errorBox(e));
 }
 
 function render() {
+  state.renders++;
   const hash = location.hash.replace(/^#/, "") || "/overview";
   const [path, query] = hash.split("?");
   const parts = path.split("/").filter(Boolean);
@@ -630,7 +649,9 @@ function render() {
     case "overview": shown = viewOverview(); break;
     case "brokers": shown = viewBrokers(); break;
     case "topics":
-      shown = parts[1] ? viewTopic(decodeURIComponent(parts.slice(1).join("/"))) : viewTopics(false);
+      shown = parts[1]
+        ? viewTopic(decodeURIComponent(parts.slice(1).join("/")))
+        : viewTopics(false);
       break;
     case "messages": shown = viewMessages(q); break;
     case "groups": shown = viewGroups(); break;
