@@ -544,7 +544,7 @@ function viewGroups() {
     el("p", { class: "muted" },
       `Groups this broker coordinates, as of the last poll of /v1/groups (every ` +
       `${POLL_MS / 1000} s). Lag is the partition's high watermark minus the committed ` +
-      "offset; it is known where this broker leads the partition."),
+      "offset (the high watermark of a partition another broker leads is asked of it)."),
     body);
   let drawnFor = "";
   const charts = new Map();
