@@ -33,3 +33,25 @@ pub const INTERNAL_SEGMENT_BYTES: u64 = 100 << 20;
 /// Replicas a new topic may have: the bound the metadata image keeps per partition (more
 /// never helps and slows every ISR scan).
 pub const REPLICATION_FACTOR_MAX: i16 = myelin_replication::cluster::image::REPLICAS_MAX as i16;
+
+/// Records one console message-browser request returns at most: a page a person reads.
+pub const CONSOLE_MESSAGES_MAX: usize = 100;
+
+/// Records a message-browser request returns when it does not say how many.
+pub const CONSOLE_MESSAGES_DEFAULT: usize = 20;
+const _: () = assert!(CONSOLE_MESSAGES_DEFAULT <= CONSOLE_MESSAGES_MAX);
+
+/// Stored batch bytes one message-browser request reads at most (the first batch always
+/// goes whole, as in a fetch): bounds what a browser tab can make shard 0 hold.
+pub const CONSOLE_READ_BYTES_MAX: usize = 1 << 20;
+
+/// Partition reads one message-browser request makes at most, so a run of batches that hold
+/// only skipped records (transaction markers) cannot keep it reading.
+pub const CONSOLE_READS_MAX: usize = 16;
+
+/// Bytes of each key, value and header value the message browser shows; longer ones are cut
+/// and marked, so a page of 100 large records stays a page.
+pub const CONSOLE_PREVIEW_BYTES_MAX: usize = 4 << 10;
+
+/// Query parameters an admin request may carry.
+pub const ADMIN_QUERY_PARAMS_MAX: usize = 16;

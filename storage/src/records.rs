@@ -1,10 +1,11 @@
-//! Reading the records inside a v2 batch: offsets, timestamps, keys and values, without
-//! copying. Used where the broker must look inside a batch (timestamp lookups and
-//! down-conversion for old clients); the produce and fetch paths never do.
+//! Reading the records inside a v2 batch: offsets, timestamps, keys, values and headers,
+//! without copying. Used where the broker must look inside a batch (timestamp lookups,
+//! down-conversion for old clients, the admin console's message browser); the produce and
+//! fetch paths never do.
 //!
 //! Each record is `length varint, attributes i8, timestamp delta varlong, offset delta varint,
 //! key, value, headers`, with zigzag varints; a record is skipped by its length, so headers
-//! are never parsed.
+//! are parsed only when [`for_each_header`] is asked to.
 
 use crate::batch::{BatchHeader, HEADER_BYTES};
 use crate::error::{Result, StorageError};
@@ -20,6 +21,8 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
+    /// The headers section as stored (count, then each header), for [`for_each_header`].
+    pub headers: &'a [u8],
     /// The whole record as stored, length prefix included: what compaction copies.
     pub raw: &'a [u8],
 }
@@ -94,11 +97,36 @@ pub fn for_each<'a>(
             timestamp,
             key,
             value,
+            headers: r,
             raw,
         };
         if !f(view) {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Calls `f` with each header's key and value (`None` for a null value) in a record's
+/// headers section, in order. A count larger than the section could hold is refused before
+/// anything is read, and a section with bytes left over after the last header is corrupt.
+pub fn for_each_header<'a>(
+    mut headers: &'a [u8],
+    mut f: impl FnMut(&'a [u8], Option<&'a [u8]>),
+) -> Result<()> {
+    let count = varlong(&mut headers)?;
+    // Each header takes at least two bytes: an empty key's length and a null value's.
+    let fits = usize::try_from(count).is_ok_and(|n| n <= headers.len() / 2);
+    if !fits {
+        return Err(bad("bad header count"));
+    }
+    for _ in 0..count {
+        let key = bytes(&mut headers)?.ok_or(bad("null header key"))?;
+        let value = bytes(&mut headers)?;
+        f(key, value);
+    }
+    if !headers.is_empty() {
+        return Err(bad("bytes after the last header"));
     }
     Ok(())
 }
@@ -189,6 +217,14 @@ mod tests {
             ),
             (101, 5_002, None, None)
         );
+        let mut headers = Vec::new();
+        for r in &seen {
+            for_each_header(r.headers, |k, v| headers.push((r.offset, k, v))).unwrap();
+        }
+        assert_eq!(headers, vec![(101, &b"h"[..], None)]);
+        assert!(for_each_header(&[0x02], |_, _| ()).is_err());
+        assert!(for_each_header(&[0x01, 0x02], |_, _| ()).is_err());
+        assert!(for_each_header(&[0x00, 0x00], |_, _| ()).is_err());
         let cut = &section[..section.len() - 3];
         assert!(for_each(&header(2), cut, |_| true).is_err());
         assert!(for_each(&header(2), &[0xff; 12], |_| true).is_err());

@@ -4,7 +4,9 @@
 #   MYELIN_BOOTSTRAP=127.0.0.1:9092 tests/clients/run.sh
 #
 # 1. kafka-python (pinned in requirements.txt), installed into a venv, run with pytest; with
-#    MYELIN_ADMIN=host:port also the admin HTTP listener's tests (test_admin_http.py).
+#    MYELIN_ADMIN=host:port also the admin HTTP listener's tests (test_admin_http.py) and the
+#    web console's, driven in headless Chromium by Playwright (test_console.py; they skip
+#    when no chromium is installed, except under CI).
 # 2. The Apache Kafka Java client 3.9.1 (java/run.sh).
 # Both always run; the exit code is non-zero if either fails. Downloads are cached under
 # $MYELIN_CLIENT_CACHE (default <repo>/target/client-interop); nothing is written to the
@@ -52,7 +54,7 @@ failed=0
 
 echo "[clients] kafka-python: $("$VENV/bin/python" -c 'import kafka; print(kafka.__version__)')"
 if (cd "$HERE" && PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 600 \
-        "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}" test_kafka_python.py test_admin_http.py); then
+        "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}" test_kafka_python.py test_admin_http.py test_console.py); then
     passed=$((passed + 1))
 else
     echo "[clients] kafka-python tests FAILED" >&2

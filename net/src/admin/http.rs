@@ -12,11 +12,12 @@ const HEADERS_MAX: usize = 32;
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A parsed request: method and path (without the query).
+/// A parsed request: method, path, and the query (after `?`, still percent-encoded).
 #[derive(Debug)]
 pub struct Request {
     pub method: String,
     pub path: String,
+    pub query: String,
 }
 
 /// Why a request was refused with 400.
@@ -56,8 +57,12 @@ fn parse(buf: &[u8]) -> Result<Option<Request>, BadRequest> {
         Ok(httparse::Status::Complete(_)) => {
             let method = req.method.unwrap_or_default().to_owned();
             let target = req.path.unwrap_or_default();
-            let path = target.split('?').next().unwrap_or_default().to_owned();
-            Ok(Some(Request { method, path }))
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            Ok(Some(Request {
+                method,
+                path: path.to_owned(),
+                query: query.to_owned(),
+            }))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(e) => Err(BadRequest(format!("bad request: {e}"))),
@@ -91,6 +96,11 @@ impl Response {
         }
     }
 
+    /// A JSON error: `{"error": why}`, for the JSON API's clients to show.
+    pub fn error(status: u16, why: impl Into<String>) -> Response {
+        Response::json(status, &serde_json::json!({ "error": why.into() }))
+    }
+
     /// Status line, headers and body.
     pub fn to_bytes(&self) -> Vec<u8> {
         let reason = match self.status {
@@ -98,11 +108,17 @@ impl Response {
             400 => "Bad Request",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            409 => "Conflict",
+            500 => "Internal Server Error",
             503 => "Service Unavailable",
             _ => "",
         };
+        // `no-cache`: the console's pages are embedded in the binary, so a browser must not
+        // keep serving an older broker's copy after an upgrade; every answer is small.
         let mut out = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+             Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\
+             Connection: close\r\n\r\n",
             self.status,
             self.content_type,
             self.body.len()
@@ -124,6 +140,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/metrics"));
+        assert_eq!(r.query, "x=1");
+        let r = parse(b"GET / HTTP/1.1\r\n\r\n").unwrap().unwrap();
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/", ""));
         assert!(parse(b"\x00\x01 garbage\r\n\r\n").is_err());
     }
 }

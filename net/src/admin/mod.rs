@@ -1,13 +1,19 @@
-//! The admin HTTP listener: `/metrics` (Prometheus text format), `/v1/health`, and a small
-//! JSON API (`/v1/brokers`, `/v1/partitions`, `/v1/groups`).
+//! The admin HTTP listener: `/metrics` (Prometheus text format), `/v1/health`, a small
+//! JSON API (`/v1/brokers`, `/v1/partitions`, `/v1/groups`, `/v1/topics`, `/v1/messages`,
+//! `/v1/summary`), and the web console at `/` that is built on it.
 //!
 //! It runs on shard 0. A scrape asks every shard over the mesh for its report (its metrics
 //! snapshot, the partitions it owns, the committed offsets of the groups it coordinates) and
 //! merges them here; nothing is shared between cores. Requests are HTTP/1.1, one per
 //! connection, parsed with `httparse`.
 
+mod console;
 mod http;
+mod messages;
+mod params;
 mod report;
+mod summary;
+mod topics;
 
 use futures::AsyncWriteExt;
 use glommio::net::TcpListener;
@@ -57,7 +63,7 @@ pub async fn serve_admin(shard: Rc<Shard>, listen: SocketAddr) {
             Err(_) => glommio::timer::sleep(BIND_RETRY_PAUSE).await,
         }
     };
-    tracing::info!(listen = %listen, "serving admin HTTP (/metrics, /v1/health)");
+    tracing::info!(listen = %listen, "serving admin HTTP (/metrics, /v1/health, console at /)");
     let accept = async {
         loop {
             let stream = match listener.accept().await {
@@ -116,6 +122,16 @@ async fn route(shard: &Rc<Shard>, req: &http::Request) -> http::Response {
             let node = report::gather(shard).await;
             http::Response::json(200, &report::groups_json(&node))
         }
-        _ => http::Response::text(404, "not found".into()),
+        "/v1/topics" => {
+            let node = report::gather(shard).await;
+            http::Response::json(200, &topics::topics_json(shard, &node))
+        }
+        "/v1/messages" => messages::handle(shard, &req.query).await,
+        "/v1/summary" => {
+            let node = report::gather(shard).await;
+            http::Response::json(200, &summary::summary_json(&node, shard.now_ms()))
+        }
+        p if p.starts_with("/v1/") => http::Response::error(404, format!("no endpoint {p}")),
+        p => console::asset(p).unwrap_or_else(|| http::Response::text(404, "not found".into())),
     }
 }

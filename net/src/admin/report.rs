@@ -435,7 +435,7 @@ fn merged(
         .collect()
 }
 
-fn api_name(key: i16) -> String {
+pub(super) fn api_name(key: i16) -> String {
     kafka_protocol::messages::ApiKey::try_from(key)
         .map(|k| format!("{k:?}"))
         .unwrap_or_else(|_| key.to_string())

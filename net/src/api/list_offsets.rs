@@ -24,7 +24,7 @@ const MAX_TIMESTAMP: i64 = -3;
 
 /// The (offset, timestamp) of the record in `batch` that a timestamp query selects: the
 /// first at or after `target`, or with `None` the one with the largest timestamp.
-fn pick_record(batch: bytes::Bytes, target: Option<i64>) -> Result<(i64, i64), i16> {
+pub(crate) fn pick_record(batch: bytes::Bytes, target: Option<i64>) -> Result<(i64, i64), i16> {
     let limit = myelin_storage::limits::BATCH_BYTES_MAX as usize;
     let (header, section) =
         legacy::batch_records(&batch, limit).map_err(|_| codes::CORRUPT_MESSAGE)?;
