@@ -30,3 +30,8 @@ pub const HOUSEKEEPING_STEP_MS: u64 = 100;
 /// CPU shares of the housekeeping task queue (retention, compaction) against the default
 /// queue's 1000: a tenth of the core at most while requests are waiting.
 pub const HOUSEKEEPING_SHARES: usize = 100;
+
+/// Partition logs a shard opens at once when metadata brings it many (start-up). After a
+/// crash each open scans its active segment with a buffer of up to a few MiB; opening 10,000
+/// at once held gigabytes of scan buffers. This many keeps the disk busy without that.
+pub const PARTITION_OPENS_IN_FLIGHT: usize = 32;

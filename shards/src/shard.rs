@@ -394,9 +394,15 @@ impl Shard {
                 }
             }
         }
-        // Logs open concurrently: after a crash each scans its active segment, and many
-        // scans in flight keep the disk busy instead of waiting on one at a time.
-        for (key, topic_id, replication, opened) in futures::future::join_all(opening).await {
+        // Logs open concurrently: after a crash each scans its active segment, and several
+        // scans in flight keep the disk busy instead of waiting on one at a time; a bounded
+        // number, so their scan buffers do not add up to gigabytes.
+        let opened: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(opening),
+            crate::limits::PARTITION_OPENS_IN_FLIGHT,
+        ))
+        .await;
+        for (key, topic_id, replication, opened) in opened {
             let partition = opened?;
             partition.set_env(Rc::new(crate::replicas::PartitionEnv::new(
                 self, &key.0, key.1,
