@@ -115,6 +115,14 @@ fn error_text(code: i16, message: Option<&StrBytes>) -> String {
     }
 }
 
+/// Fails with the error a response carries for `what`, if any.
+fn check(what: &str, code: i16, message: Option<&StrBytes>) -> anyhow::Result<()> {
+    if code != 0 {
+        bail!("{what}: {}", error_text(code, message));
+    }
+    Ok(())
+}
+
 /// Runs a `topic` subcommand against `bootstrap`, printing to stdout.
 pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
     let mut c = Client::connect(bootstrap)?;
@@ -181,12 +189,11 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
                     )]);
             let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 5, &req)?;
             for t in resp.topics {
-                if t.error_code != 0 {
-                    bail!(
-                        "topic {topic}: {}",
-                        error_text(t.error_code, t.error_message.as_ref())
-                    );
-                }
+                check(
+                    &format!("topic {topic}"),
+                    t.error_code,
+                    t.error_message.as_ref(),
+                )?;
                 println!(
                     "created {topic} ({} partitions, {} replicas)",
                     t.num_partitions, t.replication_factor
@@ -199,12 +206,11 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
                 .with_topic_names(vec![name(&topic)]);
             let resp: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &req)?;
             for r in resp.responses {
-                if r.error_code != 0 {
-                    bail!(
-                        "topic {topic}: {}",
-                        error_text(r.error_code, r.error_message.as_ref())
-                    );
-                }
+                check(
+                    &format!("topic {topic}"),
+                    r.error_code,
+                    r.error_message.as_ref(),
+                )?;
             }
             println!("deleted {topic}");
         }
@@ -312,12 +318,7 @@ fn describe_configs(
     let resp: DescribeConfigsResponse = c.call(ApiKey::DescribeConfigs, 4, &req)?;
     let mut out = Vec::new();
     for r in resp.results {
-        if r.error_code != 0 {
-            bail!(
-                "{resource}: {}",
-                error_text(r.error_code, r.error_message.as_ref())
-            );
-        }
+        check(resource, r.error_code, r.error_message.as_ref())?;
         for e in r.configs {
             out.push(ConfigEntry {
                 name: e.name.to_string(),
@@ -420,12 +421,11 @@ pub fn run_config(bootstrap: &str, command: ConfigCommand) -> anyhow::Result<()>
             let resp: IncrementalAlterConfigsResponse =
                 c.call(ApiKey::IncrementalAlterConfigs, 1, &req)?;
             for r in resp.responses {
-                if r.error_code != 0 {
-                    bail!(
-                        "topic {topic}: {}",
-                        error_text(r.error_code, r.error_message.as_ref())
-                    );
-                }
+                check(
+                    &format!("topic {topic}"),
+                    r.error_code,
+                    r.error_message.as_ref(),
+                )?;
             }
             println!("altered {topic}");
         }
