@@ -140,7 +140,9 @@ impl Client {
 
     /// The brokers as Metadata lists them: id → `host:port`.
     fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
-        let req = MetadataRequest::default().with_topics(Some(Vec::new()));
+        let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(Vec::new()));
         let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
         Ok(resp
             .brokers
@@ -166,6 +168,7 @@ impl Client {
     /// The leader of each partition of `topic`: partition → `host:port`.
     fn leaders(&mut self, topic: &str) -> anyhow::Result<Vec<(i32, String)>> {
         let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
             .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
             )
             .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
@@ -212,6 +215,7 @@ impl Client {
 
     fn partitions(&mut self, topic: &str) -> anyhow::Result<i32> {
         let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
             .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
             )
             .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
@@ -435,7 +439,9 @@ pub fn run_cluster(bootstrap: &str, command: ClusterCommand) -> anyhow::Result<(
     let meta: MetadataResponse = c.call(
         ApiKey::Metadata,
         9,
-        &MetadataRequest::default().with_topics(None),
+        &MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(None),
     )?;
     let q = quorum
         .topics

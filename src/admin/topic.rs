@@ -128,7 +128,9 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
     let mut c = Client::connect(bootstrap)?;
     match command {
         TopicCommand::List { internal, json } => {
-            let req = MetadataRequest::default().with_topics(None);
+            let req = MetadataRequest::default()
+                .with_allow_auto_topic_creation(false)
+                .with_topics(None);
             let resp: MetadataResponse = c.call(ApiKey::Metadata, 9, &req)?;
             let mut topics: Vec<_> = resp
                 .topics
@@ -219,9 +221,11 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
 }
 
 fn describe_topic(c: &mut Client, topic: &str, json: bool) -> anyhow::Result<()> {
-    let req = MetadataRequest::default().with_topics(Some(vec![
-        metadata_request::MetadataRequestTopic::default().with_name(Some(name(topic))),
-    ]));
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name(topic)))]));
     let resp: MetadataResponse = c.call(ApiKey::Metadata, 9, &req)?;
     let t = resp.topics.first().context("no topic in the answer")?;
     if t.error_code != 0 {
