@@ -41,6 +41,47 @@ pub struct ShardReport {
     pub metrics: ShardSnapshot,
     pub partitions: Vec<PartitionReport>,
     pub committed: Vec<CommittedReport>,
+    pub runtime: RuntimeTotals,
+}
+
+/// What the shard's glommio executor and io_uring rings have done since start. glommio hands
+/// its counts out once and starts again from zero, so every report adds them up here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeTotals {
+    /// Time spent running tasks and polling for I/O (not spinning or sleeping), ns.
+    pub busy_ns: u64,
+    /// Tasks run.
+    pub tasks: u64,
+    /// File reads submitted to io_uring, and their bytes.
+    pub file_reads: u64,
+    pub file_read_bytes: u64,
+    /// File writes submitted to io_uring, and their bytes.
+    pub file_writes: u64,
+    pub file_write_bytes: u64,
+}
+
+thread_local! {
+    static RUNTIME: std::cell::Cell<RuntimeTotals> = std::cell::Cell::new(RuntimeTotals::default());
+}
+
+/// This shard's totals, with what glommio counted since the last call added in.
+fn runtime_totals() -> RuntimeTotals {
+    let ex = glommio::executor();
+    let stats = ex.executor_stats();
+    let io = ex.io_stats().all_rings();
+    RUNTIME.with(|t| {
+        let mut v = t.get();
+        v.busy_ns += u64::try_from(stats.total_runtime().as_nanos()).unwrap_or(u64::MAX);
+        v.tasks += stats.tasks_executed();
+        let (reads, read_bytes) = io.file_reads();
+        let (writes, write_bytes) = io.file_writes();
+        v.file_reads += reads;
+        v.file_read_bytes += read_bytes;
+        v.file_writes += writes;
+        v.file_write_bytes += write_bytes;
+        t.set(v);
+        v
+    })
 }
 
 /// The node's report: every shard's, and what shard 0 knows of the node.
@@ -123,6 +164,7 @@ fn shard_report(shard: &Shard) -> ShardReport {
         metrics: myelin_metrics::snapshot(),
         partitions,
         committed,
+        runtime: runtime_totals(),
     }
 }
 
@@ -608,6 +650,26 @@ pub fn prometheus(node: &NodeReport) -> String {
             );
         }
     }
+    type Runtime = fn(&RuntimeTotals) -> f64;
+    let runtime: [(&str, &str, Runtime); 6] = [
+        (
+            "myelin_shard_busy_seconds_total",
+            "Time the shard's executor ran tasks or polled for I/O, not spinning or sleeping: its rate is the core's useful utilisation.",
+            |r| r.busy_ns as f64 / 1e9,
+        ),
+        ("myelin_shard_tasks_total", "Tasks the shard's executor ran.", |r| r.tasks as f64),
+        ("myelin_io_file_reads_total", "File reads the shard submitted to io_uring.", |r| r.file_reads as f64),
+        ("myelin_io_file_read_bytes_total", "Bytes of those reads.", |r| r.file_read_bytes as f64),
+        ("myelin_io_file_writes_total", "File writes the shard submitted to io_uring.", |r| r.file_writes as f64),
+        ("myelin_io_file_write_bytes_total", "Bytes of those writes.", |r| r.file_write_bytes as f64),
+    ];
+    for (name, help, value) in runtime {
+        e.family(name, "counter", help);
+        for s in &node.shards {
+            let shard = s.shard.to_string();
+            e.sample(name, &[("node", n), ("shard", &shard)], value(&s.runtime));
+        }
+    }
     e.family(
         "myelin_connections",
         "gauge",
@@ -927,6 +989,7 @@ mod tests {
                     isr: 2,
                     followers: vec![(2, 2, 150)],
                 }],
+                runtime: RuntimeTotals::default(),
                 committed: vec![CommittedReport {
                     group: "g".into(),
                     topic: "t".into(),
