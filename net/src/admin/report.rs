@@ -160,7 +160,9 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
     }
 }
 
-fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
+/// Free (for unprivileged users) and total bytes of the file system holding `dir`; `None`
+/// when it cannot be asked.
+pub fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
     let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
         return (None, None);
     };
@@ -173,10 +175,7 @@ fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
     // SAFETY: statvfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
     let frsize = st.f_frsize;
-    (
-        Some(st.f_bavail * frsize),
-        Some(st.f_blocks * frsize),
-    )
+    (Some(st.f_bavail * frsize), Some(st.f_blocks * frsize))
 }
 
 fn resident_bytes() -> Option<u64> {

@@ -149,6 +149,7 @@ impl Partition {
                 epoch,
                 base_offset: base,
                 high_watermark,
+                log_start: self.log.offsets().log_start_offset,
             },
             stored,
         );
@@ -199,14 +200,7 @@ impl Partition {
                 self.send_to(*replica, m);
             }
             Output::SyncFollower { replica, .. } => self.start_catch_up(*replica),
-            Output::PingFollower { replica } => {
-                let m = ReplicaMessage::Ping {
-                    topic: self.topic_id,
-                    partition: self.index,
-                    epoch,
-                };
-                self.send_to(*replica, m);
-            }
+            Output::PingFollower { replica } => self.ping(*replica, epoch),
             Output::AlterIsr {
                 isr,
                 leader_epoch,
@@ -226,6 +220,64 @@ impl Partition {
                 }
             }
             Output::HighWatermark(_) | Output::CheckpointEpochs | Output::RoleChanged => {}
+        }
+    }
+
+    fn ping(&self, replica: NodeId, epoch: LeaderEpoch) {
+        let m = ReplicaMessage::Ping {
+            topic: self.topic_id,
+            partition: self.index,
+            epoch,
+            log_start: self.log.offsets().log_start_offset,
+        };
+        self.send_to(replica, m);
+    }
+
+    /// Leader: the log start offset moved (DeleteRecords): every follower hears it now, not
+    /// at its next batch (an idle partition sends none). One that misses it hears it with
+    /// the next `Append` or `Ping`.
+    pub(super) fn announce_log_start(&self) {
+        let (replicas, epoch) = {
+            let st = self.state.borrow();
+            if st.role() != Role::Leader {
+                return;
+            }
+            let me = st.local();
+            let replicas: Vec<NodeId> = st
+                .assignment()
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| *r != me)
+                .collect();
+            (replicas, st.leader_epoch())
+        };
+        for r in replicas {
+            if let Some(conn) = self.env_follower(r) {
+                let m = ReplicaMessage::Ping {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    log_start: self.log.offsets().log_start_offset,
+                };
+                conn.try_send(OutFrame::new(&m, Vec::new()));
+            }
+        }
+    }
+
+    /// Follower: the leader's log starts at `start`; this log follows as far as it holds
+    /// (one that ends before it is reset by the leader instead, see `Reset`).
+    async fn follow_log_start(&self, start: i64) {
+        if start <= self.log.offsets().log_start_offset {
+            return;
+        }
+        match self.log.advance_start(start).await {
+            Ok(now) => self.log_start_moved(now),
+            Err(e) => tracing::warn!(
+                topic = self.topic,
+                partition = self.index,
+                "following the leader's log start {start}: {e}"
+            ),
         }
     }
 
@@ -331,6 +383,7 @@ impl Partition {
                     epoch,
                     base_offset: next,
                     high_watermark: hw,
+                    log_start: read.log_start_offset,
                 },
                 read.batches,
             );
@@ -473,11 +526,15 @@ impl Partition {
                 );
             }
             // Follower side: only from the leader the metadata names, at its epoch.
-            ReplicaMessage::Ping { epoch: e, .. }
-                if role == (Role::Follower { leader: from })
-                    && e == epoch
-                    && !self.resyncing.get() =>
+            ReplicaMessage::Ping {
+                epoch: e,
+                log_start,
+                ..
+            } if role == (Role::Follower { leader: from })
+                && e == epoch
+                && !self.resyncing.get() =>
             {
+                self.follow_log_start(log_start).await;
                 // Where the log ends, not only how far it is durable: a follower that lost
                 // batches the leader counts as sent (a full disk discarded them, and what
                 // said so was lost) is caught up again, where an acknowledgement would leave
@@ -528,6 +585,7 @@ impl Partition {
                 epoch: e,
                 base_offset,
                 high_watermark,
+                log_start,
                 ..
             } if role == (Role::Follower { leader: from }) && e == epoch => {
                 if self.resyncing.get() {
@@ -535,6 +593,7 @@ impl Partition {
                 }
                 self.take_batches(&conn, base_offset, high_watermark, records)
                     .await;
+                self.follow_log_start(log_start).await;
             }
             _ => {}
         }

@@ -674,6 +674,52 @@ impl Partition {
         Ok(self.log.batch_with_max_timestamp(hw).await?)
     }
 
+    /// DeleteRecords on the leader: moves the log start offset to `offset` (-1: the high
+    /// watermark), which may not pass the high watermark, and tells the followers, whose
+    /// logs follow. Returns the log start offset after it (Kafka's low watermark). An
+    /// offset at or below the log start changes nothing.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        let offsets = {
+            let st = self.state.borrow();
+            st.check_leader()?;
+            st.offsets()
+        };
+        if !self.log.config().cleanup_delete {
+            return Err(PartitionError::PolicyViolation(format!(
+                "Records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.index
+            )));
+        }
+        let target = if offset == -1 {
+            offsets.high_watermark
+        } else {
+            offset
+        };
+        if target < 0 || target > offsets.high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: offsets.log_start_offset,
+                end: offsets.high_watermark,
+            }
+            .into());
+        }
+        let start = self.log.advance_start(target).await?;
+        self.log_start_moved(start);
+        self.announce_log_start();
+        Ok(start)
+    }
+
+    /// The log's start moved to `start` (DeleteRecords, or following the leader's): state
+    /// below it (aborted transactions, epochs) goes.
+    pub(super) fn log_start_moved(&self, start: i64) {
+        let out = {
+            let mut st = self.state.borrow_mut();
+            let start = start.min(st.offsets().log_end_offset);
+            st.step(Input::LogStart { start })
+        };
+        self.carry_out(&out);
+    }
+
     /// Retention and compaction, then forgetting idle producers.
     pub async fn housekeeping(&self) {
         let now = self.clock.now_ms();
