@@ -102,10 +102,11 @@ pub async fn handle(
     };
     let mut results = Vec::with_capacity(req.resources.len());
     for r in req.resources {
+        // No keys, or an empty list, asks for every config, as with Kafka.
         let keep = |name: &str| {
             r.configuration_keys
                 .as_ref()
-                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
         };
         let base = DescribeConfigsResult::default()
             .with_resource_type(r.resource_type)
