@@ -330,8 +330,7 @@ fn expected() -> Steps {
         ),
         (
             "unknown topic",
-            "1 UnknownTopicOrPartitionException: This server does not host this topic-partition."
-                .into(),
+            "1 UnknownTopicOrPartitionException: The topic 'nope' does not exist.".into(),
         ),
         (
             "delete cleanup.policy",
