@@ -182,6 +182,18 @@ async fn scenario(bootstrap: &str, work: &Path) -> Steps {
         "unknown name",
         format!("{code} {}", exception(&format!("{out}{err}"))),
     ));
+    for (step, kv) in [
+        ("INT out of range", "segment.bytes=99999999999"),
+        ("DOUBLE above its range", "min.cleanable.dirty.ratio=1.5"),
+        ("STRING not one of", "message.timestamp.type=foo"),
+        ("INT below its range", "min.insync.replicas=0"),
+    ] {
+        let (code, out, err) = configs(&[&t[..], &["--alter", "--add-config", kv]].concat());
+        steps.push((
+            step,
+            format!("{code} {}", exception(&format!("{out}{err}"))),
+        ));
+    }
     let nope = [
         "--entity-type",
         "topics",
@@ -327,6 +339,30 @@ fn expected() -> Steps {
         (
             "unknown name",
             "1 InvalidConfigurationException: Unknown topic config name: no.such.config".into(),
+        ),
+        (
+            "INT out of range",
+            "1 InvalidConfigurationException: Invalid value 99999999999 for configuration \
+             segment.bytes: Not a number of type INT"
+                .into(),
+        ),
+        (
+            "DOUBLE above its range",
+            "1 InvalidConfigurationException: Invalid value 1.5 for configuration \
+             min.cleanable.dirty.ratio: Value must be no more than 1"
+                .into(),
+        ),
+        (
+            "STRING not one of",
+            "1 InvalidConfigurationException: Invalid value foo for configuration \
+             message.timestamp.type: String must be one of: CreateTime, LogAppendTime"
+                .into(),
+        ),
+        (
+            "INT below its range",
+            "1 InvalidConfigurationException: Invalid value 0 for configuration \
+             min.insync.replicas: Value must be at least 1"
+                .into(),
         ),
         (
             "unknown topic",

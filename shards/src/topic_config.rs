@@ -197,7 +197,8 @@ fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), Metadata
         "flush.ms" => config.flush_ms = parse_i64(name, value, 0)?,
         "myelin.flush.bytes" => config.flush_bytes = parse_i64(name, value, -1)?,
         "retention.ms" => config.retention_ms = parse_i64(name, value, -1)?,
-        "retention.bytes" => config.retention_bytes = parse_i64(name, value, -1)?,
+        // Any negative size keeps everything, as Kafka takes it.
+        "retention.bytes" => config.retention_bytes = parse_i64(name, value, i64::MIN)?,
         "segment.bytes" => {
             let v = parse_i32(name, value, limits::SEGMENT_BYTES_MIN as i64)?;
             config.segment_bytes = v as u64;
