@@ -312,7 +312,7 @@ async fn incremental_alter_configs_as_kafka_does() {
         assert_eq!(r[0].0, INVALID_REQUEST, "broker {name:?}");
         assert_eq!(
             r[0].1.as_deref(),
-            Some("Cannot update these configs dynamically: Set(log.retention.ms)")
+            Some("Cannot update these configs dynamically: [log.retention.ms]")
         );
     }
     let r = incremental(

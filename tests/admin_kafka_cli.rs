@@ -194,6 +194,21 @@ async fn scenario(bootstrap: &str, work: &Path) -> Steps {
             format!("{code} {}", exception(&format!("{out}{err}"))),
         ));
     }
+    // Broker configs: the cluster default (the same resource on either broker).
+    let default = ["--entity-type", "brokers", "--entity-default", "--alter"];
+    let (code, out, err) = configs(
+        &[
+            &default[..],
+            &["--add-config", "auto.create.topics.enable=false"],
+        ]
+        .concat(),
+    );
+    steps.push((
+        "broker default set",
+        format!("{code} {}", exception(&format!("{out}{err}"))),
+    ));
+    let (code, out, _) = configs(&[&default[..], &["--delete-config", "num.partitions"]].concat());
+    steps.push(("broker default delete", format!("{code} {}", out.trim())));
     let nope = [
         "--entity-type",
         "topics",
@@ -363,6 +378,16 @@ fn expected() -> Steps {
             "1 InvalidConfigurationException: Invalid value 0 for configuration \
              min.insync.replicas: Value must be at least 1"
                 .into(),
+        ),
+        (
+            "broker default set",
+            "1 InvalidRequestException: Cannot update these configs dynamically: \
+             [auto.create.topics.enable]"
+                .into(),
+        ),
+        (
+            "broker default delete",
+            "0 Completed updating default config for brokers in the cluster.".into(),
         ),
         (
             "unknown topic",

@@ -117,7 +117,7 @@ pub(crate) fn alter_broker<'a>(mut set: impl Iterator<Item = &'a str>) -> Outcom
             Outcome::error(
                 codes::INVALID_REQUEST,
                 format!(
-                    "Cannot update these configs dynamically: Set({})",
+                    "Cannot update these configs dynamically: [{}]",
                     names.join(", ")
                 ),
             )
@@ -228,7 +228,7 @@ mod tests {
             alter_broker(["num.partitions", "log.retention.ms"].into_iter()),
             Outcome::error(
                 codes::INVALID_REQUEST,
-                "Cannot update these configs dynamically: Set(log.retention.ms, num.partitions)"
+                "Cannot update these configs dynamically: [log.retention.ms, num.partitions]"
             )
         );
     }
