@@ -247,15 +247,17 @@ pub struct ReplicaOnDisk {
 
 impl Shard {
     /// DeleteRecords on the leader: moves the log start offset to `offset` (-1: the high
-    /// watermark); the new log start offset.
+    /// watermark) and waits up to `wait` for the in-sync followers to follow; the low
+    /// watermark, or `Err` with it when the wait ended first.
     pub async fn delete_records(
         self: &Rc<Self>,
         topic: &str,
         partition: i32,
         offset: i64,
-    ) -> Result<i64, ShardError> {
+        wait: Duration,
+    ) -> Result<Result<i64, i64>, ShardError> {
         self.on_owner(topic, partition, move |p| async move {
-            Ok(p.delete_records(offset).await?)
+            Ok(p.delete_records(offset, wait).await?)
         })
         .await
     }

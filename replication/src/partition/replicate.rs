@@ -468,6 +468,7 @@ impl Partition {
             log_end,
             durable_end: st.durable_end(),
             last_epoch,
+            log_start: st.offsets().log_start_offset,
         }
     }
 
@@ -491,9 +492,15 @@ impl Partition {
                 log_end,
                 durable_end,
                 last_epoch,
+                log_start,
                 ..
             } if role == Role::Leader && e == epoch => {
                 *self.positions.borrow_mut().entry(from).or_insert(0) += 1;
+                self.follower_log_starts
+                    .borrow_mut()
+                    .insert(from, log_start);
+                // A DeleteRecords may be waiting for this follower's log start.
+                self.wake();
                 let out = self.state.borrow_mut().step(Input::FollowerPosition {
                     replica: from,
                     log_end,

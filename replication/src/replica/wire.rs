@@ -59,7 +59,8 @@ mod message_kinds {
             epoch: LeaderEpoch,
         },
         /// Follower → leader: my log ends at `log_end`, durable to `durable_end`, and its
-        /// last batch is of `last_epoch`.
+        /// last batch is of `last_epoch`; it starts at `log_start` (DeleteRecords' low
+        /// watermark counts it).
         Position {
             topic: TopicId,
             partition: i32,
@@ -67,6 +68,7 @@ mod message_kinds {
             log_end: i64,
             durable_end: i64,
             last_epoch: LeaderEpoch,
+            log_start: i64,
         },
         /// Leader → follower: my `upto` epoch ends at `end`; cut where we agree and say where
         /// you are again.

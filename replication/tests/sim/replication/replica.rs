@@ -674,6 +674,7 @@ impl Sim {
             log_end,
             durable_end,
             last_epoch,
+            log_start: 0,
         })
     }
 
