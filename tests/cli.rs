@@ -93,6 +93,45 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
     assert_eq!(retention["value"], "86400000");
     assert_eq!(retention["source"], "DYNAMIC_TOPIC_CONFIG");
 
+    // Set and remove configs (IncrementalAlterConfigs), then read them back.
+    let (ok, out, err) = myelin(
+        &broker,
+        &[
+            "config",
+            "set",
+            "--topic",
+            "cli-orders",
+            "retention.ms=1000",
+            "segment.bytes=1048576",
+        ],
+    );
+    assert!(ok && out.contains("altered cli-orders"), "{err}");
+    let described = json(&broker, &["topic", "describe", "cli-orders", "--json"]);
+    assert_eq!(described["configs"]["retention.ms"], "1000");
+    assert_eq!(described["configs"]["segment.bytes"], "1048576");
+    let (ok, _, err) = myelin(
+        &broker,
+        &[
+            "config",
+            "set",
+            "--topic",
+            "cli-orders",
+            "--delete",
+            "retention.ms",
+        ],
+    );
+    assert!(ok, "{err}");
+    let described = json(&broker, &["topic", "describe", "cli-orders", "--json"]);
+    assert!(
+        described["configs"].get("retention.ms").is_none(),
+        "{described}"
+    );
+    let (ok, _, err) = myelin(
+        &broker,
+        &["config", "set", "--topic", "cli-orders", "retention.ms=abc"],
+    );
+    assert!(!ok && err.contains("InvalidConfig"), "{err}");
+
     let cluster = json(&broker, &["cluster", "describe", "--json"]);
     assert!(cluster.to_string().contains("cli-orders"));
 

@@ -13,7 +13,9 @@
 //!    the transaction commits or aborts as a whole;
 //! 4. a partition's leader is cut off the network (its own network namespace, link down;
 //!    SIGSTOP where namespaces are not available): another leader, the old one fenced, its
-//!    unreplicated suffix truncated when it returns, all three replicas' logs identical.
+//!    unreplicated suffix truncated when it returns, all three replicas' logs identical;
+//! 5. a topic config change (AlterConfigs) shows on every broker, and the log start a
+//!    DeleteRecords moved is the new leader's earliest offset once the old one is killed.
 //!
 //! Every scenario starts its own cluster on the fixed addresses, so they run one at a time (a
 //! lock), each under a watchdog. `MYELIN_CLUSTER_TARGET=kafka` runs them against Kafka
@@ -564,6 +566,105 @@ fn isolated_leader() {
     note(format!(
         "the committed prefix ({committed_end} records) is identical on all three replicas"
     ));
+}
+
+/// Scenario 5: a topic config change reaches every broker's DescribeConfigs, and a
+/// DeleteRecords' new log start reaches the followers: once the leader is killed, the new
+/// leader answers ListOffsets earliest with it.
+#[test]
+fn admin_changes_reach_every_replica() {
+    let (_serial, _watchdog, mut c, _) = scenario("5: config change and DeleteRecords");
+    let topic = "failover-admin";
+    create_topic(&c, topic);
+    let healthy = wait_full_isr(&c, &NODE_IDS, &[topic]);
+    let leader = healthy[&1].topic(topic).partitions[0].leader;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = common::kafka::admin(&c.bootstrap());
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(20)));
+    let change = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(topic))
+        .set("min.insync.replicas", "2")
+        .set("retention.ms", "7654321");
+    let r = rt.block_on(admin.alter_configs(&[change], &opts)).unwrap();
+    r[0].as_ref().unwrap();
+    for id in NODE_IDS {
+        wait_until(
+            Duration::from_secs(20),
+            "the config on every broker",
+            || {
+                topic_config_at(&c.addr(id), topic, "retention.ms")
+                    == Some(("7654321".to_string(), DYNAMIC_TOPIC_CONFIG))
+            },
+        );
+    }
+    note("retention.ms=7654321 is a dynamic topic config on every broker");
+
+    let producer: BaseProducer = common::kafka::config(&c.bootstrap())
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    for i in 0..100 {
+        let v = format!("r{i}");
+        producer
+            .send(BaseRecord::<(), _>::to(topic).partition(0).payload(&v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(30))
+        .unwrap();
+    let done = rt.block_on(admin.delete_records(&tpl, &opts)).unwrap();
+    let e = done.find_partition(topic, 0).unwrap();
+    assert_eq!(e.error(), Ok(()));
+    assert_eq!(e.offset(), Offset::Offset(30));
+    note("records below 30 of partition 0 deleted");
+    drop(admin);
+    // The answer waited for the in-sync followers' logs to start there: the leader may go
+    // at once.
+    c.kill9(leader);
+    let survivors = others(leader);
+    wait_md(&c, &survivors, &[topic], Duration::from_secs(40), |md| {
+        survivors.contains(&md.topic(topic).partitions[0].leader)
+    });
+    let consumer: BaseConsumer = common::kafka::config(&bootstrap_of(&c, &survivors))
+        .set("group.id", "admin-check")
+        .create()
+        .unwrap();
+    let mut earliest = -1;
+    wait_until(
+        Duration::from_secs(30),
+        "earliest offset on the new leader",
+        || {
+            earliest = consumer
+                .fetch_watermarks(topic, 0, Duration::from_secs(5))
+                .map_or(-1, |(low, _)| low);
+            earliest == 30
+        },
+    );
+    note(format!("the new leader's earliest offset is {earliest}"));
+    c.restart(leader);
+    wait_full_isr(&c, &NODE_IDS, &[topic]);
+}
+
+/// Kafka's config source of a topic override.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+
+/// One topic config as the broker at `at` describes it: (value, source).
+fn topic_config_at(at: &str, topic: &str, name: &str) -> Option<(String, i8)> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+    use kafka_protocol::protocol::StrBytes;
+    let req =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configuration_keys(Some(vec![StrBytes::from_string(name.to_string())]))]);
+    let resp: DescribeConfigsResponse =
+        harness::request_at(at, ApiKey::DescribeConfigs, 4, &req, Duration::from_secs(5)).ok()?;
+    let c = resp.results.first()?.configs.first()?;
+    Some((c.value.as_ref()?.to_string(), c.config_source))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_CONFIG: i16 = 40;
 /// Malformed request.
 pub const INVALID_REQUEST: i16 = 42;
+/// A request the resource's policy forbids (DeleteRecords on a compacted-only topic).
+pub const POLICY_VIOLATION: i16 = 44;
 /// Legacy message format that cannot be served.
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
 /// An idempotent producer skipped a sequence number.
@@ -158,6 +160,7 @@ pub fn partition(e: &PartitionError) -> i16 {
         PartitionError::UnknownProducerId => UNKNOWN_PRODUCER_ID,
         PartitionError::NotEnoughReplicas { .. } => NOT_ENOUGH_REPLICAS,
         PartitionError::NotEnoughReplicasAfterAppend { .. } => NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        PartitionError::PolicyViolation(_) => POLICY_VIOLATION,
         PartitionError::Storage(s) => storage(s),
     }
 }

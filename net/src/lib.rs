@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod codes;
+mod config_changes;
 pub mod legacy;
 pub mod limits;
 pub mod server;

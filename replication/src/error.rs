@@ -212,6 +212,10 @@ pub enum PartitionError {
         /// `min.insync.replicas`.
         min: usize,
     },
+    /// The topic's config forbids the operation (DeleteRecords on a topic whose cleanup
+    /// policy does not include `delete`).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// The partition's log refused the operation.
     #[error(transparent)]
     Storage(#[from] StorageError),

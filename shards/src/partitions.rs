@@ -229,3 +229,62 @@ impl Shard {
             .await
     }
 }
+
+/// One partition replica on this node's disk, as DescribeLogDirs reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaOnDisk {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Bytes of its log's segments.
+    pub size_bytes: u64,
+    /// How far its log end is behind its high watermark (0 on a leader, whose high
+    /// watermark never passes its log end; on a follower, what it still has to fetch of
+    /// what it knows is committed), as Kafka computes it.
+    pub offset_lag: i64,
+}
+
+impl Shard {
+    /// DeleteRecords on the leader: moves the log start offset to `offset` (-1: the high
+    /// watermark) and waits up to `wait` for the in-sync followers to follow; the low
+    /// watermark, or `Err` with it when the wait ended first.
+    pub async fn delete_records(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        wait: Duration,
+    ) -> Result<Result<i64, i64>, ShardError> {
+        self.on_owner(topic, partition, move |p| async move {
+            Ok(p.delete_records(offset, wait).await?)
+        })
+        .await
+    }
+
+    /// Every partition replica of this node, from every shard.
+    pub async fn replicas_on_disk(self: &Rc<Self>) -> Vec<ReplicaOnDisk> {
+        let asks = (0..self.count).map(|i| {
+            self.invoke_on(crate::table::ShardId(i), |s| async move {
+                s.partitions()
+                    .iter()
+                    .map(|p| {
+                        let o = p.offsets();
+                        ReplicaOnDisk {
+                            topic: p.topic().to_owned(),
+                            partition: p.index(),
+                            size_bytes: p.size_bytes(),
+                            offset_lag: (o.high_watermark - o.log_end_offset).max(0),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect()
+    }
+}

@@ -95,81 +95,165 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     },
 ];
 
-fn invalid(name: &str, value: &str) -> MetadataError {
-    MetadataError::InvalidConfig(format!("{name}={value}"))
+/// Kafka's message for a value its config definition refuses.
+fn invalid(name: &str, value: &str, why: &str) -> MetadataError {
+    MetadataError::InvalidConfig(format!(
+        "Invalid value {value} for configuration {name}: {why}"
+    ))
 }
 
-fn parse_i64(name: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
-    match value.trim().parse::<i64>() {
-        Ok(v) if v >= min => Ok(v),
-        _ => Err(invalid(name, value)),
+/// Kafka's 4.4 topic configs that Myelin does not take: refused as unsupported rather than
+/// as unknown, so the message does not say Kafka lacks them.
+const KAFKA_ONLY_TOPIC_CONFIGS: &[&str] = &[
+    "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
+    "file.delete.delay.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+];
+
+/// A LONG (or INT, when `int`) at least `min`, as Kafka parses it (surrounding blanks
+/// ignored).
+fn parse_number(name: &str, value: &str, min: i64, int: bool) -> Result<i64, MetadataError> {
+    let kind = if int { "INT" } else { "LONG" };
+    let parsed = value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| !int || i32::try_from(*v).is_ok());
+    match parsed {
+        Some(v) if v >= min => Ok(v),
+        Some(_) => Err(invalid(
+            name,
+            value,
+            &format!("Value must be at least {min}"),
+        )),
+        None => Err(invalid(
+            name,
+            value,
+            &format!("Not a number of type {kind}"),
+        )),
     }
 }
 
-/// Applies one config to a log config, or says why it cannot.
+fn parse_i64(name: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
+    parse_number(name, value, min, false)
+}
+
+fn parse_i32(name: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
+    parse_number(name, value, min, true)
+}
+
+/// The policies of a `cleanup.policy` value: (compact, delete).
+fn cleanup_policy(name: &str, value: &str) -> Result<(bool, bool), MetadataError> {
+    let mut policies: Vec<&str> = value.split(',').map(str::trim).collect();
+    if let Some(bad) = policies
+        .iter()
+        .find(|p| !matches!(**p, "compact" | "delete"))
+    {
+        return Err(invalid(name, bad, "String must be one of: compact, delete"));
+    }
+    policies.sort_unstable();
+    policies.dedup();
+    Ok(match policies.as_slice() {
+        ["delete"] => (false, true),
+        ["compact"] => (true, false),
+        _ => (true, true),
+    })
+}
+
+/// Applies one config to a log config, or says why it cannot, in Kafka's words.
 fn apply(config: &mut LogConfig, name: &str, value: &str) -> Result<(), MetadataError> {
     match name {
         "cleanup.policy" => {
-            let mut policies: Vec<&str> = value.split(',').map(str::trim).collect();
-            policies.sort_unstable();
-            policies.dedup();
-            (config.cleanup_compact, config.cleanup_delete) = match policies.as_slice() {
-                ["delete"] => (false, true),
-                ["compact"] => (true, false),
-                ["compact", "delete"] => (true, true),
-                _ => return Err(invalid(name, value)),
-            };
+            (config.cleanup_compact, config.cleanup_delete) = cleanup_policy(name, value)?;
         }
         "delete.retention.ms" => config.delete_retention_ms = parse_i64(name, value, 0)?,
         "min.cleanable.dirty.ratio" => {
             config.min_cleanable_dirty_ratio = match value.trim().parse::<f64>() {
-                Ok(v) if (0.0..=1.0).contains(&v) => v,
-                _ => return Err(invalid(name, value)),
+                Ok(v) if v < 0.0 => return Err(invalid(name, value, "Value must be at least 0")),
+                Ok(v) if v > 1.0 => {
+                    return Err(invalid(name, value, "Value must be no more than 1"))
+                }
+                Ok(v) if v.is_finite() => v,
+                _ => return Err(invalid(name, value, "Not a number of type DOUBLE")),
             }
         }
         "min.compaction.lag.ms" => config.min_compaction_lag_ms = parse_i64(name, value, 0)?,
         "flush.ms" => config.flush_ms = parse_i64(name, value, 0)?,
         "myelin.flush.bytes" => config.flush_bytes = parse_i64(name, value, -1)?,
         "retention.ms" => config.retention_ms = parse_i64(name, value, -1)?,
-        "retention.bytes" => config.retention_bytes = parse_i64(name, value, -1)?,
+        // Any negative size keeps everything, as Kafka takes it.
+        "retention.bytes" => config.retention_bytes = parse_i64(name, value, i64::MIN)?,
         "segment.bytes" => {
-            let v = parse_i64(name, value, limits::SEGMENT_BYTES_MIN as i64)?;
-            config.segment_bytes = v.min(i32::MAX as i64) as u64;
+            let v = parse_i32(name, value, limits::SEGMENT_BYTES_MIN as i64)?;
+            config.segment_bytes = v as u64;
         }
         "segment.ms" => config.segment_ms = parse_i64(name, value, 1)?,
         "max.message.bytes" => {
-            let v = parse_i64(name, value, 0)?;
+            let v = parse_i32(name, value, 0)?;
             if v > limits::BATCH_BYTES_MAX as i64 {
-                return Err(invalid(name, value));
+                let why = format!("Value must be no more than {}", limits::BATCH_BYTES_MAX);
+                return Err(invalid(name, value, &why));
             }
             config.max_message_bytes = v as u32;
         }
         "message.timestamp.type" => {
-            config.log_append_time = match value {
+            config.log_append_time = match value.trim() {
                 "CreateTime" => false,
                 "LogAppendTime" => true,
-                _ => return Err(invalid(name, value)),
+                _ => {
+                    let why = "String must be one of: CreateTime, LogAppendTime";
+                    return Err(invalid(name, value, why));
+                }
             }
         }
         "flush.messages" => config.flush_messages = parse_i64(name, value, 1)? as u64,
         "min.insync.replicas" => {
-            let v = parse_i64(name, value, 1)?;
-            config.min_insync_replicas = v.min(i32::MAX as i64) as i32;
+            config.min_insync_replicas = parse_i32(name, value, 1)? as i32;
         }
         "unclean.leader.election.enable" => {
             config.unclean_leader_election = match value.trim() {
                 v if v.eq_ignore_ascii_case("true") => true,
                 v if v.eq_ignore_ascii_case("false") => false,
-                _ => return Err(invalid(name, value)),
+                _ => {
+                    let why = "Expected value to be either true or false";
+                    return Err(invalid(name, value, why));
+                }
             }
+        }
+        _ if KAFKA_ONLY_TOPIC_CONFIGS.contains(&name) => {
+            return Err(MetadataError::InvalidConfig(format!(
+                "Topic config {name} is not supported by Myelin"
+            )))
         }
         _ => {
             return Err(MetadataError::InvalidConfig(format!(
-                "unsupported config {name}"
+                "Unknown topic config name: {name}"
             )))
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a list config (Kafka's LIST type), which IncrementalAlterConfigs may
+/// APPEND to and SUBTRACT from.
+pub fn is_list(name: &str) -> bool {
+    TOPIC_CONFIGS.iter().any(|d| d.name == name && d.kind == 7)
 }
 
 /// The log config for a topic: broker defaults with the topic's overrides applied.
@@ -251,10 +335,23 @@ mod tests {
             ("segment.bytes", "10"),
             ("nope", "1"),
             ("cleanup.policy", "compact,archive"),
+            ("segment.bytes", "4294967296"),
+            ("compression.type", "lz4"),
         ] {
             let mut o = BTreeMap::new();
             o.insert(k.to_string(), v.to_string());
             assert!(log_config(&LogConfig::default(), &o).is_err(), "{k}={v}");
         }
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "abc".to_string());
+        let e = log_config(&LogConfig::default(), &o).unwrap_err();
+        assert_eq!(
+            e,
+            MetadataError::InvalidConfig(
+                "Invalid value abc for configuration retention.ms: Not a number of type LONG"
+                    .into()
+            )
+        );
+        assert!(is_list("cleanup.policy") && !is_list("retention.ms"));
     }
 }

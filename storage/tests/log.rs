@@ -83,6 +83,75 @@ fn append_read_reopen_roll_and_retain() {
 }
 
 #[test]
+fn log_start_moves_inside_a_segment_survives_a_restart_and_never_goes_back() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 16 << 10,
+            cache_bytes: 0,
+            ..LogConfig::default()
+        };
+        let log = Rc::new(Log::open(path.clone(), config.clone()).await.unwrap());
+        for i in 0..100i64 {
+            append(&log, 2, 1000 + i, &[i as u8; 700]).await;
+        }
+        let segments_before = std::fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count();
+        assert!(segments_before > 2, "the test needs several segments");
+        // Inside a batch (offsets 100 and 101 share one): the batch is still served whole.
+        assert_eq!(log.advance_start(101).await.unwrap(), 101);
+        assert_eq!(log.offsets().log_start_offset, 101);
+        assert!(
+            log.read(100, 100).await.is_err(),
+            "below the start is out of range"
+        );
+        let r = log.read(101, 100).await.unwrap();
+        let h = batch::validate(&r.batches[0], 1 << 20).unwrap();
+        assert_eq!(h.base_offset, 100);
+        assert_eq!(r.log_start_offset, 101);
+        let segments_after = std::fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count();
+        assert!(segments_after < segments_before, "segments wholly below go");
+        // Backwards and past the end change nothing beyond the durable end.
+        assert_eq!(log.advance_start(50).await.unwrap(), 101);
+        assert_eq!(log.advance_start(10_000).await.unwrap(), 200);
+        assert_eq!(log.offsets().log_start_offset, 200);
+        log.close().await.unwrap();
+        let log = Rc::new(Log::open(path.clone(), config.clone()).await.unwrap());
+        assert_eq!(log.offsets().log_start_offset, 200);
+        assert_eq!(log.offsets().log_end_offset, 200);
+        assert_eq!(append(&log, 1, 5000, b"after").await, 200);
+        // Retention by size never moves the start back to a segment's base.
+        log.set_config(LogConfig {
+            retention_bytes: 0,
+            ..config
+        });
+        log.enforce_retention(myelin_storage::now_ms(), i64::MAX)
+            .await
+            .unwrap();
+        assert!(log.offsets().log_start_offset >= 200);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
 fn torn_tail_is_cut_at_last_whole_batch() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let path = dir.path().join("t-0");

@@ -21,7 +21,7 @@ use myelin_shards::Shard;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-pub use report::{gather, NodeReport};
+pub use report::{disk_space, gather, NodeReport};
 
 /// Binds `listen` for one process alone. glommio's own bind sets SO_REUSEPORT (the Kafka
 /// listener's shards share their port that way), which would let a second broker on the same

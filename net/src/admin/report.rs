@@ -374,7 +374,9 @@ async fn remote_high_watermarks(
     out
 }
 
-fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
+/// Free (for unprivileged users) and total bytes of the file system holding `dir`; `None`
+/// when it cannot be asked.
+pub fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
     let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
         return (None, None);
     };

@@ -4,7 +4,7 @@
 use crate::codes;
 use crate::server::Ctx;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -51,6 +51,14 @@ fn broker_name(topic_name: &str) -> &'static str {
 struct Render {
     version: i16,
     documentation: bool,
+    synonyms: bool,
+}
+
+fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(value.map(StrBytes::from_string))
+        .with_source(source)
 }
 
 fn entry(
@@ -90,13 +98,15 @@ pub async fn handle(
     let render = Render {
         version,
         documentation: req.include_documentation,
+        synonyms: version >= 1 && req.include_synonyms,
     };
     let mut results = Vec::with_capacity(req.resources.len());
     for r in req.resources {
+        // No keys, or an empty list, asks for every config, as with Kafka.
         let keep = |name: &str| {
             r.configuration_keys
                 .as_ref()
-                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
         };
         let base = DescribeConfigsResult::default()
             .with_resource_type(r.resource_type)
@@ -120,14 +130,22 @@ pub async fn handle(
                         } else {
                             SOURCE_DEFAULT
                         };
-                        entry(
-                            d.name,
-                            topic_config::value_of(&log, d.name),
-                            source,
-                            d.kind,
-                            d.doc,
-                            render,
-                        )
+                        let value = topic_config::value_of(&log, d.name);
+                        let e = entry(d.name, value.clone(), source, d.kind, d.doc, render);
+                        if !render.synonyms {
+                            return e;
+                        }
+                        // As Kafka lists them: the topic's override, then the broker's.
+                        let mut synonyms = Vec::with_capacity(2);
+                        if source == SOURCE_TOPIC {
+                            synonyms.push(synonym(d.name, value, SOURCE_TOPIC));
+                        }
+                        synonyms.push(synonym(
+                            broker_name(d.name),
+                            topic_config::value_of(defaults, d.name),
+                            SOURCE_STATIC_BROKER,
+                        ));
+                        e.with_synonyms(synonyms)
                     })
                     .collect();
                 results.push(base.with_configs(configs));

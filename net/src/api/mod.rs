@@ -4,15 +4,18 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
@@ -21,6 +24,7 @@ pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -89,6 +93,22 @@ pub const APIS: &[Api] = &[
     Api {
         key: describe_configs::API_KEY,
         versions: describe_configs::VERSIONS,
+    },
+    Api {
+        key: incremental_alter_configs::API_KEY,
+        versions: incremental_alter_configs::VERSIONS,
+    },
+    Api {
+        key: alter_configs::API_KEY,
+        versions: alter_configs::VERSIONS,
+    },
+    Api {
+        key: delete_records::API_KEY,
+        versions: delete_records::VERSIONS,
+    },
+    Api {
+        key: describe_log_dirs::API_KEY,
+        versions: describe_log_dirs::VERSIONS,
     },
     Api {
         key: find_coordinator::API_KEY,
@@ -313,6 +333,10 @@ pub async fn dispatch(
         ApiKey::DeleteTopics => handled!(delete_topics),
         ApiKey::CreatePartitions => handled!(create_partitions),
         ApiKey::DescribeConfigs => handled!(describe_configs),
+        ApiKey::IncrementalAlterConfigs => handled!(incremental_alter_configs),
+        ApiKey::AlterConfigs => handled!(alter_configs),
+        ApiKey::DeleteRecords => handled!(delete_records),
+        ApiKey::DescribeLogDirs => handled!(describe_log_dirs),
         ApiKey::FindCoordinator => handled!(find_coordinator),
         ApiKey::JoinGroup => {
             let client_id = header

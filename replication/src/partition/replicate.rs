@@ -149,6 +149,7 @@ impl Partition {
                 epoch,
                 base_offset: base,
                 high_watermark,
+                log_start: self.log.offsets().log_start_offset,
             },
             stored,
         );
@@ -199,14 +200,7 @@ impl Partition {
                 self.send_to(*replica, m);
             }
             Output::SyncFollower { replica, .. } => self.start_catch_up(*replica),
-            Output::PingFollower { replica } => {
-                let m = ReplicaMessage::Ping {
-                    topic: self.topic_id,
-                    partition: self.index,
-                    epoch,
-                };
-                self.send_to(*replica, m);
-            }
+            Output::PingFollower { replica } => self.ping(*replica, epoch),
             Output::AlterIsr {
                 isr,
                 leader_epoch,
@@ -226,6 +220,64 @@ impl Partition {
                 }
             }
             Output::HighWatermark(_) | Output::CheckpointEpochs | Output::RoleChanged => {}
+        }
+    }
+
+    fn ping(&self, replica: NodeId, epoch: LeaderEpoch) {
+        let m = ReplicaMessage::Ping {
+            topic: self.topic_id,
+            partition: self.index,
+            epoch,
+            log_start: self.log.offsets().log_start_offset,
+        };
+        self.send_to(replica, m);
+    }
+
+    /// Leader: the log start offset moved (DeleteRecords): every follower hears it now, not
+    /// at its next batch (an idle partition sends none). One that misses it hears it with
+    /// the next `Append` or `Ping`.
+    pub(super) fn announce_log_start(&self) {
+        let (replicas, epoch) = {
+            let st = self.state.borrow();
+            if st.role() != Role::Leader {
+                return;
+            }
+            let me = st.local();
+            let replicas: Vec<NodeId> = st
+                .assignment()
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| *r != me)
+                .collect();
+            (replicas, st.leader_epoch())
+        };
+        for r in replicas {
+            if let Some(conn) = self.env_follower(r) {
+                let m = ReplicaMessage::Ping {
+                    topic: self.topic_id,
+                    partition: self.index,
+                    epoch,
+                    log_start: self.log.offsets().log_start_offset,
+                };
+                conn.try_send(OutFrame::new(&m, Vec::new()));
+            }
+        }
+    }
+
+    /// Follower: the leader's log starts at `start`; this log follows as far as it holds
+    /// (one that ends before it is reset by the leader instead, see `Reset`).
+    async fn follow_log_start(&self, start: i64) {
+        if start <= self.log.offsets().log_start_offset {
+            return;
+        }
+        match self.log.advance_start(start).await {
+            Ok(now) => self.log_start_moved(now),
+            Err(e) => tracing::warn!(
+                topic = self.topic,
+                partition = self.index,
+                "following the leader's log start {start}: {e}"
+            ),
         }
     }
 
@@ -331,6 +383,7 @@ impl Partition {
                     epoch,
                     base_offset: next,
                     high_watermark: hw,
+                    log_start: read.log_start_offset,
                 },
                 read.batches,
             );
@@ -420,6 +473,7 @@ impl Partition {
             log_end,
             durable_end: st.durable_end(),
             last_epoch,
+            log_start: st.offsets().log_start_offset,
         }
     }
 
@@ -443,9 +497,15 @@ impl Partition {
                 log_end,
                 durable_end,
                 last_epoch,
+                log_start,
                 ..
             } if role == Role::Leader && e == epoch => {
                 *self.positions.borrow_mut().entry(from).or_insert(0) += 1;
+                self.follower_log_starts
+                    .borrow_mut()
+                    .insert(from, log_start);
+                // A DeleteRecords may be waiting for this follower's log start.
+                self.wake();
                 let out = self.state.borrow_mut().step(Input::FollowerPosition {
                     replica: from,
                     log_end,
@@ -478,11 +538,15 @@ impl Partition {
                 );
             }
             // Follower side: only from the leader the metadata names, at its epoch.
-            ReplicaMessage::Ping { epoch: e, .. }
-                if role == (Role::Follower { leader: from })
-                    && e == epoch
-                    && !self.resyncing.get() =>
+            ReplicaMessage::Ping {
+                epoch: e,
+                log_start,
+                ..
+            } if role == (Role::Follower { leader: from })
+                && e == epoch
+                && !self.resyncing.get() =>
             {
+                self.follow_log_start(log_start).await;
                 // Where the log ends, not only how far it is durable: a follower that lost
                 // batches the leader counts as sent (a full disk discarded them, and what
                 // said so was lost) is caught up again, where an acknowledgement would leave
@@ -533,6 +597,7 @@ impl Partition {
                 epoch: e,
                 base_offset,
                 high_watermark,
+                log_start,
                 ..
             } if role == (Role::Follower { leader: from }) && e == epoch => {
                 if self.resyncing.get() {
@@ -540,6 +605,7 @@ impl Partition {
                 }
                 self.take_batches(&conn, base_offset, high_watermark, records)
                     .await;
+                self.follow_log_start(log_start).await;
             }
             _ => {}
         }

@@ -111,6 +111,9 @@ pub struct Partition {
     /// How many positions each follower has sent: a catch-up send overtaken by a newer
     /// position does not count as received.
     pub(super) positions: RefCell<HashMap<NodeId, u64>>,
+    /// Where each follower's log starts, as it last said (a leader's DeleteRecords waits
+    /// for its in-sync followers to pass the new start, as Kafka's low watermark does).
+    pub(super) follower_log_starts: RefCell<HashMap<NodeId, i64>>,
     /// When recent batches became durable, for the durable-to-first-fetch latency.
     tailing: super::tailing::Tailing,
 }
@@ -202,6 +205,7 @@ impl Partition {
             lead_sent_ms: RefCell::new(HashMap::new()),
             unpushed: RefCell::new(VecDeque::new()),
             positions: RefCell::new(HashMap::new()),
+            follower_log_starts: RefCell::new(HashMap::new()),
             tailing: Default::default(),
         });
         let weak: Weak<Partition> = Rc::downgrade(&p);
@@ -289,6 +293,7 @@ impl Partition {
         if out.contains(&Output::RoleChanged) {
             self.leader_conn.borrow_mut().take();
             self.lead_sent_ms.borrow_mut().clear();
+            self.follower_log_starts.borrow_mut().clear();
             self.unpushed.borrow_mut().clear();
         }
         self.carry_out(&out);
@@ -672,6 +677,87 @@ impl Partition {
     pub async fn batch_with_max_timestamp(&self) -> Result<Option<Bytes>, PartitionError> {
         let hw = self.offsets().high_watermark;
         Ok(self.log.batch_with_max_timestamp(hw).await?)
+    }
+
+    /// DeleteRecords on the leader: moves the log start offset to `offset` (-1: the high
+    /// watermark), which may not pass the high watermark, and tells the followers, whose
+    /// logs follow. Returns the low watermark once it reaches the new start, or what it is
+    /// when `wait` ends (`Ok(Err(low))`, Kafka's REQUEST_TIMED_OUT). An offset at or below
+    /// the log start changes nothing.
+    pub async fn delete_records(
+        &self,
+        offset: i64,
+        wait: Duration,
+    ) -> Result<Result<i64, i64>, PartitionError> {
+        let offsets = {
+            let st = self.state.borrow();
+            st.check_leader()?;
+            st.offsets()
+        };
+        if !self.log.config().cleanup_delete {
+            return Err(PartitionError::PolicyViolation(format!(
+                "Records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.index
+            )));
+        }
+        let target = if offset == -1 {
+            offsets.high_watermark
+        } else {
+            offset
+        };
+        if target < 0 || target > offsets.high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: offsets.log_start_offset,
+                end: offsets.high_watermark,
+            }
+            .into());
+        }
+        let start = self.log.advance_start(target).await?;
+        self.log_start_moved(start);
+        self.announce_log_start();
+        let epoch = self.leader_epoch();
+        let timer = glommio::timer::sleep(wait);
+        futures::pin_mut!(timer);
+        loop {
+            let woken = self.changed();
+            let low = self.low_watermark();
+            if low >= target {
+                return Ok(Ok(low));
+            }
+            if self.leader_epoch() != epoch {
+                return Err(PartitionError::NotLeader);
+            }
+            match futures::future::select(woken, timer.as_mut()).await {
+                futures::future::Either::Left(_) => continue,
+                futures::future::Either::Right(_) => return Ok(Err(self.low_watermark())),
+            }
+        }
+    }
+
+    /// Kafka's low watermark: the smallest log start among this leader and its in-sync
+    /// followers (one that has not said where its log starts counts as -1).
+    pub fn low_watermark(&self) -> i64 {
+        let st = self.state.borrow();
+        let me = st.local();
+        let starts = self.follower_log_starts.borrow();
+        st.assignment()
+            .isr
+            .iter()
+            .filter(|r| **r != me)
+            .map(|r| starts.get(r).copied().unwrap_or(-1))
+            .fold(st.offsets().log_start_offset, i64::min)
+    }
+
+    /// The log's start moved to `start` (DeleteRecords, or following the leader's): state
+    /// below it (aborted transactions, epochs) goes.
+    pub(super) fn log_start_moved(&self, start: i64) {
+        let out = {
+            let mut st = self.state.borrow_mut();
+            let start = start.min(st.offsets().log_end_offset);
+            st.step(Input::LogStart { start })
+        };
+        self.carry_out(&out);
     }
 
     /// Retention and compaction, then forgetting idle producers.

@@ -24,7 +24,7 @@ pub const HEADER_BYTES_MAX: usize = 4 << 10;
 const PREFIX_BYTES: usize = 8;
 
 /// Format version of the header archive, checked in [`ReplicaMessage::Hello`].
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 
 pub use message_kinds::ReplicaMessage;
 
@@ -59,7 +59,8 @@ mod message_kinds {
             epoch: LeaderEpoch,
         },
         /// Follower → leader: my log ends at `log_end`, durable to `durable_end`, and its
-        /// last batch is of `last_epoch`.
+        /// last batch is of `last_epoch`; it starts at `log_start` (DeleteRecords' low
+        /// watermark counts it).
         Position {
             topic: TopicId,
             partition: i32,
@@ -67,6 +68,7 @@ mod message_kinds {
             log_end: i64,
             durable_end: i64,
             last_epoch: LeaderEpoch,
+            log_start: i64,
         },
         /// Leader → follower: my `upto` epoch ends at `end`; cut where we agree and say where
         /// you are again.
@@ -85,13 +87,14 @@ mod message_kinds {
             start: i64,
         },
         /// Leader → follower: batches from `base_offset` (the records follow the header),
-        /// and my high watermark.
+        /// my high watermark and my log start offset (which the follower's log follows).
         Append {
             topic: TopicId,
             partition: i32,
             epoch: LeaderEpoch,
             base_offset: i64,
             high_watermark: i64,
+            log_start: i64,
         },
         /// Follower → leader: my log is durable up to `durable_end`.
         Ack {
@@ -113,6 +116,8 @@ mod message_kinds {
             topic: TopicId,
             partition: i32,
             epoch: LeaderEpoch,
+            /// My log start offset (moved by DeleteRecords), which the follower follows.
+            log_start: i64,
         },
     }
 }
@@ -274,6 +279,7 @@ mod tests {
             epoch: LeaderEpoch(4),
             base_offset: 100,
             high_watermark: 90,
+            log_start: 10,
         }
     }
 

@@ -4,6 +4,7 @@
 //! * `mod.rs`: the state, opening, appending, closing;
 //! * `flush.rs`: the flusher (group commit, the sync policy, the durable end);
 //! * `truncate.rs`: cutting the log's tail;
+//! * `start.rs`: moving the log start offset on request (DeleteRecords, a follower);
 //! * `read.rs`: read planning, the cache, disk reads with read-ahead;
 //! * `retention.rs`, `compaction.rs`: housekeeping;
 //! * `recovery.rs`: opening segments found on disk.
@@ -23,10 +24,12 @@ mod flush;
 mod read;
 mod recovery;
 mod retention;
+mod start;
 mod truncate;
 
 pub use compaction::{CompactionReport, TxnView};
 pub use read::ReadOutcome;
+pub use start::LOG_START_FILE;
 
 use crate::batch::{self, BatchHeader};
 use crate::config::LogConfig;
@@ -240,8 +243,17 @@ impl<F: FileSystem> Log<F> {
         if segments.is_empty() {
             segments.push(Segment::new(0, now));
         }
-        let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset());
+        // A DeleteRecords may have moved the start inside the first segment.
+        let asked_start = match fs.read(&dir.join(LOG_START_FILE)).await {
+            Ok(bytes) => start::parse_log_start(&bytes).unwrap_or(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let log_start_offset = segments
+            .first()
+            .map_or(0, |s| s.base_offset)
+            .max(asked_start.min(log_end_offset));
         let state = State {
             segments,
             log_start_offset,

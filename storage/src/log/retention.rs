@@ -34,10 +34,13 @@ impl<F: FileSystem> Log<F> {
             }
             let doomed: Vec<Segment<F>> = st.segments.drain(..n).collect();
             *self.readahead.borrow_mut() = None;
+            // Never back: a DeleteRecords may have moved the start past the first segment
+            // left.
             st.log_start_offset = st
                 .segments
                 .first()
-                .map_or(st.log_end_offset, |s| s.base_offset);
+                .map_or(st.log_end_offset, |s| s.base_offset)
+                .max(st.log_start_offset);
             while st
                 .cache
                 .front()

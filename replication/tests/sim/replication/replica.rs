@@ -338,6 +338,7 @@ impl Sim {
                         topic: self.topic_id,
                         partition: p,
                         epoch,
+                        log_start: 0,
                     };
                     self.send_to(id, p, *replica, m);
                 }
@@ -492,6 +493,7 @@ impl Sim {
                         epoch,
                         base_offset: base,
                         high_watermark: hw,
+                        log_start: 0,
                     };
                     let f = self.frame(c, p, m, vec![batch]);
                     self.try_send(id, c, f)
@@ -584,6 +586,7 @@ impl Sim {
             epoch,
             base_offset: next,
             high_watermark: o.high_watermark,
+            log_start: 0,
         };
         let positions = self
             .replica(id, p)
@@ -671,6 +674,7 @@ impl Sim {
             log_end,
             durable_end,
             last_epoch,
+            log_start: 0,
         })
     }
 

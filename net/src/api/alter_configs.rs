@@ -1,0 +1,78 @@
+//! AlterConfigs (key 33), the older whole-set form: a topic's overrides become exactly the
+//! entries given (those left out are removed), committed by the active controller; broker
+//! resources as in [`crate::config_changes`].
+
+use crate::codes;
+use crate::config_changes::{self, Outcome, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::server::Ctx;
+use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+/// The API key served here.
+pub const API_KEY: ApiKey = ApiKey::AlterConfigs;
+/// Versions implemented (v2 is v1 in the flexible encoding), as Kafka 4.4.
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+/// Handles an AlterConfigs request: each resource on its own, in request order.
+pub async fn handle(ctx: &Ctx, _version: i16, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let twice = config_changes::duplicate_resources(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in &req.resources {
+        let key = (r.resource_type, r.resource_name.to_string());
+        let outcome = if twice.contains(&key) {
+            Outcome::error(
+                codes::INVALID_REQUEST,
+                "Each resource must appear at most once.",
+            )
+        } else {
+            alter(ctx, r, req.validate_only).await
+        };
+        responses.push(
+            AlterConfigsResourceResponse::default()
+                .with_error_code(outcome.code)
+                .with_error_message(outcome.message.map(StrBytes::from_string))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone()),
+        );
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+async fn alter(ctx: &Ctx, r: &AlterConfigsResource, validate_only: bool) -> Outcome {
+    let checked = config_changes::check_entries(
+        r.configs
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.is_none())),
+    );
+    if let Err(outcome) = checked {
+        return outcome;
+    }
+    match r.resource_type {
+        RESOURCE_TOPIC => {
+            let name = r.resource_name.as_str();
+            let image = ctx.shard.metadata();
+            let current = image.topic(name).map(|t| &t.configs);
+            let next: BTreeMap<String, String> = r
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+            config_changes::alter_topic(ctx, name, current, next, validate_only).await
+        }
+        RESOURCE_BROKER => {
+            if let Err(outcome) = config_changes::check_broker_name(ctx, &r.resource_name) {
+                return outcome;
+            }
+            config_changes::alter_broker(r.configs.iter().map(|c| c.name.as_str()))
+        }
+        other => config_changes::unsupported_resource(other),
+    }
+}
