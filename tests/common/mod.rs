@@ -8,6 +8,22 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Whether a Kafka broker answers an ApiVersions v0 request at `addr`.
+fn answers(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(1000)));
+    // Length 10: api key 18, version 0, correlation id 1, null client id.
+    let req = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    if s.write_all(&req).is_err() {
+        return false;
+    }
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).is_ok() && i32::from_be_bytes(len) > 0
+}
+
 /// A broker process under test.
 pub struct Broker {
     pub addr: SocketAddr,
@@ -65,7 +81,9 @@ impl Broker {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.addr).is_err() {
+        // A connection alone is not enough: a broker just killed on this port keeps its
+        // listener for a moment (its io_uring lets go late), and the kernel accepts for it.
+        while !answers(self.addr) {
             assert!(
                 Instant::now() < deadline,
                 "broker did not start: {}",
