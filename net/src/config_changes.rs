@@ -48,6 +48,32 @@ impl Outcome {
     }
 }
 
+/// Alters each resource in request order with `alter`, refusing every copy of a resource
+/// named twice as Kafka does; the outcomes come back in the same order.
+pub(crate) async fn each_resource<'a, R, Fut>(
+    resources: &'a [R],
+    id: impl Fn(&'a R) -> (i8, &'a str),
+    mut alter: impl FnMut(&'a R) -> Fut,
+) -> Vec<Outcome>
+where
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let twice = duplicate_resources(resources.iter().map(&id));
+    let mut out = Vec::with_capacity(resources.len());
+    for r in resources {
+        let (kind, name) = id(r);
+        out.push(if twice.contains(&(kind, name.to_string())) {
+            Outcome::error(
+                codes::INVALID_REQUEST,
+                "Each resource must appear at most once.",
+            )
+        } else {
+            alter(r).await
+        });
+    }
+    out
+}
+
 /// Resources named twice in one request: Kafka refuses every copy.
 pub(crate) fn duplicate_resources<'a>(
     resources: impl Iterator<Item = (i8, &'a str)>,

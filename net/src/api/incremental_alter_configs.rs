@@ -42,30 +42,24 @@ pub async fn handle(
     _version: i16,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let twice = config_changes::duplicate_resources(
-        req.resources
-            .iter()
-            .map(|r| (r.resource_type, r.resource_name.as_str())),
-    );
-    let mut responses = Vec::with_capacity(req.resources.len());
-    for r in &req.resources {
-        let key = (r.resource_type, r.resource_name.to_string());
-        let outcome = if twice.contains(&key) {
-            Outcome::error(
-                codes::INVALID_REQUEST,
-                "Each resource must appear at most once.",
-            )
-        } else {
-            alter(ctx, r, req.validate_only).await
-        };
-        responses.push(
+    let outcomes = config_changes::each_resource(
+        &req.resources,
+        |r| (r.resource_type, r.resource_name.as_str()),
+        |r| alter(ctx, r, req.validate_only),
+    )
+    .await;
+    let responses = req
+        .resources
+        .iter()
+        .zip(outcomes)
+        .map(|(r, outcome)| {
             AlterConfigsResourceResponse::default()
                 .with_error_code(outcome.code)
                 .with_error_message(outcome.message.map(StrBytes::from_string))
                 .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone()),
-        );
-    }
+                .with_resource_name(r.resource_name.clone())
+        })
+        .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
