@@ -20,6 +20,17 @@ use std::time::Duration;
 mod topic;
 pub use topic::{run_config, run_topic, ConfigCommand, TopicCommand};
 
+/// A Kafka error code by its name, with the broker's message when it sent one.
+fn error_text(code: i16, message: Option<&StrBytes>) -> String {
+    let text = kafka_protocol::ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| format!("error {code}"));
+    match message.filter(|m| !m.is_empty()) {
+        Some(m) => format!("{text}: {m}"),
+        None => text,
+    }
+}
+
 /// Largest response the admin client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
 
@@ -138,12 +149,47 @@ impl Client {
         R::decode(&mut body, version)
     }
 
-    /// The brokers as Metadata lists them: id → `host:port`.
-    fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
+    /// Metadata for `topics` (`None`: every topic). It never creates a topic: an operator
+    /// asking about a topic must not make it, as Kafka's tools do not.
+    pub(crate) fn metadata(&mut self, topics: Option<&[&str]>) -> anyhow::Result<MetadataResponse> {
+        let topics = topics.map(|names| {
+            names
+                .iter()
+                .map(|n| {
+                    metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(n.to_string()))))
+                })
+                .collect()
+        });
         let req = MetadataRequest::default()
             .with_allow_auto_topic_creation(false)
-            .with_topics(Some(Vec::new()));
-        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
+            .with_topics(topics);
+        self.call(ApiKey::Metadata, 9, &req)
+    }
+
+    /// One topic's Metadata and the brokers; an error when the broker has no such topic.
+    pub(crate) fn topic_metadata(
+        &mut self,
+        topic: &str,
+    ) -> anyhow::Result<(
+        metadata_response::MetadataResponseTopic,
+        Vec<metadata_response::MetadataResponseBroker>,
+    )> {
+        let resp = self.metadata(Some(&[topic]))?;
+        let t = resp
+            .topics
+            .into_iter()
+            .next()
+            .context("no topic in the answer")?;
+        if t.error_code != 0 {
+            bail!("topic {topic}: {}", error_text(t.error_code, None));
+        }
+        Ok((t, resp.brokers))
+    }
+
+    /// The brokers as Metadata lists them: id → `host:port`.
+    fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
+        let resp = self.metadata(Some(&[]))?;
         Ok(resp
             .brokers
             .iter()
@@ -167,18 +213,9 @@ impl Client {
 
     /// The leader of each partition of `topic`: partition → `host:port`.
     fn leaders(&mut self, topic: &str) -> anyhow::Result<Vec<(i32, String)>> {
-        let req = MetadataRequest::default()
-            .with_allow_auto_topic_creation(false)
-            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-            )
-            .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
-        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
-        let t = resp.topics.first().context("no topic in the answer")?;
-        if t.error_code != 0 {
-            bail!("topic {topic}: error {}", t.error_code);
-        }
+        let (t, brokers) = self.topic_metadata(topic)?;
         let addr = |id: i32| {
-            resp.brokers
+            brokers
                 .iter()
                 .find(|b| b.node_id.0 == id)
                 .map(|b| format!("{}:{}", b.host, b.port))
@@ -214,17 +251,7 @@ impl Client {
     }
 
     fn partitions(&mut self, topic: &str) -> anyhow::Result<i32> {
-        let req = MetadataRequest::default()
-            .with_allow_auto_topic_creation(false)
-            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-            )
-            .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
-        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
-        let t = resp.topics.first().context("no topic in the answer")?;
-        if t.error_code != 0 {
-            bail!("topic {topic}: error {}", t.error_code);
-        }
-        Ok(t.partitions.len() as i32)
+        Ok(self.topic_metadata(topic)?.0.partitions.len() as i32)
     }
 
     /// Offsets of `topic`'s partitions for a ListOffsets timestamp.
@@ -436,13 +463,7 @@ pub fn run_cluster(bootstrap: &str, command: ClusterCommand) -> anyhow::Result<(
             .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
     ]);
     let quorum: DescribeQuorumResponse = c.call(ApiKey::DescribeQuorum, 1, &quorum_req)?;
-    let meta: MetadataResponse = c.call(
-        ApiKey::Metadata,
-        9,
-        &MetadataRequest::default()
-            .with_allow_auto_topic_creation(false)
-            .with_topics(None),
-    )?;
+    let meta = c.metadata(None)?;
     let q = quorum
         .topics
         .first()

@@ -13,9 +13,10 @@
 
 mod common;
 
+use common::kref::{jars_installed, script as kref, KafkaRef};
 use common::{kafka, Broker};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -25,28 +26,6 @@ const KAFKA_HOST: &str = "127.0.0.44";
 const TOOL_TIMEOUT_S: u32 = 120;
 /// Records produced before DeleteRecords.
 const RECORDS: usize = 10;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn kref() -> PathBuf {
-    std::env::var_os("MYELIN_KREF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/kafka-ref/kref.sh"))
-}
-
-fn jars_installed() -> bool {
-    let home = std::env::var("KREF_HOME").unwrap_or_else(|_| "/opt/kafka-ref".into());
-    let lib = Path::new(&home).join("lib");
-    kref().exists()
-        && std::fs::read_dir(&lib).is_ok_and(|d| {
-            d.flatten().any(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with("kafka-tools-4.4") && n.ends_with(".jar")
-            })
-        })
-}
 
 /// Runs one of Kafka's tool classes; (exit code, stdout, stderr).
 fn tool(class: &str, args: &[&str]) -> (i32, String, String) {
@@ -287,46 +266,6 @@ async fn scenario(bootstrap: &str, work: &Path) -> Steps {
     steps
 }
 
-/// Kafka 4.4 on [`KAFKA_HOST`], stopped when dropped.
-struct KafkaRef {
-    dir: tempfile::TempDir,
-}
-
-impl KafkaRef {
-    fn start() -> KafkaRef {
-        let dir = tempfile::Builder::new()
-            .prefix("kref-admin")
-            .tempdir_in(common::test_tmp())
-            .unwrap();
-        let out = Command::new("timeout")
-            .arg("120")
-            .arg(kref())
-            .arg("start")
-            .arg(KAFKA_HOST)
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "Kafka 4.4 did not start: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        KafkaRef { dir }
-    }
-}
-
-impl Drop for KafkaRef {
-    fn drop(&mut self) {
-        let _ = Command::new("timeout")
-            .arg("60")
-            .arg(kref())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// What Kafka 4.4 shows for each step (observed with `MYELIN_KAFKA_REF=1`).
 fn expected() -> Steps {
     vec![
@@ -451,7 +390,7 @@ async fn kafka_cli_tools_see_what_kafka_shows() {
         eprintln!("[myelin] {name}: {out}");
     }
     if std::env::var_os("MYELIN_KAFKA_REF").is_some() {
-        let k = KafkaRef::start();
+        let k = KafkaRef::start(KAFKA_HOST);
         let reference = scenario(&format!("{KAFKA_HOST}:9092"), work.path()).await;
         drop(k);
         for (name, out) in &reference {

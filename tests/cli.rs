@@ -1,19 +1,25 @@
 //! The operator commands (`myelin topic`, `myelin config`, `myelin cluster`) against a real
-//! broker: what they print is what the broker holds.
+//! broker: what they print is what the broker holds. With `MYELIN_KAFKA_REF=1` the same
+//! scenario also runs against Apache Kafka 4.4 (`kref.sh start` on 127.0.0.45) and must pass
+//! there too; scripts/test runs it that way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
+use common::kref::{jars_installed, KafkaRef};
 use common::Broker;
 use std::process::Command;
 
-fn myelin(broker: &Broker, args: &[&str]) -> (bool, String, String) {
+/// Where Kafka 4.4 is served from for the reference run.
+const KAFKA_HOST: &str = "127.0.0.45";
+
+fn myelin(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
     let (group, rest) = args.split_first().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_myelin"))
         .arg(group)
         .arg("--bootstrap")
-        .arg(broker.bootstrap())
+        .arg(bootstrap)
         .args(rest)
         .output()
         .unwrap();
@@ -24,8 +30,8 @@ fn myelin(broker: &Broker, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn json(broker: &Broker, args: &[&str]) -> serde_json::Value {
-    let (ok, out, err) = myelin(broker, args);
+fn json(bootstrap: &str, args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = myelin(bootstrap, args);
     assert!(ok, "myelin {args:?} failed: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
 }
@@ -33,8 +39,21 @@ fn json(broker: &Broker, args: &[&str]) -> serde_json::Value {
 #[test]
 fn topic_and_config_commands_show_what_the_broker_holds() {
     let broker = Broker::start(&["--admin-listen", "off"]);
+    scenario(&broker.bootstrap());
+    drop(broker);
+    if std::env::var_os("MYELIN_KAFKA_REF").is_some() {
+        assert!(
+            jars_installed(),
+            "Kafka 4.4's jars are not installed (kref.sh install)"
+        );
+        let kafka = KafkaRef::start(KAFKA_HOST);
+        scenario(&kafka.bootstrap());
+    }
+}
+
+fn scenario(broker: &str) {
     let (ok, out, err) = myelin(
-        &broker,
+        broker,
         &[
             "topic",
             "create",
@@ -49,16 +68,16 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
     assert!(out.contains("created cli-orders (3 partitions"), "{out}");
 
     // A second create of the same name is refused with Kafka's error.
-    let (ok, _, err) = myelin(&broker, &["topic", "create", "cli-orders", "-p", "3"]);
+    let (ok, _, err) = myelin(broker, &["topic", "create", "cli-orders", "-p", "3"]);
     assert!(!ok && err.contains("TopicAlreadyExists"), "{err}");
     // A config Kafka does not know is refused.
     let (ok, _, err) = myelin(
-        &broker,
+        broker,
         &["topic", "create", "cli-bad", "-c", "no.such.config=1"],
     );
     assert!(!ok, "{err}");
 
-    let list = json(&broker, &["topic", "list", "--json"]);
+    let list = json(broker, &["topic", "list", "--json"]);
     let listed: Vec<_> = list
         .as_array()
         .unwrap()
@@ -69,7 +88,7 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
     assert_eq!(listed[0]["partitions"], 3);
     assert_eq!(listed[0]["replication_factor"], 1);
 
-    let described = json(&broker, &["topic", "describe", "cli-orders", "--json"]);
+    let described = json(broker, &["topic", "describe", "cli-orders", "--json"]);
     let parts = described["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), 3);
     for (i, p) in parts.iter().enumerate() {
@@ -81,7 +100,7 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
     assert_eq!(described["configs"]["retention.ms"], "86400000");
 
     let configs = json(
-        &broker,
+        broker,
         &["config", "describe", "--topic", "cli-orders", "--json"],
     );
     let retention = configs
@@ -95,7 +114,7 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
 
     // Set and remove configs (IncrementalAlterConfigs), then read them back.
     let (ok, out, err) = myelin(
-        &broker,
+        broker,
         &[
             "config",
             "set",
@@ -106,11 +125,11 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
         ],
     );
     assert!(ok && out.contains("altered cli-orders"), "{err}");
-    let described = json(&broker, &["topic", "describe", "cli-orders", "--json"]);
+    let described = json(broker, &["topic", "describe", "cli-orders", "--json"]);
     assert_eq!(described["configs"]["retention.ms"], "1000");
     assert_eq!(described["configs"]["segment.bytes"], "1048576");
     let (ok, _, err) = myelin(
-        &broker,
+        broker,
         &[
             "config",
             "set",
@@ -121,26 +140,26 @@ fn topic_and_config_commands_show_what_the_broker_holds() {
         ],
     );
     assert!(ok, "{err}");
-    let described = json(&broker, &["topic", "describe", "cli-orders", "--json"]);
+    let described = json(broker, &["topic", "describe", "cli-orders", "--json"]);
     assert!(
         described["configs"].get("retention.ms").is_none(),
         "{described}"
     );
     let (ok, _, err) = myelin(
-        &broker,
+        broker,
         &["config", "set", "--topic", "cli-orders", "retention.ms=abc"],
     );
     assert!(!ok && err.contains("InvalidConfig"), "{err}");
 
-    let cluster = json(&broker, &["cluster", "describe", "--json"]);
+    let cluster = json(broker, &["cluster", "describe", "--json"]);
     assert!(cluster.to_string().contains("cli-orders"));
 
-    let (ok, out, err) = myelin(&broker, &["topic", "delete", "cli-orders"]);
+    let (ok, out, err) = myelin(broker, &["topic", "delete", "cli-orders"]);
     assert!(ok && out.contains("deleted cli-orders"), "{err}");
     // Deletion reaches every shard's metadata shortly after the answer, as in Kafka.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let (ok, out, err) = myelin(&broker, &["topic", "describe", "cli-orders"]);
+        let (ok, out, err) = myelin(broker, &["topic", "describe", "cli-orders"]);
         if !ok {
             assert!(err.contains("UnknownTopicOrPartition"), "{err}");
             break;

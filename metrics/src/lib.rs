@@ -266,9 +266,10 @@ pub fn topic_out(name: &str, bytes: u64) {
     topic(name, |t| t.bytes_out += bytes);
 }
 
-/// Forgets a topic's traffic (it was deleted).
-pub fn forget_topic(name: &str) {
-    SHARD.with(|m| m.topics.borrow_mut().remove(name));
+/// Keeps the traffic of the topics `exists` says still exist and forgets the others (they
+/// were deleted), so the per-topic table does not grow with every topic ever used.
+pub fn retain_topics(exists: impl Fn(&str) -> bool) {
+    SHARD.with(|m| m.topics.borrow_mut().retain(|name, _| exists(name)));
 }
 
 /// This thread's metrics at one moment.
@@ -484,7 +485,9 @@ mod tests {
                 }
             )]
         );
-        forget_topic("t");
+        retain_topics(|name| name == "t");
+        assert_eq!(snapshot().topics.len(), 1);
+        retain_topics(|_| false);
         assert!(snapshot().topics.is_empty());
     }
 }

@@ -71,6 +71,11 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
         }
     };
     myelin_coordinator::install(&shard, config.coordinator);
+    // Deleted topics leave this shard's per-topic traffic counters.
+    shard.on_metadata(Rc::new(|s: &Rc<Shard>| {
+        let image = s.metadata();
+        myelin_metrics::retain_topics(|name| image.topic(name).is_some());
+    }));
     if shard.id.0 == 0 {
         tracing::info!(listen = %config.listen, "serving Kafka clients");
     }

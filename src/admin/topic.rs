@@ -2,7 +2,7 @@
 //! (Metadata, CreateTopics, DeleteTopics, ListOffsets, DescribeConfigs,
 //! IncrementalAlterConfigs), against any Kafka-compatible broker, with `--json` for scripts.
 
-use super::Client;
+use super::{error_text, Client};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -105,16 +105,6 @@ fn pair(s: &str) -> anyhow::Result<(String, String)> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
-fn error_text(code: i16, message: Option<&StrBytes>) -> String {
-    let text = kafka_protocol::ResponseError::try_from_code(code)
-        .map(|e| format!("{e:?}"))
-        .unwrap_or_else(|| format!("error {code}"));
-    match message.filter(|m| !m.is_empty()) {
-        Some(m) => format!("{text}: {m}"),
-        None => text,
-    }
-}
-
 /// Fails with the error a response carries for `what`, if any.
 fn check(what: &str, code: i16, message: Option<&StrBytes>) -> anyhow::Result<()> {
     if code != 0 {
@@ -128,10 +118,7 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
     let mut c = Client::connect(bootstrap)?;
     match command {
         TopicCommand::List { internal, json } => {
-            let req = MetadataRequest::default()
-                .with_allow_auto_topic_creation(false)
-                .with_topics(None);
-            let resp: MetadataResponse = c.call(ApiKey::Metadata, 9, &req)?;
+            let resp = c.metadata(None)?;
             let mut topics: Vec<_> = resp
                 .topics
                 .iter()
@@ -221,16 +208,7 @@ pub fn run_topic(bootstrap: &str, command: TopicCommand) -> anyhow::Result<()> {
 }
 
 fn describe_topic(c: &mut Client, topic: &str, json: bool) -> anyhow::Result<()> {
-    let req = MetadataRequest::default()
-        .with_allow_auto_topic_creation(false)
-        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-        )
-        .with_name(Some(name(topic)))]));
-    let resp: MetadataResponse = c.call(ApiKey::Metadata, 9, &req)?;
-    let t = resp.topics.first().context("no topic in the answer")?;
-    if t.error_code != 0 {
-        bail!("topic {topic}: {}", error_text(t.error_code, None));
-    }
+    let (t, _) = c.topic_metadata(topic)?;
     let mut parts: Vec<_> = t.partitions.iter().collect();
     parts.sort_by_key(|p| p.partition_index);
     let indexes: Vec<i32> = parts.iter().map(|p| p.partition_index).collect();

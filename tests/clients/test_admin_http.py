@@ -177,3 +177,13 @@ def test_metrics_follow_produce_consume_and_commit():
     status, _, body = get("/v1/partitions")
     parts = [p for p in json.loads(body)["partitions"] if p["topic"] == topic]
     assert parts and parts[0]["high_watermark"] == 130
+
+    # A deleted topic leaves the per-topic counters.
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin.delete_topics([topic])
+    admin.close()
+    wait_for(
+        lambda: total(scrape(), "myelin_topic_bytes_in_total", topic=topic) == 0
+        and all(l.get("topic") != topic for n, l, v in scrape() if n.startswith("myelin_topic_")),
+        "the deleted topic's counters to go",
+    )

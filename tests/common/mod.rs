@@ -315,3 +315,82 @@ impl Drop for ChaosProxy {
 pub fn free_addr() -> SocketAddr {
     format!("127.0.0.1:{}", free_port()).parse().unwrap()
 }
+
+/// Apache Kafka 4.4 from its Maven jars through `../shared/kafka-ref/kref.sh`, the reference
+/// that differential tests run the same client against.
+pub mod kref {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// The kref.sh script (`MYELIN_KREF` overrides where it is).
+    pub fn script() -> PathBuf {
+        std::env::var_os("MYELIN_KREF")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka-ref/kref.sh")
+            })
+    }
+
+    /// Whether Kafka 4.4's jars are installed (`kref.sh install`).
+    pub fn jars_installed() -> bool {
+        let home = std::env::var("KREF_HOME").unwrap_or_else(|_| "/opt/kafka-ref".into());
+        let lib = Path::new(&home).join("lib");
+        script().exists()
+            && std::fs::read_dir(&lib).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("kafka-tools-4.4") && n.ends_with(".jar")
+                })
+            })
+    }
+
+    /// A single Kafka 4.4 node on `host`:9092, stopped when dropped.
+    pub struct KafkaRef {
+        dir: tempfile::TempDir,
+        host: String,
+    }
+
+    impl KafkaRef {
+        /// Formats and starts the node; panics if it does not come up.
+        pub fn start(host: &str) -> KafkaRef {
+            let dir = tempfile::Builder::new()
+                .prefix("kref")
+                .tempdir_in(super::test_tmp())
+                .unwrap();
+            let out = Command::new("timeout")
+                .arg("120")
+                .arg(script())
+                .arg("start")
+                .arg(host)
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "Kafka 4.4 did not start: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            KafkaRef {
+                dir,
+                host: host.to_string(),
+            }
+        }
+
+        /// Its bootstrap address.
+        pub fn bootstrap(&self) -> String {
+            format!("{}:9092", self.host)
+        }
+    }
+
+    impl Drop for KafkaRef {
+        fn drop(&mut self) {
+            let _ = Command::new("timeout")
+                .arg("60")
+                .arg(script())
+                .arg("stop")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}

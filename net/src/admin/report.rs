@@ -215,6 +215,16 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
     }
 }
 
+/// High watermarks of the partitions this node leads, by (topic, partition).
+fn led_high_watermarks(shards: &[ShardReport]) -> HashMap<(&str, i32), i64> {
+    shards
+        .iter()
+        .flat_map(|s| &s.partitions)
+        .filter(|p| p.leader)
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect()
+}
+
 /// Lagging committed offsets whose first unread batch is looked up per scrape, at most.
 const UNREAD_LOOKUPS_MAX: usize = 1_000;
 
@@ -225,12 +235,7 @@ async fn unread_timestamps(
     shard: &Rc<Shard>,
     shards: &[ShardReport],
 ) -> HashMap<(String, i32, i64), i64> {
-    let led: HashMap<(&str, i32), i64> = shards
-        .iter()
-        .flat_map(|s| &s.partitions)
-        .filter(|p| p.leader)
-        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
-        .collect();
+    let led = led_high_watermarks(shards);
     let mut wanted: Vec<(String, i32, i64)> = shards
         .iter()
         .flat_map(|s| &s.committed)
@@ -283,17 +288,12 @@ async fn remote_high_watermarks(
     };
     use kafka_protocol::protocol::StrBytes;
 
-    let led: std::collections::HashSet<(&str, i32)> = shards
-        .iter()
-        .flat_map(|s| &s.partitions)
-        .filter(|p| p.leader)
-        .map(|p| (p.topic.as_str(), p.partition))
-        .collect();
+    let led = led_high_watermarks(shards);
     let image = shard.metadata();
     let me = shard.node_id();
     let mut wanted: BTreeMap<String, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
     for c in shards.iter().flat_map(|s| &s.committed) {
-        if led.contains(&(c.topic.as_str(), c.partition)) {
+        if led.contains_key(&(c.topic.as_str(), c.partition)) {
             continue;
         }
         let Some(leader) = image
@@ -450,13 +450,7 @@ fn lags(node: &NodeReport) -> Vec<Lag<'_>> {
         .iter()
         .map(|((t, p), hw)| ((t.as_str(), *p), *hw))
         .collect();
-    led.extend(
-        node.shards
-            .iter()
-            .flat_map(|s| &s.partitions)
-            .filter(|p| p.leader)
-            .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark)),
-    );
+    led.extend(led_high_watermarks(&node.shards));
     node.shards
         .iter()
         .flat_map(|s| &s.committed)

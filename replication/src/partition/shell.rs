@@ -314,7 +314,10 @@ impl Partition {
         let cut = matches!(event, LogEvent::Truncated { .. });
         let out = match event {
             LogEvent::Durable { end } => {
-                self.tailing.durable(end);
+                // Only a leader's batches are fetched by consumers.
+                if self.state.borrow().role() == super::Role::Leader {
+                    self.tailing.durable(end);
+                }
                 let out = self.state.borrow_mut().step(Input::Durable { end });
                 self.ack_leader(end);
                 self.push_durable(end);

@@ -393,6 +393,7 @@ impl<F: FileSystem> Log<F> {
         }
         let base_offset = st.log_end_offset;
         let mut entries = Vec::with_capacity(batches.len());
+        let appended_at = std::time::Instant::now();
         for (header, bytes) in batches {
             let size = bytes.len() as u64;
             let roll = st.segments.last().is_some_and(|s| {
@@ -435,7 +436,7 @@ impl<F: FileSystem> Log<F> {
                 last_offset: entry.last_offset,
                 records: header.records_count.max(1) as u64,
                 bytes: stored.clone(),
-                appended_at: std::time::Instant::now(),
+                appended_at,
             });
             st.cache_bytes += stored.len();
             st.cache.push_back(Cached {
