@@ -8,6 +8,28 @@ use myelin_storage::StorageError;
 
 /// No error.
 pub const NONE: i16 = 0;
+/// The principal may not use the topic.
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// The principal may not use the group.
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// The principal may not perform the cluster operation.
+pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+/// The SASL mechanism is not enabled on this listener.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// A SASL request out of order.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+/// The principal may not use the transactional id.
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// No authorizer is configured.
+pub const SECURITY_DISABLED: i16 = 54;
+/// Wrong credentials, unknown user or a failed SASL exchange.
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+/// A deletion named something that does not exist.
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+/// A request named the same resource twice.
+pub const DUPLICATE_RESOURCE: i16 = 92;
+/// A credential outside what the broker accepts.
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 /// Unexpected server error.
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 /// Fetch or ListOffsets offset outside the log.
@@ -204,6 +226,10 @@ pub fn controller(e: &ControllerError) -> i16 {
         ControllerError::EligibleLeadersNotAvailable => ELIGIBLE_LEADERS_NOT_AVAILABLE,
         ControllerError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
         ControllerError::NoReassignmentInProgress => NO_REASSIGNMENT_IN_PROGRESS,
+        ControllerError::DuplicateResource(_) => DUPLICATE_RESOURCE,
+        ControllerError::ResourceNotFound(_) => RESOURCE_NOT_FOUND,
+        ControllerError::UnacceptableCredential(_) => UNACCEPTABLE_CREDENTIAL,
+        ControllerError::UnsupportedSaslMechanism(_) => UNSUPPORTED_SASL_MECHANISM,
     }
 }
 

@@ -101,6 +101,18 @@ mod controller_error {
         /// NO_REASSIGNMENT_IN_PROGRESS: a cancellation for a partition that is not moving.
         #[error("no reassignment in progress")]
         NoReassignmentInProgress,
+        /// DUPLICATE_RESOURCE: one request names the same thing twice.
+        #[error("duplicate resource: {0}")]
+        DuplicateResource(String),
+        /// RESOURCE_NOT_FOUND: a deletion of something that does not exist.
+        #[error("resource not found: {0}")]
+        ResourceNotFound(String),
+        /// UNACCEPTABLE_CREDENTIAL: a credential outside the bounds (iterations, empty user).
+        #[error("unacceptable credential: {0}")]
+        UnacceptableCredential(String),
+        /// UNSUPPORTED_SASL_MECHANISM: a SCRAM mechanism code this broker does not know.
+        #[error("unsupported SASL mechanism: {0}")]
+        UnsupportedSaslMechanism(String),
     }
 }
 

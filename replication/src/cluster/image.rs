@@ -15,14 +15,16 @@
 
 use super::records::{ConfigResource, MetadataRecord, PartitionAssignment};
 use super::records::{Endpoint, MetadataBatch};
+use super::security::SecurityState;
 use crate::codec::{self, CodecError};
 use crate::metadata::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX, TOPICS_MAX};
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format byte in front of an image snapshot.
-pub const IMAGE_FORMAT_VERSION: u8 = 1;
+/// The format byte in front of an image snapshot: 2 adds the security state and feature
+/// levels; snapshots of format 1 still load.
+pub const IMAGE_FORMAT_VERSION: u8 = 2;
 
 /// Most replicas one partition may have; more never helps and bounds every ISR scan.
 pub const REPLICAS_MAX: usize = 16;
@@ -99,6 +101,21 @@ struct ImageState {
     brokers: BTreeMap<NodeId, BrokerState>,
     topics: BTreeMap<String, TopicImage>,
     /// Broker and cluster-default configs; topic overrides live in their [`TopicImage`].
+    configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
+    next_producer_id: i64,
+    last_applied: u64,
+    /// Credentials, ACLs and client quotas.
+    security: SecurityState,
+    /// Finalized feature levels (KIP-584).
+    features: BTreeMap<String, i16>,
+}
+
+/// The snapshot layout of format 1, frozen: it had no security state or feature levels.
+#[derive(Archive, Serialize, Deserialize)]
+struct ImageStateV1 {
+    cluster_id: Option<[u8; 16]>,
+    brokers: BTreeMap<NodeId, BrokerState>,
+    topics: BTreeMap<String, TopicImage>,
     configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
     next_producer_id: i64,
     last_applied: u64,
@@ -428,6 +445,17 @@ impl MetadataImage {
                 name,
                 value,
             } => self.set_config(resource, name, value.as_deref()),
+            MetadataRecord::Security(r) => self.state.security.apply(r).map_err(invalid),
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level == 0 {
+                    self.state.features.remove(name);
+                } else if *level > 0 {
+                    self.state.features.insert(name.clone(), *level);
+                } else {
+                    return Err(invalid(format!("feature {name} at level {level}")));
+                }
+                Ok(())
+            }
             MetadataRecord::ProducerIdBlock { start, len, .. } => {
                 let end = start.checked_add(*len).filter(|_| *len > 0);
                 match end {
@@ -618,6 +646,16 @@ impl MetadataImage {
         Ok(())
     }
 
+    /// Credentials, ACLs and client quotas.
+    pub fn security(&self) -> &SecurityState {
+        &self.state.security
+    }
+
+    /// Finalized feature levels.
+    pub fn features(&self) -> &BTreeMap<String, i16> {
+        &self.state.features
+    }
+
     /// The snapshot bytes: format byte, then the rkyv archive.
     pub fn to_bytes(&self) -> Vec<u8> {
         codec::encode(IMAGE_FORMAT_VERSION, &self.state)
@@ -625,7 +663,22 @@ impl MetadataImage {
 
     /// Decodes and validates a snapshot (from disk or a peer); garbage is an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<MetadataImage, CodecError> {
-        let state: ImageState = codec::decode(IMAGE_FORMAT_VERSION, bytes)?;
+        let state: ImageState = match bytes.first() {
+            Some(1) => {
+                let v1: ImageStateV1 = codec::decode(1, bytes)?;
+                ImageState {
+                    cluster_id: v1.cluster_id,
+                    brokers: v1.brokers,
+                    topics: v1.topics,
+                    configs: v1.configs,
+                    next_producer_id: v1.next_producer_id,
+                    last_applied: v1.last_applied,
+                    security: SecurityState::default(),
+                    features: BTreeMap::new(),
+                }
+            }
+            _ => codec::decode(IMAGE_FORMAT_VERSION, bytes)?,
+        };
         let mut names_by_id = BTreeMap::new();
         for t in state.topics.values() {
             if names_by_id.insert(t.id, t.name.clone()).is_some() {
@@ -671,6 +724,47 @@ mod tests {
             rack: None,
         };
         image.apply(index, &r).unwrap();
+    }
+
+    /// A snapshot as the format-1 build wrote it: cluster id, topic `payments`, one
+    /// cluster-default config, at index 3.
+    const SNAPSHOT_FORMAT_1: &[&str] = &[
+        "010100000001000000f8ffffff01000000f4ffffff01000000010000000000000000000000e4ffffff00000000dcffff",
+        "ff00000000d4ffffff00000000ccffffff00000000000000007061796d656e7473000000000000000000000000000000",
+        "00000000000000000000000000000000007061796d656e74730303030303030303030303030303030301000000000000",
+        "0078ffffff01000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "00000000000000000000000000000000000000000000000000010000000000000078ffffffffffffff00000000000000",
+        "0000000000000000000000000000000000000000000000000079ffffffffffffff000000000000000000000000000000",
+        "000000000000000000000000000000000001000000000000000200000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000000000000000068ffffff01000000000000",
+        "000000000000000000000000000000000000000000000000000000000001000000010707070707070707070707070707",
+        "0707000000010000000000000028feffff0100000070ffffff0100000000000000000000000000000003000000000000",
+        "002cf4bf67",
+    ];
+
+    #[test]
+    fn format_1_snapshots_still_load() {
+        let hex: String = SNAPSHOT_FORMAT_1.concat();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let image = MetadataImage::from_bytes(&bytes).unwrap();
+        assert_eq!(image.cluster_id(), Some([7; 16]));
+        assert_eq!(image.last_applied(), 3);
+        assert_eq!(
+            image.topic_by_id(TopicId([3; 16])).unwrap().name,
+            "payments"
+        );
+        assert_eq!(
+            image.configs(&ConfigResource::ClusterDefault).unwrap()["x"],
+            "y"
+        );
+        assert!(image.security().acls.is_empty() && image.features().is_empty());
+        let again = MetadataImage::from_bytes(&image.to_bytes()).unwrap();
+        assert_eq!(again, image);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 pub mod image;
 pub mod records;
+mod records_v1;
 pub mod replica;
+pub mod security;
 
 pub use image::{BrokerState, MetadataImage, NotApplied, TopicImage};
 pub use records::{

@@ -12,13 +12,17 @@
 //! decode error, never a panic, so an old node meeting a newer log stops applying instead of
 //! guessing.
 
+pub use super::security::SecurityRecord;
 use crate::codec::{self, CodecError};
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
 use rkyv::{Archive, Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The format byte in front of every metadata entry.
-pub const RECORD_FORMAT_VERSION: u8 = 1;
+///
+/// * 1: brokers, topics, partitions, configs, producer ids, reassignments.
+/// * 2: adds [`MetadataRecord::Security`] and [`MetadataRecord::FeatureLevel`].
+pub const RECORD_FORMAT_VERSION: u8 = 2;
 
 /// A listener a broker serves Kafka clients on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Archive, Serialize, Deserialize)]
@@ -116,8 +120,8 @@ mod record_kinds {
 
     /// One change to the cluster metadata.
     ///
-    /// Later kinds (ACLs, SCRAM credentials, feature levels, client quotas) join this enum under a
-    /// new [`RECORD_FORMAT_VERSION`]; see the module notes.
+    /// A new kind joins this enum under a new [`RECORD_FORMAT_VERSION`]; see the module
+    /// notes.
     #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
     #[rkyv(attr(allow(missing_docs)))]
     pub enum MetadataRecord {
@@ -242,6 +246,15 @@ mod record_kinds {
             /// New partition epoch (always bumped).
             partition_epoch: i32,
         },
+        /// A change to credentials, ACLs or client quotas.
+        Security(SecurityRecord),
+        /// A feature's finalized level is set (KIP-584); level 0 removes it.
+        FeatureLevel {
+            /// Feature name (`metadata.version`, `transaction.version`, …).
+            name: String,
+            /// The finalized level.
+            level: i16,
+        },
     }
 }
 
@@ -258,9 +271,13 @@ impl MetadataBatch {
         codec::encode(RECORD_FORMAT_VERSION, self)
     }
 
-    /// Decodes and validates entry bytes (from the log or a peer).
+    /// Decodes and validates entry bytes (from the log or a peer), in this format or an older
+    /// one.
     pub fn decode(bytes: &[u8]) -> Result<MetadataBatch, CodecError> {
-        codec::decode(RECORD_FORMAT_VERSION, bytes)
+        match bytes.first() {
+            Some(&super::records_v1::FORMAT_VERSION) => super::records_v1::decode(bytes),
+            _ => codec::decode(RECORD_FORMAT_VERSION, bytes),
+        }
     }
 }
 

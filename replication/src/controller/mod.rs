@@ -17,6 +17,7 @@ mod election;
 pub mod placement;
 mod reassign;
 pub mod request;
+pub mod security;
 
 use election::partition_changes;
 pub use election::ElectionType;
@@ -249,6 +250,16 @@ impl Controller {
                     partitions.as_deref(),
                 ))
             }
+            ControllerRequest::AlterScramCredentials {
+                deletions,
+                upsertions,
+            } => Ok(security::alter_scram(image, deletions, upsertions)),
+            ControllerRequest::CreateAcls { acls } => Ok(security::create_acls(image, acls)),
+            ControllerRequest::DeleteAcls { filters } => Ok(security::delete_acls(image, filters)),
+            ControllerRequest::AlterClientQuotas {
+                entries,
+                validate_only,
+            } => Ok(security::alter_quotas(entries, *validate_only)),
             ControllerRequest::DescribeQuorum => Err(ControllerError::InvalidRequest(
                 "DescribeQuorum is answered by the quorum node".into(),
             )),

@@ -3,6 +3,7 @@
 
 use super::election::ElectionType;
 use crate::cluster::records::{ConfigResource, Endpoint};
+use crate::cluster::security::{AclBinding, AclFilter, QuotaChanges, QuotaEntity, ScramCredential};
 use crate::error::ControllerError;
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, TopicId};
 use rkyv::{Archive, Deserialize, Serialize};
@@ -135,6 +136,31 @@ mod request_kinds {
             /// (topic, partition) pairs.
             partitions: Option<Vec<(String, i32)>>,
         },
+        /// AlterUserScramCredentials: (user, mechanism) pairs to remove and salted
+        /// credentials to set.
+        AlterScramCredentials {
+            /// (user, mechanism code) to remove.
+            deletions: Vec<(String, u8)>,
+            /// (user, mechanism code, credential) to set.
+            upsertions: Vec<(String, u8, ScramCredential)>,
+        },
+        /// CreateAcls.
+        CreateAcls {
+            /// The bindings, in request order.
+            acls: Vec<AclBinding>,
+        },
+        /// DeleteAcls: every binding each filter matches is removed.
+        DeleteAcls {
+            /// The filters, in request order.
+            filters: Vec<AclFilter>,
+        },
+        /// AlterClientQuotas: per entity, keys to set (`f64` bits) or remove.
+        AlterClientQuotas {
+            /// (entity, [(key, value)]) in request order.
+            entries: Vec<(QuotaEntity, QuotaChanges)>,
+            /// Check only; change nothing.
+            validate_only: bool,
+        },
     }
 }
 
@@ -182,6 +208,14 @@ mod response_kinds {
         AlterReassignments(Vec<(String, i32, Result<(), ControllerError>)>),
         /// Per partition of ElectLeaders, in request order.
         ElectLeaders(Vec<(String, i32, Result<(), ControllerError>)>),
+        /// Per user of AlterScramCredentials, in the order users first appear.
+        AlterScramCredentials(Vec<(String, Result<(), ControllerError>)>),
+        /// Per binding of CreateAcls, in request order.
+        CreateAcls(Vec<Result<(), ControllerError>>),
+        /// Per filter of DeleteAcls: the bindings it removed.
+        DeleteAcls(Vec<Result<Vec<AclBinding>, ControllerError>>),
+        /// Per entity of AlterClientQuotas, in request order.
+        AlterClientQuotas(Vec<Result<(), ControllerError>>),
         /// The partition as it now is, after an AlterPartition.
         PartitionChanged {
             /// The ISR.

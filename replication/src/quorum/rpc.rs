@@ -12,7 +12,7 @@ use protobuf::Message as _;
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Format byte of our RPC payloads.
-pub const RPC_FORMAT_VERSION: u8 = 1;
+pub const RPC_FORMAT_VERSION: u8 = 2;
 
 /// A request to the active controller.
 #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
