@@ -45,6 +45,20 @@ pub struct Ctx {
     pub server: Rc<ServerConfig>,
     /// The client's address as Kafka reports it (`/127.0.0.1`).
     pub peer: String,
+    /// Who the client is.
+    pub identity: crate::security::Identity,
+}
+
+impl Ctx {
+    /// The client's principal (`User:ANONYMOUS` until it authenticates).
+    pub fn principal(&self) -> String {
+        self.identity.principal()
+    }
+
+    /// The client's host as ACLs name it (`127.0.0.1`, without Kafka's leading slash).
+    pub fn host(&self) -> &str {
+        self.peer.strip_prefix('/').unwrap_or(&self.peer)
+    }
 }
 
 /// Serves Kafka clients on this shard until shutdown, then lets open connections finish the
@@ -107,6 +121,7 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
                 shard: shard.clone(),
                 server: server.clone(),
                 peer,
+                identity: Default::default(),
             });
             let open = open.clone();
             open.set(open.get() + 1);
