@@ -6,6 +6,7 @@ pub mod codes;
 mod config_changes;
 pub mod legacy;
 pub mod limits;
+pub mod quota;
 pub mod security;
 pub mod server;
 mod topics;
