@@ -198,6 +198,17 @@ pub struct Args {
     /// How often the controller checks leadership balance, in seconds [default: 300].
     #[arg(long, env = "MYELIN_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
     pub leader_imbalance_check_interval_seconds: Option<u64>,
+    /// Most connections one client address may hold, per shard (Kafka's
+    /// `max.connections.per.ip`) [default: unlimited].
+    #[arg(long, env = "MYELIN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<u32>,
+    /// Per-address exceptions, `host:count,...` (`max.connections.per.ip.overrides`).
+    #[arg(long, env = "MYELIN_MAX_CONNECTIONS_PER_IP_OVERRIDES")]
+    pub max_connections_per_ip_overrides: Option<String>,
+    /// New connections per second each shard's listener accepts
+    /// (`max.connection.creation.rate`) [default: unlimited].
+    #[arg(long, env = "MYELIN_MAX_CONNECTION_CREATION_RATE")]
+    pub max_connection_creation_rate: Option<u32>,
 }
 
 /// A client listener besides the first (`listen`), from a properties file's `listeners`.
@@ -267,6 +278,9 @@ struct FileConfig {
     unclean_leader_election_enable: Option<bool>,
     auto_leader_rebalance_enable: Option<bool>,
     leader_imbalance_check_interval_seconds: Option<u64>,
+    max_connections_per_ip: Option<u32>,
+    max_connections_per_ip_overrides: Option<String>,
+    max_connection_creation_rate: Option<u32>,
 }
 
 /// Where the admin HTTP listener goes.
@@ -395,6 +409,8 @@ pub struct Settings {
     /// How often the controller looks for leadership away from preferred replicas; at
     /// least 1.
     pub leader_imbalance_check_interval_seconds: u64,
+    /// `max.connections.per.ip`, its overrides and `max.connection.creation.rate`.
+    pub connection_limits: myelin_net::quota::connections::ConnectionLimits,
 }
 
 /// Something [`Settings::resolve`] found that the operator should hear about, returned
@@ -855,6 +871,21 @@ impl Settings {
                 file.leader_imbalance_check_interval_seconds,
                 300,
             ),
+            connection_limits: myelin_net::quota::connections::ConnectionLimits {
+                per_ip_max: args.max_connections_per_ip.or(file.max_connections_per_ip),
+                per_ip_overrides:
+                    myelin_net::quota::connections::ConnectionLimits::parse_overrides(
+                        args.max_connections_per_ip_overrides
+                            .as_deref()
+                            .or(file.max_connections_per_ip_overrides.as_deref())
+                            .unwrap_or(""),
+                    )
+                    .map_err(|e| anyhow::anyhow!("max.connections.per.ip.overrides: {e}"))?,
+                creation_rate_max: args
+                    .max_connection_creation_rate
+                    .or(file.max_connection_creation_rate)
+                    .map(f64::from),
+            },
         };
         settings.check_quorum(&mut notices)?;
         settings.check_replication(&mut notices)?;

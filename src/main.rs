@@ -158,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         offsets_replication_factor: settings.offsets_topic_replication_factor,
         transaction_state_replication_factor: settings.transaction_state_replication_factor,
         transaction_state_min_isr: settings.transaction_state_min_isr,
+        connection_limits: settings.connection_limits.clone(),
         coordinator: myelin_net::group::coordinator::CoordinatorConfig {
             group: myelin_net::group::state::GroupConfig {
                 min_session_timeout_ms: settings.group_min_session_timeout_ms,

@@ -1,7 +1,7 @@
 //! The Kafka listener of one shard: accepts connections (every shard binds the same port with
 //! SO_REUSEPORT), reads length-prefixed frames, and answers them in order.
 
-use crate::api::{self, DispatchError};
+use crate::api::DispatchError;
 use crate::limits;
 use bytes::{Bytes, BytesMut};
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub transaction_state_replication_factor: i16,
     /// `transaction.state.log.min.isr`: `min.insync.replicas` of `__transaction_state`.
     pub transaction_state_min_isr: i32,
+    /// `max.connections.per.ip`, its overrides and `max.connection.creation.rate`.
+    pub connection_limits: crate::quota::connections::ConnectionLimits,
 }
 
 /// What a request handler can reach.
@@ -51,6 +53,10 @@ pub struct Ctx {
     pub peer: String,
     /// Who the client is.
     pub identity: crate::security::Identity,
+    /// This shard's client-quota rates.
+    pub quotas: Rc<crate::quota::Quotas>,
+    /// Until when the connection is muted for a quota violation.
+    pub mute: crate::quota::Mute,
 }
 
 impl Ctx {
@@ -107,10 +113,13 @@ pub async fn serve(shard: Rc<Shard>, listeners: Vec<ServerConfig>) {
     }
     crate::txn::coordinator::recover(&shard).await;
     let open = Rc::new(Cell::new(0usize));
+    let quotas = Rc::new(crate::quota::Quotas::default());
+    let connections = Rc::new(crate::quota::connections::Connections::default());
     let accepts = bound.into_iter().map(|(listener, server)| {
         let shard = shard.clone();
         let open = open.clone();
-        Box::pin(accept_loop(shard, listener, server, open))
+        let limits = (quotas.clone(), connections.clone());
+        Box::pin(accept_loop(shard, listener, server, open, limits))
     });
     let accept = futures::future::join_all(accepts);
     futures::pin_mut!(accept);
@@ -135,9 +144,19 @@ async fn accept_loop(
     listener: TcpListener,
     server: Rc<ServerConfig>,
     open: Rc<Cell<usize>>,
+    (quotas, connections): (
+        Rc<crate::quota::Quotas>,
+        Rc<crate::quota::connections::Connections>,
+    ),
 ) {
     {
         loop {
+            // `max.connection.creation.rate`: the listener waits before its next accept.
+            let wait_ms =
+                connections.listener_throttle_ms(&server.connection_limits, quotas.now_ms());
+            if wait_ms > 0 {
+                glommio::timer::sleep(std::time::Duration::from_millis(wait_ms)).await;
+            }
             let stream = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
@@ -153,16 +172,41 @@ async fn accept_loop(
                 drop(stream);
                 continue;
             }
-            let peer = stream
-                .peer_addr()
-                .map(|a| format!("/{}", a.ip()))
-                .unwrap_or_default();
+            let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
+            if let Some(ip) = peer_ip {
+                use crate::quota::connections::Admit;
+                let image = shard.metadata();
+                let quota_table = &image.security().quotas;
+                match connections.admit(&server.connection_limits, quota_table, ip, quotas.now_ms())
+                {
+                    Admit::Yes => {}
+                    Admit::TooMany => {
+                        tracing::debug!(%ip, "too many connections from the address");
+                        drop(stream);
+                        continue;
+                    }
+                    Admit::Throttled(ms) => {
+                        // Kafka holds the connection for the throttle time, then closes it,
+                        // so the client does not reconnect at once.
+                        glommio::spawn_local(async move {
+                            glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+                            drop(stream);
+                        })
+                        .detach();
+                        continue;
+                    }
+                }
+            }
+            let peer = peer_ip.map(|ip| format!("/{ip}")).unwrap_or_default();
             let ctx = Rc::new(Ctx {
                 shard: shard.clone(),
                 server: server.clone(),
                 peer,
                 identity: Default::default(),
+                quotas: quotas.clone(),
+                mute: Default::default(),
             });
+            let connections = connections.clone();
             let open = open.clone();
             open.set(open.get() + 1);
             myelin_metrics::record(|m| m.connections_accepted.add(1));
@@ -171,6 +215,9 @@ async fn accept_loop(
                     tracing::debug!("connection closed: {e}");
                 }
                 open.set(open.get() - 1);
+                if let Some(ip) = peer_ip {
+                    connections.closed(ip);
+                }
                 myelin_metrics::record(|m| m.connections_closed.add(1));
             })
             .detach();
@@ -246,6 +293,8 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
     let accepted = std::time::Instant::now();
     let read = async move {
         loop {
+            // A quota violation mutes the connection: its next request is not read yet.
+            ctx.mute.wait().await;
             let next = if ctx.server.protocol.sasl() && !ctx.identity.is_authenticated() {
                 // Before authentication: small frames, and a deadline for the handshake.
                 let left = (accepted
@@ -266,12 +315,14 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
                 Ok(r) => r,
                 Err(e) => break e,
             };
+            // A mute that began while this request was being read holds it too.
+            ctx.mute.wait().await;
             let read_at = std::time::Instant::now();
             let api_key = header.request_api_key;
             let (dispatched, placed) = futures::channel::oneshot::channel();
             let task_ctx = ctx.clone();
             let task = glommio::spawn_local(async move {
-                api::dispatch(&task_ctx, &header, body, dispatched).await
+                crate::quota::enforce::dispatch(&task_ctx, &header, body, dispatched).await
             })
             .detach();
             // Wait until the request's order is fixed (or it failed) before reading on.

@@ -114,6 +114,7 @@ pub(super) fn read(
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
     replication(&mut entries, &mut file)?;
+    connection_limits(&mut entries, &mut file)?;
     entries.finish(notices)?;
     Ok(file)
 }
@@ -824,6 +825,20 @@ fn topics_and_groups(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow
         entries.at_least("group.initial.rebalance.delay.ms", 0)?;
     file.group_min_session_timeout_ms = entries.at_least("group.min.session.timeout.ms", 0)?;
     file.group_max_session_timeout_ms = entries.at_least("group.max.session.timeout.ms", 0)?;
+    Ok(())
+}
+
+/// `max.connections.per.ip`, its overrides and `max.connection.creation.rate`. Kafka's
+/// default for each is `Int.MaxValue`, which maps to no limit.
+fn connection_limits(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    let unlimited = |v: Option<u32>| v.filter(|n| *n < i32::MAX as u32);
+    file.max_connections_per_ip = unlimited(entries.at_least("max.connections.per.ip", 0)?);
+    file.max_connections_per_ip_overrides = entries
+        .take("max.connections.per.ip.overrides")
+        .map(|property| property.value)
+        .filter(|v| !v.is_empty());
+    file.max_connection_creation_rate =
+        unlimited(entries.at_least("max.connection.creation.rate", 0)?);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -13,6 +14,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -234,6 +236,14 @@ pub const APIS: &[Api] = &[
         key: alter_user_scram_credentials::API_KEY,
         versions: alter_user_scram_credentials::VERSIONS,
     },
+    Api {
+        key: describe_client_quotas::API_KEY,
+        versions: describe_client_quotas::VERSIONS,
+    },
+    Api {
+        key: alter_client_quotas::API_KEY,
+        versions: alter_client_quotas::VERSIONS,
+    },
 ];
 
 /// The implemented version range of `key`, if it is implemented.
@@ -355,15 +365,22 @@ pub async fn dispatch(
     }
     let out = match key {
         ApiKey::Produce => {
+            let throttle_ms = crate::quota::enforce::produce(ctx, header, b.len());
             match produce::handle(ctx, version, decode(key, version, b)?, dispatched).await {
-                Some(resp) => frame(key, version, cid, &resp)?,
+                Some(resp) => {
+                    let resp = resp.with_throttle_time_ms(throttle_ms);
+                    frame(key, version, cid, &resp)?
+                }
                 None => return Ok(None),
             }
         }
         ApiKey::Fetch => {
-            let req = decode(key, version, b)?;
+            let mut req: kafka_protocol::messages::FetchRequest = decode(key, version, b)?;
             drop(dispatched);
-            frame(key, version, cid, &fetch::handle(ctx, version, req).await)?
+            req.max_bytes = crate::quota::enforce::fetch_max_bytes(ctx, header, req.max_bytes);
+            let resp = fetch::handle(ctx, version, req).await;
+            let out = frame(key, version, cid, &resp)?;
+            crate::quota::enforce::fetch(ctx, header, resp, out)?
         }
         ApiKey::ListOffsets => handled!(list_offsets),
         ApiKey::Metadata => handled!(metadata),
@@ -429,6 +446,8 @@ pub async fn dispatch(
         }
         ApiKey::DescribeUserScramCredentials => handled!(describe_user_scram_credentials),
         ApiKey::AlterUserScramCredentials => handled!(alter_user_scram_credentials),
+        ApiKey::DescribeClientQuotas => handled!(describe_client_quotas),
+        ApiKey::AlterClientQuotas => handled!(alter_client_quotas),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

@@ -152,8 +152,7 @@ mod tests {
     fn per_ip_counts_and_overrides() {
         let limits = ConnectionLimits {
             per_ip_max: Some(2),
-            per_ip_overrides: ConnectionLimits::parse_overrides("10.0.0.1:0, 127.0.0.2:3")
-                .unwrap(),
+            per_ip_overrides: ConnectionLimits::parse_overrides("10.0.0.1:0, 127.0.0.2:3").unwrap(),
             creation_rate_max: None,
         };
         let c = Connections::default();
@@ -193,7 +192,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.listener_throttle_ms(&limits, 0), 0);
-        let waits: Vec<_> = (0..11).map(|_| c.listener_throttle_ms(&limits, 0)).collect();
+        let waits: Vec<_> = (0..11)
+            .map(|_| c.listener_throttle_ms(&limits, 0))
+            .collect();
         assert!(waits.last().is_some_and(|w| *w > 0));
     }
 }

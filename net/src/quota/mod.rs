@@ -13,6 +13,7 @@
 //! Everything here is sans-IO: time comes in as milliseconds from the caller's clock.
 
 pub mod connections;
+pub mod enforce;
 pub mod rate;
 
 use myelin_replication::cluster::security::QuotaEntity;
