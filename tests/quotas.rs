@@ -1,0 +1,235 @@
+//! Client quotas end to end, against the real broker with Kafka 4.4's own tools:
+//! `kafka-configs` (ConfigCommand: AlterClientQuotas, DescribeClientQuotas and, for users,
+//! DescribeUserScramCredentials) gives the outputs Kafka gives, and a producer under
+//! `producer_byte_rate` (Kafka's ProducerPerformance, which honours `throttle_time_ms` as any
+//! KIP-219 client does) is held to its rate.
+//!
+//! With `MYELIN_KAFKA_REF=1` both also run against Kafka 4.4 (`kref.sh start` on
+//! 127.0.0.45): the tool outputs must be the same, and both brokers must hold the producer
+//! within 10% of the quota. Without Kafka's jars the tests say so and pass only outside CI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::kref::{jars_installed, script as kref, KafkaRef};
+use common::Broker;
+use std::process::Command;
+
+/// Where Kafka 4.4 is served from for the reference run.
+const KAFKA_HOST: &str = "127.0.0.45";
+/// One tool run may take this long (a JVM start is a few seconds on a busy machine).
+const TOOL_TIMEOUT_S: u32 = 120;
+/// The producer's quota: 512 KiB/s.
+const PRODUCE_QUOTA: u64 = 512 * 1024;
+/// Record size and count: 20 MiB, about ten seconds' burst (Kafka lets a quota's first
+/// ten windows through at once) and thirty seconds held to the quota.
+const RECORD_BYTES: u64 = 1024;
+const RECORDS: u64 = 20 * 1024;
+
+/// Runs one of Kafka's tool classes; (exit code, stdout, stderr).
+fn tool(class: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("timeout")
+        .arg("--kill-after=10")
+        .arg(TOOL_TIMEOUT_S.to_string())
+        .arg(kref())
+        .arg("java")
+        .arg(class)
+        .args(args)
+        .output()
+        .expect("running kref.sh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn skip_without_jars() -> bool {
+    if jars_installed() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "Kafka 4.4's jars are not installed (kref.sh install); CI must have them"
+    );
+    eprintln!("skipped: Kafka 4.4's jars are not installed (kref.sh install)");
+    true
+}
+
+/// `kafka-configs` with the broker and `args`: its stdout lines sorted (Kafka lists
+/// entities in hash order), or the exception it ended with.
+fn configs(bootstrap: &str, args: &[&str]) -> String {
+    let mut all = vec!["--bootstrap-server", bootstrap];
+    all.extend_from_slice(args);
+    let (code, out, err) = tool("org.apache.kafka.tools.ConfigCommand", &all);
+    if code != 0 {
+        const PREFIX: &str = "org.apache.kafka.common.errors.";
+        let text = format!("{out}{err}");
+        return text
+            .lines()
+            .find_map(|l| l.find(PREFIX).map(|i| l[i + PREFIX.len()..].trim().to_string()))
+            .unwrap_or_else(|| format!("exit {code}: {text}"));
+    }
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+const ALICE: &[&str] = &["--entity-type", "users", "--entity-name", "alice"];
+
+/// The steps: (name, output).
+fn scenario(bootstrap: &str) -> Vec<(&'static str, String)> {
+    let alter = |add: &str, entity: &[&str]| {
+        let mut a = vec!["--alter", "--add-config", add];
+        a.extend_from_slice(entity);
+        configs(bootstrap, &a)
+    };
+    let describe = |entity: &[&str]| {
+        let mut a = vec!["--describe"];
+        a.extend_from_slice(entity);
+        configs(bootstrap, &a)
+    };
+    let mut steps = vec![("describe users, none yet", describe(&["--entity-type", "users"]))];
+    steps.push(("alter alice", alter("producer_byte_rate=1024", ALICE)));
+    steps.push((
+        "alter alice and app",
+        alter(
+            "consumer_byte_rate=4096,request_percentage=12.5",
+            &[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "app",
+            ],
+        ),
+    ));
+    steps.push((
+        "alter default client",
+        alter("consumer_byte_rate=2048", &["--entity-type", "clients", "--entity-default"]),
+    ));
+    steps.push((
+        "alter a fractional byte rate",
+        alter("producer_byte_rate=1.5", &["--entity-type", "users", "--entity-name", "bob"]),
+    ));
+    steps.push(("describe users", describe(&["--entity-type", "users"])));
+    steps.push(("describe clients", describe(&["--entity-type", "clients"])));
+    steps.push(("describe alice", describe(ALICE)));
+    steps.push((
+        "describe alice's clients",
+        describe(&["--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients"]),
+    ));
+    let mut delete = vec!["--alter", "--delete-config", "producer_byte_rate"];
+    delete.extend_from_slice(ALICE);
+    steps.push(("delete alice's", configs(bootstrap, &delete)));
+    steps.push(("describe alice after", describe(ALICE)));
+    steps
+}
+
+fn assert_steps(who: &str, got: &[(&str, String)], want: &[(&str, String)]) {
+    for ((name, g), (_, w)) in got.iter().zip(want) {
+        assert_eq!(g, w, "{who}, step {name:?}");
+    }
+    assert_eq!(got.len(), want.len(), "{who}: steps");
+}
+
+#[test]
+fn kafka_configs_alters_and_describes_quotas_as_on_kafka() {
+    if skip_without_jars() {
+        return;
+    }
+    let b = Broker::start(&[]);
+    let myelin = scenario(&b.bootstrap());
+    drop(b);
+    for (name, out) in &myelin {
+        eprintln!("[myelin] {name}: {out}");
+    }
+    if std::env::var_os("MYELIN_KAFKA_REF").is_some() {
+        let k = KafkaRef::start(KAFKA_HOST);
+        let reference = scenario(&k.bootstrap());
+        drop(k);
+        for (name, out) in &reference {
+            eprintln!("[kafka] {name}: {out}");
+        }
+        assert_steps("Myelin against Kafka 4.4", &myelin, &reference);
+    }
+}
+
+/// The producer's rate once the first burst is through: the mean of ProducerPerformance's
+/// five-second reports after the first ten seconds, in bytes per second.
+fn held_rate(bootstrap: &str) -> f64 {
+    let quota = PRODUCE_QUOTA.to_string();
+    let add = format!("producer_byte_rate={quota}");
+    let set = configs(
+        bootstrap,
+        &["--alter", "--add-config", &add, "--entity-type", "clients", "--entity-name", "perf"],
+    );
+    assert!(set.contains("Completed"), "{set}");
+    let props = format!("bootstrap.servers={bootstrap}");
+    let (code, out, err) = tool(
+        "org.apache.kafka.tools.ProducerPerformance",
+        &[
+            "--topic",
+            "quota-perf",
+            "--num-records",
+            &RECORDS.to_string(),
+            "--record-size",
+            &RECORD_BYTES.to_string(),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            &props,
+            "client.id=perf",
+            "acks=1",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    eprintln!("{out}");
+    // "5120 records sent, 1023.8 records/sec (1.00 MB/sec), ..." every five seconds, then
+    // the whole run's line ("20480 records sent, ..., 12.3 ms avg latency, ...  50th").
+    let reports: Vec<f64> = out
+        .lines()
+        .filter(|l| l.contains("records/sec") && !l.contains("50th"))
+        .filter_map(|l| {
+            let per_s = l.split(" records sent, ").nth(1)?.split(' ').next()?;
+            per_s.parse::<f64>().ok()
+        })
+        .collect();
+    // Reports from the third on (after ten seconds), without the last (partial) one.
+    let held: Vec<f64> = reports
+        .iter()
+        .skip(2)
+        .take(reports.len().saturating_sub(3))
+        .copied()
+        .collect();
+    assert!(held.len() >= 3, "too few reports: {out}");
+    held.iter().sum::<f64>() / held.len() as f64 * RECORD_BYTES as f64
+}
+
+fn assert_held(who: &str, rate: f64) {
+    let quota = PRODUCE_QUOTA as f64;
+    let off = (rate - quota).abs() / quota;
+    eprintln!("{who}: {rate:.0} B/s against a quota of {quota} B/s ({:.1}% off)", off * 100.0);
+    assert!(off < 0.10, "{who}: {rate:.0} B/s is not within 10% of {quota}");
+}
+
+#[test]
+fn a_producer_is_held_to_its_byte_rate() {
+    if skip_without_jars() {
+        return;
+    }
+    let b = Broker::start(&[]);
+    let myelin = held_rate(&b.bootstrap());
+    drop(b);
+    assert_held("Myelin", myelin);
+    if std::env::var_os("MYELIN_KAFKA_REF").is_some() {
+        let k = KafkaRef::start(KAFKA_HOST);
+        let kafka = held_rate(&k.bootstrap());
+        drop(k);
+        assert_held("Kafka 4.4", kafka);
+    }
+}
