@@ -19,6 +19,11 @@ pub const API_KEY: ApiKey = ApiKey::AlterClientQuotas;
 /// Versions implemented (Kafka 4.4's range).
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
+/// An entity's requested operations: (key, value to set, or `None` to remove).
+type Ops = Vec<(String, Option<f64>)>;
+/// An entity's outcome: Kafka's error code and message on failure.
+type Outcome = Result<(), (i16, String)>;
+
 /// How Kafka types a quota key's value.
 #[derive(Clone, Copy)]
 enum KeyType {
@@ -131,7 +136,7 @@ pub async fn handle(
 ) -> AlterClientQuotasResponse {
     let image = ctx.shard.metadata();
     // Kafka keys the request by entity, a later duplicate replacing an earlier one.
-    let mut entries: Vec<(QuotaEntity, Vec<(String, Option<f64>)>)> = Vec::new();
+    let mut entries: Vec<(QuotaEntity, Ops)> = Vec::new();
     for e in &req.entries {
         let mut entity: BTreeMap<String, Option<String>> = BTreeMap::new();
         for part in &e.entity {
@@ -149,7 +154,7 @@ pub async fn handle(
         entries.retain(|(x, _)| *x != entity);
         entries.push((entity, ops));
     }
-    let mut results: Vec<(QuotaEntity, Result<(), (i16, String)>)> = Vec::new();
+    let mut results: Vec<(QuotaEntity, Outcome)> = Vec::new();
     let mut to_controller = Vec::new();
     for (entity, ops) in &entries {
         match check(entity, ops, image.security().quotas.get(entity)) {
@@ -168,7 +173,7 @@ pub async fn handle(
             entries: to_controller,
             validate_only: req.validate_only,
         };
-        let answers: Vec<Result<(), (i16, String)>> = match ctx.shard.controller(request).await {
+        let answers: Vec<Outcome> = match ctx.shard.controller(request).await {
             Ok(ControllerResponse::AlterClientQuotas(per)) => per
                 .into_iter()
                 .map(|r| r.map_err(|e| (codes::controller(&e), e.to_string())))

@@ -283,7 +283,7 @@ mod tests {
             ("", "app"),
         ];
         // With levels i.. configured, level i wins.
-        for i in 0..levels.len() {
+        for (i, (u, c)) in sensors.iter().enumerate() {
             let t = table(
                 &levels
                     .iter()
@@ -292,10 +292,9 @@ mod tests {
                     .map(|(j, e)| (e.clone(), (j + 1) as f64))
                     .collect::<Vec<_>>(),
             );
-            let (u, c) = sensors[i];
             assert_eq!(
                 r(&t, "alice", "app"),
-                Some((u.into(), c.into(), (i + 1) as f64)),
+                Some((u.to_string(), c.to_string(), (i + 1) as f64)),
                 "level {i}"
             );
         }
