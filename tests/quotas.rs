@@ -148,6 +148,46 @@ fn scenario(bootstrap: &str) -> Vec<(&'static str, String)> {
     steps
 }
 
+/// What Kafka 4.4 shows for each step (observed with `MYELIN_KAFKA_REF=1`).
+fn expected() -> Vec<(&'static str, String)> {
+    let alice = "Completed updating config for user alice.";
+    [
+        ("describe users, none yet", ""),
+        ("alter alice", alice),
+        ("alter alice and app", alice),
+        (
+            "alter default client",
+            "Completed updating default config for clients in the cluster.",
+        ),
+        (
+            "alter a fractional byte rate",
+            "InvalidRequestException: producer_byte_rate cannot be a fractional value.",
+        ),
+        (
+            "describe users",
+            "Quota configs for user-principal 'alice' are producer_byte_rate=1024.0",
+        ),
+        (
+            "describe clients",
+            "Quota configs for the default client-id are consumer_byte_rate=2048.0",
+        ),
+        (
+            "describe alice",
+            "Quota configs for user-principal 'alice' are producer_byte_rate=1024.0",
+        ),
+        (
+            "describe alice's clients",
+            "Quota configs for user-principal 'alice', client-id 'app' are \
+             consumer_byte_rate=4096.0, request_percentage=12.5",
+        ),
+        ("delete alice's", alice),
+        ("describe alice after", ""),
+    ]
+    .into_iter()
+    .map(|(n, o)| (n, o.to_string()))
+    .collect()
+}
+
 fn assert_steps(who: &str, got: &[(&str, String)], want: &[(&str, String)]) {
     for ((name, g), (_, w)) in got.iter().zip(want) {
         assert_eq!(g, w, "{who}, step {name:?}");
@@ -173,8 +213,14 @@ fn kafka_configs_alters_and_describes_quotas_as_on_kafka() {
         for (name, out) in &reference {
             eprintln!("[kafka] {name}: {out}");
         }
+        assert_steps(
+            "Kafka 4.4 against the recorded outputs",
+            &reference,
+            &expected(),
+        );
         assert_steps("Myelin against Kafka 4.4", &myelin, &reference);
     }
+    assert_steps("Myelin", &myelin, &expected());
 }
 
 /// Seconds of a quota's rate that Kafka's windowing lets through beyond the quota over a
