@@ -904,6 +904,30 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn connection_limits_take_kafkas_names() {
+        let (s, _) = resolve(
+            "max.connections.per.ip=5\n\
+             max.connections.per.ip.overrides=127.0.0.1:100, 10.0.0.2:0\n\
+             max.connection.creation.rate=20\n",
+        )
+        .unwrap();
+        let l = &s.connection_limits;
+        assert_eq!(l.per_ip_max, Some(5));
+        assert_eq!(
+            l.per_ip_overrides,
+            vec![
+                ("127.0.0.1".parse().unwrap(), 100),
+                ("10.0.0.2".parse().unwrap(), 0)
+            ]
+        );
+        assert_eq!(l.creation_rate_max, Some(20.0));
+        // Kafka's defaults (Int.MaxValue) are no limit.
+        let (s, _) = resolve("max.connections.per.ip=2147483647\n").unwrap();
+        assert_eq!(s.connection_limits, Default::default());
+        assert!(error_of("max.connections.per.ip.overrides=localhost\n").contains("host:count"));
+    }
+
     /// Node `id` of a three-node combined-mode cluster on 127.0.0.11-13, as a Kafka 4.4
     /// operator writes it.
     fn combined_node(id: u8) -> String {
