@@ -340,3 +340,33 @@ fn a_producer_is_held_to_its_byte_rate() {
         assert!(within_10_percent(myelin.2, kafka.2), "records in 30 s");
     }
 }
+
+/// Whether a new connection to `addr` answers an ApiVersions v0 request.
+fn connection_answers(addr: std::net::SocketAddr) -> (std::net::TcpStream, bool) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    // Length 10: api key 18, version 0, correlation id 1, null client id.
+    let req = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    let mut len = [0u8; 4];
+    let ok = s.write_all(&req).is_ok() && s.read_exact(&mut len).is_ok();
+    (s, ok)
+}
+
+#[test]
+fn max_connections_per_ip_closes_the_connection_over_it() {
+    // One shard, so the per-shard count is the broker's.
+    let b = Broker::start(&["--shards", "1", "--max-connections-per-ip", "2"]);
+    // The start-up probe's connection is let go first.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_a, a) = connection_answers(b.addr);
+    let (_b, second) = connection_answers(b.addr);
+    let (_c, third) = connection_answers(b.addr);
+    assert!(a && second, "the first two connections are served");
+    assert!(!third, "the third connection from 127.0.0.1 is closed");
+    drop(_a);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_d, again) = connection_answers(b.addr);
+    assert!(again, "a connection closed makes room for another");
+}
