@@ -2,7 +2,8 @@
 //! `kafka-configs` (ConfigCommand: AlterClientQuotas, DescribeClientQuotas and, for users,
 //! DescribeUserScramCredentials) gives the outputs Kafka gives, and a producer under
 //! `producer_byte_rate` (Kafka's ProducerPerformance, which honours `throttle_time_ms` as any
-//! KIP-219 client does) is held to its rate.
+//! KIP-219 client does) and an rdkafka consumer under `consumer_byte_rate` are held to
+//! their rates, and `max.connections.per.ip` closes the connection over it.
 //!
 //! With `MYELIN_KAFKA_REF=1` both also run against Kafka 4.4 (`kref.sh start` on
 //! 127.0.0.45): the tool outputs must be the same, and both brokers must hold the producer
@@ -369,4 +370,84 @@ fn max_connections_per_ip_closes_the_connection_over_it() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (_d, again) = connection_answers(b.addr);
     assert!(again, "a connection closed makes room for another");
+}
+
+/// The consumer's quota: 256 KiB/s.
+const CONSUME_QUOTA: u64 = 256 * 1024;
+/// Records (of [`RECORD_BYTES`]) the consumer reads: 6 MiB, 24 s of quota.
+const CONSUMED: u64 = 6 * 1024;
+
+#[test]
+fn a_consumer_is_held_to_its_byte_rate() {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::Message;
+    use std::time::{Duration, Instant};
+    if skip_without_jars() {
+        return;
+    }
+    let b = Broker::start(&[]);
+    let bootstrap = b.bootstrap();
+    let producer: BaseProducer = common::kafka::config(&bootstrap).create().unwrap();
+    let value = vec![b'x'; RECORD_BYTES as usize];
+    for _ in 0..CONSUMED {
+        loop {
+            match producer.send(BaseRecord::<(), _>::to("quota-fetch").payload(&value)) {
+                Ok(()) => break,
+                Err(_) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let add = format!("consumer_byte_rate={CONSUME_QUOTA}");
+    let set = configs(
+        &bootstrap,
+        &[
+            "--alter",
+            "--add-config",
+            &add,
+            "--entity-type",
+            "clients",
+            "--entity-name",
+            "slow",
+        ],
+    );
+    assert!(set.contains("Completed"), "{set}");
+    let consumer: BaseConsumer = {
+        use rdkafka::consumer::Consumer;
+        let c: BaseConsumer = common::kafka::config(&bootstrap)
+            .set("group.id", "unused")
+            .set("client.id", "slow")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset("quota-fetch", 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        c.assign(&tpl).unwrap();
+        c
+    };
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(120);
+    let mut read = 0u64;
+    while read < CONSUMED && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            if m.payload().is_some() {
+                read += 1;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(read, CONSUMED, "read everything within the deadline");
+    let bytes = (CONSUMED * RECORD_BYTES) as f64;
+    let quota = CONSUME_QUOTA as f64;
+    // Kafka's windowing lets about WINDOWING_S seconds' worth through beyond the run.
+    let least_s = bytes / quota - WINDOWING_S;
+    eprintln!("consumed {bytes} bytes in {secs:.1} s under {quota} B/s (at least {least_s:.1} s)");
+    assert!(
+        secs >= 0.9 * least_s,
+        "the consumer was not held to its quota"
+    );
 }

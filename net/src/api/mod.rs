@@ -377,10 +377,18 @@ pub async fn dispatch(
         ApiKey::Fetch => {
             let mut req: kafka_protocol::messages::FetchRequest = decode(key, version, b)?;
             drop(dispatched);
-            req.max_bytes = crate::quota::enforce::fetch_max_bytes(ctx, header, req.max_bytes);
+            // Followers are not held to consumer quotas (as in Kafka).
+            let follower = req.replica_id.0 >= 0 || req.replica_state.replica_id.0 >= 0;
+            if !follower {
+                req.max_bytes = crate::quota::enforce::fetch_max_bytes(ctx, header, req.max_bytes);
+            }
             let resp = fetch::handle(ctx, version, req).await;
             let out = frame(key, version, cid, &resp)?;
-            crate::quota::enforce::fetch(ctx, header, resp, out)?
+            if follower {
+                out
+            } else {
+                crate::quota::enforce::fetch(ctx, header, resp, out)?
+            }
         }
         ApiKey::ListOffsets => handled!(list_offsets),
         ApiKey::Metadata => handled!(metadata),
