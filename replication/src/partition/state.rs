@@ -910,7 +910,7 @@ impl PartitionState {
         self.txns.on_batch(e);
         if e.control_type != MARKER_NONE {
             self.producers
-                .fence(e.producer_id, e.producer_epoch, now_ms);
+                .fence(e.producer_id, e.producer_epoch, e.max_timestamp, now_ms);
         }
         if e.producer_id >= 0 && e.base_sequence >= 0 {
             let count = (e.last_offset - e.base_offset + 1) as i32;
@@ -922,6 +922,7 @@ impl PartitionState {
                 last,
                 e.base_offset,
                 e.last_offset,
+                e.max_timestamp,
                 now_ms,
             );
         }
@@ -949,6 +950,11 @@ impl PartitionState {
         // there, or the replica would report an epoch its batches do not have.
         let stale = self.epochs.truncate_from_end(start);
         self.epochs.assign(epoch, start) || stale
+    }
+
+    /// The producers this replica remembers, as DescribeProducers reports them.
+    pub fn active_producers(&self) -> Vec<producer::ActiveProducer> {
+        self.producers.active(|pid| self.txns.open_since(pid))
     }
 
     /// Aborted transactions overlapping `from..=to`, for `read_committed` fetches.
