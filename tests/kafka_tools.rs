@@ -1,8 +1,9 @@
 //! Kafka 4.4's own tools and raw requests for groups, producers and transactions, against
 //! Myelin: `kafka-consumer-groups --list --type/--state` and `kafka-groups --list
 //! --group-type` (ListGroups v5, KIP-848's type filter), `kafka-transactions
-//! describe-producers` (DescribeProducers), `kafka-transactions list` (ListTransactions),
-//! and a produce that a compacted topic rejects per record (KIP-467's `record_errors`).
+//! describe-producers` and `find-hanging` (DescribeProducers), `kafka-transactions list`
+//! (ListTransactions), and produces that a compacted topic rejects per record (KIP-467's
+//! `record_errors`), raw and from Kafka's console producer.
 //!
 //! Each step's output is recorded below as Kafka 4.4 gives it, after taking out what differs
 //! between any two brokers (producer ids, timestamps, broker ids). With `MYELIN_KAFKA_REF=1`
@@ -473,6 +474,21 @@ async fn producers_scenario(bootstrap: &str, steps: &mut Steps) {
     }
     steps.push(("describe-producers, transaction open", describe()));
     steps.push(("transactions list, open", list()));
+    // Open, but far younger than the 15 minutes it would take to be hanging.
+    let (code, out, err) = tool(
+        "org.apache.kafka.tools.TransactionsCommand",
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "find-hanging",
+            "--topic",
+            "prod",
+        ],
+    );
+    steps.push((
+        "find-hanging, open",
+        format!("{code}\n{}{}", table(&out), err.trim()),
+    ));
     txn.commit_transaction(Duration::from_secs(30)).unwrap();
     steps.push(("describe-producers, committed", describe()));
     steps.push(("transactions list, committed", list()));
@@ -522,6 +538,32 @@ async fn record_errors_scenario(bootstrap: &str, steps: &mut Steps) {
     ] {
         steps.push((step, produce(bootstrap, version, "compacted", keys)));
     }
+    // Kafka's Java producer reports a refused record with its own record error.
+    let mut producer = Command::new("timeout")
+        .arg("--kill-after=10")
+        .arg(TOOL_TIMEOUT_S.to_string())
+        .arg(kref())
+        .args(["java", "org.apache.kafka.tools.ConsoleProducer"])
+        .args(["--bootstrap-server", bootstrap, "--topic", "compacted"])
+        .args(["--command-property", "retries=0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    producer
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"no key\n")
+        .unwrap();
+    let out = producer.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let shown = text.lines().find(|l| l.contains("Exception")).map_or_else(
+        || format!("no exception in: {text}"),
+        |l| l.trim().to_string(),
+    );
+    steps.push(("console-producer, no key", shown));
 }
 
 /// The scenario, against one broker.
@@ -626,6 +668,12 @@ fn expected() -> Steps {
             "0\nTransactionalId ProducerId TransactionState\ntools-txn 1 Ongoing".into(),
         ),
         (
+            "find-hanging, open",
+            "0\nTopic Partition ProducerId ProducerEpoch CoordinatorEpoch StartOffset \
+             LastTimestamp Duration(min)"
+                .into(),
+        ),
+        (
             "describe-producers, committed",
             format!("0\n{producers}\nproducer#0 0 -1 2 recent None\nproducer#1 0 0 1 recent None"),
         ),
@@ -659,6 +707,10 @@ fn expected() -> Steps {
         (
             "produce v7, keyless record 0",
             "error=87 base_offset=-1 message=None record_errors=[]".into(),
+        ),
+        (
+            "console-producer, no key",
+            format!("org.apache.kafka.common.InvalidRecordException: {KEYLESS}"),
         ),
     ]
 }
