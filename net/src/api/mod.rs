@@ -17,6 +17,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
@@ -181,6 +182,10 @@ pub const APIS: &[Api] = &[
     Api {
         key: describe_transactions::API_KEY,
         versions: describe_transactions::VERSIONS,
+    },
+    Api {
+        key: describe_producers::API_KEY,
+        versions: describe_producers::VERSIONS,
     },
     Api {
         key: list_transactions::API_KEY,
@@ -405,6 +410,7 @@ pub async fn dispatch(
         ApiKey::EndTxn => handled!(end_txn),
         ApiKey::TxnOffsetCommit => handled!(txn_offset_commit),
         ApiKey::DescribeTransactions => handled!(describe_transactions),
+        ApiKey::DescribeProducers => handled!(describe_producers),
         ApiKey::ListTransactions => handled!(list_transactions),
         ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
         ApiKey::DescribeCluster => handled!(describe_cluster),
