@@ -228,6 +228,9 @@ struct FileConfig {
     /// SASL settings per listener name (properties files only).
     #[serde(skip)]
     sasl: std::collections::BTreeMap<String, myelin_net::security::SaslConfig>,
+    /// TLS settings per listener name (properties files only).
+    #[serde(skip)]
+    tls: std::collections::BTreeMap<String, myelin_net::security::tls::TlsConfig>,
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     admin_listen: Option<AdminListen>,
@@ -328,6 +331,8 @@ pub struct ClientListener {
     pub advertised_port: u16,
     /// SASL settings (for SASL protocols).
     pub sasl: myelin_net::security::SaslConfig,
+    /// TLS settings (for SSL and SASL_SSL).
+    pub tls: Option<myelin_net::security::tls::TlsConfig>,
 }
 
 /// Resolved settings.
@@ -733,6 +738,7 @@ impl Settings {
                     }),
                     advertised_port: l.advertised_port.unwrap_or(l.listen.port()),
                     sasl: file.sasl.get(&l.name).cloned().unwrap_or_default(),
+                    tls: file.tls.get(&l.name).cloned(),
                 })
                 .collect(),
             admin_listen: match args.admin_listen.or(file.admin_listen) {

@@ -155,6 +155,7 @@ fn main() -> anyhow::Result<()> {
         listener_name: settings.listener_name.clone(),
         protocol: myelin_net::security::SecurityProtocol::Plaintext,
         sasl: Default::default(),
+        tls: None,
         offsets_replication_factor: settings.offsets_topic_replication_factor,
         transaction_state_replication_factor: settings.transaction_state_replication_factor,
         transaction_state_min_isr: settings.transaction_state_min_isr,
@@ -187,6 +188,7 @@ fn main() -> anyhow::Result<()> {
                     listener_name: l.name.clone(),
                     protocol: l.protocol,
                     sasl: l.sasl.clone(),
+                    tls: l.tls.clone(),
                     ..server.clone()
                 }),
         )

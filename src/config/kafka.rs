@@ -110,6 +110,7 @@ pub(super) fn read(
     identity(&mut entries, &mut file)?;
     let controller = listeners(&mut entries, &mut file)?;
     sasl(&mut entries, &mut file)?;
+    tls(&mut entries, &mut file)?;
     bootstrap_servers(&mut entries, &file, controller.as_ref(), notices)?;
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
@@ -586,10 +587,9 @@ fn check_protocol(
     let problem = match protocol {
         Some("PLAINTEXT") => return Ok(SecurityProtocol::Plaintext),
         Some("SASL_PLAINTEXT") => return Ok(SecurityProtocol::SaslPlaintext),
-        Some(protocol) => format!(
-            "listener {name} uses {protocol}, which Myelin does not serve yet; \
-             PLAINTEXT and SASL_PLAINTEXT listeners are supported"
-        ),
+        Some("SSL") => return Ok(SecurityProtocol::Ssl),
+        Some("SASL_SSL") => return Ok(SecurityProtocol::SaslSsl),
+        Some(protocol) => format!("listener {name} uses {protocol}, which Myelin does not serve"),
         None => format!(
             "listener {name} has no security protocol: map it in \
              listener.security.protocol.map, or name it in controller.listener.names if it is \
@@ -674,6 +674,84 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
                 max_reauth_ms: reauth.or(global_reauth).unwrap_or(0),
             },
         );
+    }
+    Ok(())
+}
+
+/// The TLS settings of each SSL and SASL_SSL listener, with Kafka's names, the
+/// `listener.name.<listener>.` prefixed key first: `ssl.keystore.type` and
+/// `ssl.truststore.type` (PEM only), `ssl.keystore.location`, `ssl.key.password`,
+/// `ssl.truststore.location`, `ssl.client.auth`.
+fn tls(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    const KEYS: &[&str] = &[
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.password",
+        "ssl.client.auth",
+        "ssl.enabled.protocols",
+        "ssl.protocol",
+        "ssl.endpoint.identification.algorithm",
+    ];
+    let global: BTreeMap<&str, Property> = KEYS
+        .iter()
+        .filter_map(|k| entries.take(k).map(|p| (*k, p)))
+        .collect();
+    let names: Vec<String> = file
+        .extra_listeners
+        .iter()
+        .filter(|l| l.protocol.tls())
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+        let values: BTreeMap<&str, Property> = KEYS
+            .iter()
+            .filter_map(|key| {
+                entries
+                    .take(&format!("{prefix}{key}"))
+                    .or_else(|| global.get(key).cloned())
+                    .map(|p| (*key, p))
+            })
+            .collect();
+        let get = |key: &str| values.get(key).cloned();
+        for key in ["ssl.keystore.type", "ssl.truststore.type"] {
+            if let Some(p) = get(key) {
+                if !p.value.eq_ignore_ascii_case("PEM") {
+                    return Err(entries.error(&p, "only PEM files are supported"));
+                }
+            }
+        }
+        let Some(keystore) = get("ssl.keystore.location") else {
+            return Err(anyhow!(
+                "{}: listener {name} uses TLS: set ssl.keystore.location (a PEM file with the \
+                 private key and the certificate chain) and ssl.keystore.type=PEM",
+                entries.origin
+            ));
+        };
+        let client_auth = match get("ssl.client.auth") {
+            Some(p) => p.value.parse().map_err(|e| entries.error(&p, e))?,
+            None => myelin_net::security::tls::ClientAuth::None,
+        };
+        if let Some(p) = get("ssl.enabled.protocols") {
+            for v in p.value.split(',').map(str::trim) {
+                if !matches!(v, "TLSv1.2" | "TLSv1.3") {
+                    return Err(entries.error(&p, format!("{v}: TLSv1.2 and TLSv1.3 are served")));
+                }
+            }
+        }
+        let config = myelin_net::security::tls::TlsConfig {
+            keystore: keystore.value.clone().into(),
+            key_password: get("ssl.key.password").map(|p| p.value),
+            truststore: get("ssl.truststore.location").map(|p| p.value.into()),
+            client_auth,
+        };
+        myelin_net::security::tls::server_config(&config)
+            .map_err(|e| entries.error(&keystore, e))?;
+        file.tls.insert(name, config);
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! settings of the listener it came in on.
 
 pub mod sasl;
+pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -115,6 +116,11 @@ impl Identity {
         *self.principal.borrow_mut() = principal;
         self.authenticated.set(true);
         self.expires_at.set(expires_at);
+    }
+
+    /// A verified client certificate named `principal` (SSL listeners; SASL replaces it).
+    pub fn certificate_principal(&self, principal: String) {
+        *self.principal.borrow_mut() = principal;
     }
 
     /// Whether SASL authentication completed (re-authentication keeps it so).
