@@ -78,7 +78,7 @@ const ONLY_VALUE: &[(&str, &str, &str)] = &[
     (
         "security.inter.broker.protocol",
         "PLAINTEXT",
-        "only PLAINTEXT listeners are served",
+        "brokers talk among themselves over PLAINTEXT",
     ),
 ];
 
@@ -95,7 +95,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The security protocols Kafka knows; only the first is served.
+/// The security protocols Kafka knows, all served.
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 
 /// Maps a properties file onto the file layer; `origin` names the file in messages.
@@ -1329,16 +1329,19 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn only_plaintext_listeners_are_served() {
+    fn the_brokers_own_listener_is_plaintext() {
         // A listener named after a protocol uses it when there is no map.
         let error = error_of("listeners=SSL://:9093\n");
-        assert!(error.contains("listener SSL uses SSL"), "{error}");
+        assert!(
+            error.contains("listener SSL carries the brokers' own traffic"),
+            "{error}"
+        );
         let error = error_of(
             "listeners=CLIENT://:9092\n\
              listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT\n",
         );
         assert!(
-            error.contains("listeners: listener CLIENT uses SASL_SSL"),
+            error.contains("listener CLIENT carries the brokers' own traffic"),
             "{error}"
         );
         let error = error_of(
@@ -1351,7 +1354,10 @@ log.retention.check.interval.ms=300000
              controller.listener.names=CONTROLLER\n\
              listener.security.protocol.map=CONTROLLER:SSL,PLAINTEXT:PLAINTEXT\n",
         );
-        assert!(error.contains("controller.listener.names: listener CONTROLLER uses SSL"));
+        assert!(
+            error.contains("controller listener CONTROLLER must be PLAINTEXT"),
+            "{error}"
+        );
         // A named client listener mapped to PLAINTEXT is fine.
         let (s, _) = resolve(
             "listeners=CLIENT://127.0.0.1:19092\nlistener.security.protocol.map=CLIENT:plaintext\n\
@@ -1405,7 +1411,7 @@ log.retention.check.interval.ms=300000
         assert!(no_users.contains("PlainLoginModule"), "{no_users}");
         let ssl = error_of("listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093\n");
         assert!(
-            ssl.contains("SSL, which Myelin does not serve yet"),
+            ssl.contains("listener SSL uses TLS: set ssl.keystore.location"),
             "{ssl}"
         );
     }
