@@ -9,6 +9,9 @@
 //! * A request before authentication, and an oversized frame before authentication, close
 //!   the connection.
 //! * librdkafka authenticates with PLAIN and round-trips a record.
+//! * With `connections.max.reauth.ms` the session lifetime is announced, an expired session
+//!   is closed at its next request, re-authenticating in time extends it, and
+//!   re-authenticating as another user fails (KIP-368).
 //!
 //! With `MYELIN_KAFKA_REF=1` the same scenario runs against Kafka 4.4 (on 127.0.0.45) and
 //! every step must give the same outcome.
@@ -405,4 +408,96 @@ fn sasl_plain_and_scram_with_real_clients() {
     for ((step, ours), (_, theirs)) in myelin.iter().zip(&reference) {
         assert_eq!(ours, theirs, "step {step:?}: Myelin and Kafka 4.4 differ");
     }
+}
+
+/// One request frame with a v1 header (client id "raw").
+fn frame(key: i16, version: i16, correlation: i32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&key.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&3i16.to_be_bytes());
+    b.extend_from_slice(b"raw");
+    b.extend_from_slice(body);
+    let mut f = (b.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&b);
+    f
+}
+
+/// The body of the next response (after its correlation id), or `None` once closed.
+fn response(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(body.split_off(4))
+}
+
+/// SaslHandshake v1 and SaslAuthenticate v1 with PLAIN: (error code, session lifetime).
+fn plain_login(s: &mut TcpStream, user: &str, password: &str) -> Option<(i16, i64)> {
+    let mechanism = b"PLAIN";
+    let mut body = (mechanism.len() as i16).to_be_bytes().to_vec();
+    body.extend_from_slice(mechanism);
+    s.write_all(&frame(17, 1, 1, &body)).ok()?;
+    let r = response(s)?;
+    assert_eq!(i16::from_be_bytes([r[0], r[1]]), 0, "handshake refused");
+    let token = format!("\0{user}\0{password}");
+    let mut body = (token.len() as i32).to_be_bytes().to_vec();
+    body.extend_from_slice(token.as_bytes());
+    s.write_all(&frame(36, 1, 2, &body)).ok()?;
+    let r = response(s)?;
+    let code = i16::from_be_bytes([r[0], r[1]]);
+    let msg_len = i16::from_be_bytes([r[2], r[3]]).max(0) as usize;
+    let at = 4 + msg_len;
+    let bytes_len = i32::from_be_bytes(r[at..at + 4].try_into().unwrap()).max(0) as usize;
+    let at = at + 4 + bytes_len;
+    let lifetime = i64::from_be_bytes(r[at..at + 8].try_into().unwrap());
+    Some((code, lifetime))
+}
+
+/// Whether a Metadata request on `s` is answered (rather than the connection closed).
+fn answered(s: &mut TcpStream) -> bool {
+    s.write_all(&metadata_request()).is_ok() && response(s).is_some()
+}
+
+#[test]
+fn sessions_expire_unless_the_client_reauthenticates() {
+    let dir = tempfile::tempdir_in(common::test_tmp()).unwrap();
+    let sasl = free_addr();
+    let props = dir.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://{sasl}\n\
+             sasl.enabled.mechanisms=PLAIN\nconnections.max.reauth.ms=2000\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS} required \
+             user_alice=\"alice-secret\" user_bob=\"bob-secret\";\n"
+        ),
+    )
+    .unwrap();
+    let _broker = Broker::start(&["--config", props.to_str().unwrap()]);
+    let connect = || {
+        let s = TcpStream::connect(sasl).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // The session lifetime is announced, requests are served, and past it the next request
+    // closes the connection.
+    let mut s = connect();
+    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    assert!(answered(&mut s));
+    std::thread::sleep(Duration::from_millis(2300));
+    assert!(!answered(&mut s), "an expired session was served");
+
+    // Re-authenticating in time extends the session.
+    let mut s = connect();
+    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(answered(&mut s), "a re-authenticated session was closed");
+
+    // Re-authenticating as someone else fails and closes the connection.
+    assert_eq!(plain_login(&mut s, "bob", "bob-secret").map(|r| r.0), Some(58));
+    assert!(!answered(&mut s));
 }
