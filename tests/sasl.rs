@@ -484,20 +484,32 @@ fn sessions_expire_unless_the_client_reauthenticates() {
     // The session lifetime is announced, requests are served, and past it the next request
     // closes the connection.
     let mut s = connect();
-    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    assert_eq!(
+        plain_login(&mut s, "alice", "alice-secret"),
+        Some((0, 2000))
+    );
     assert!(answered(&mut s));
     std::thread::sleep(Duration::from_millis(2300));
     assert!(!answered(&mut s), "an expired session was served");
 
     // Re-authenticating in time extends the session.
     let mut s = connect();
-    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    assert_eq!(
+        plain_login(&mut s, "alice", "alice-secret"),
+        Some((0, 2000))
+    );
     std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(plain_login(&mut s, "alice", "alice-secret"), Some((0, 2000)));
+    assert_eq!(
+        plain_login(&mut s, "alice", "alice-secret"),
+        Some((0, 2000))
+    );
     std::thread::sleep(Duration::from_millis(1200));
     assert!(answered(&mut s), "a re-authenticated session was closed");
 
     // Re-authenticating as someone else fails and closes the connection.
-    assert_eq!(plain_login(&mut s, "bob", "bob-secret").map(|r| r.0), Some(58));
+    assert_eq!(
+        plain_login(&mut s, "bob", "bob-secret").map(|r| r.0),
+        Some(58)
+    );
     assert!(!answered(&mut s));
 }
