@@ -513,3 +513,133 @@ fn sessions_expire_unless_the_client_reauthenticates() {
     );
     assert!(!answered(&mut s));
 }
+
+/// An ES256 JWT for `sub`, valid for `valid_s` seconds from now (negative: expired).
+fn jwt(key: &ring::signature::EcdsaKeyPair, sub: &str, valid_s: i64) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let header = B64.encode(r#"{"alg":"ES256","typ":"JWT","kid":"test-key"}"#);
+    let claims = B64.encode(format!(
+        r#"{{"sub":"{sub}","iat":{now},"exp":{},"aud":"myelin","iss":"https://idp.test","scope":"kafka"}}"#,
+        now + valid_s
+    ));
+    let signed = format!("{header}.{claims}");
+    let sig = key
+        .sign(&ring::rand::SystemRandom::new(), signed.as_bytes())
+        .unwrap();
+    format!("{signed}.{}", B64.encode(sig.as_ref()))
+}
+
+#[test]
+fn oauthbearer_tokens_are_checked_against_a_jwks() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    if !jars_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Kafka 4.4's jars are missing"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir_in(common::test_tmp()).unwrap();
+    let d = dir.path();
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = key.public_key().as_ref();
+    let jwks = d.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","use":"sig","kid":"test-key","x":"{}","y":"{}"}}]}}"#,
+            B64.encode(&point[1..33]),
+            B64.encode(&point[33..65])
+        ),
+    )
+    .unwrap();
+    let sasl = free_addr();
+    let props = d.join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://{sasl}\n\
+             sasl.enabled.mechanisms=OAUTHBEARER\n\
+             listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=org.apache.kafka.common.\
+             security.oauthbearer.OAuthBearerLoginModule required;\n\
+             listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class=org.\
+             apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler\n\
+             sasl.oauthbearer.jwks.endpoint.url=file://{}\n\
+             sasl.oauthbearer.expected.audience=myelin\n\
+             sasl.oauthbearer.expected.issuer=https://idp.test\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let broker = Broker::start(&["--config", props.to_str().unwrap()]);
+    // The Java client reads its token from a file (Kafka 4's file: token endpoint).
+    let client = |name: &str, token: &str| -> String {
+        let token_file = d.join(format!("{name}.jwt"));
+        std::fs::write(&token_file, token).unwrap();
+        let path = d.join(format!("{name}.properties"));
+        std::fs::write(
+            &path,
+            format!(
+                "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.\
+                 OAuthBearerLoginModule required;\n\
+                 sasl.login.callback.handler.class=org.apache.kafka.common.security.\
+                 oauthbearer.OAuthBearerLoginCallbackHandler\n\
+                 sasl.oauthbearer.token.endpoint.url=file://{}\n",
+                token_file.display()
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let target = Target {
+        plaintext: broker.bootstrap(),
+        sasl: sasl.to_string(),
+    };
+    std::env::set_var(
+        "JAVA_TOOL_OPTIONS",
+        format!(
+            "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://{0}/good.jwt,file://{0}/forged.jwt",
+            d.display()
+        ),
+    );
+    let good = client("good", &jwt(&key, "alice", 600));
+    let (code, out, err) = tool(
+        "org.apache.kafka.tools.TopicCommand",
+        &[
+            "--bootstrap-server",
+            &target.sasl,
+            "--command-config",
+            &good,
+            "--list",
+        ],
+    );
+    assert_eq!(code, 0, "a valid token was refused: {out}{err}");
+    // A token signed by another key fails on the broker.
+    let other = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap()
+            .as_ref(),
+        &rng,
+    )
+    .unwrap();
+    let forged = client("forged", &jwt(&other, "alice", 600));
+    let (_, out, err) = consume(&target, "oauth", &forged, 1);
+    assert_eq!(
+        auth_failure(&format!("{out}{err}")),
+        "Authentication failed during authentication due to invalid credentials with SASL \
+         mechanism OAUTHBEARER"
+    );
+    std::env::remove_var("JAVA_TOOL_OPTIONS");
+}

@@ -640,8 +640,8 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
         for m in &mechanisms {
             if !myelin_net::security::sasl::MECHANISMS.contains(&m.as_str()) {
                 let message = format!(
-                    "SASL mechanism {m} is not supported; PLAIN, SCRAM-SHA-256 and \
-                     SCRAM-SHA-512 are"
+                    "SASL mechanism {m} is not supported; PLAIN, SCRAM-SHA-256, \
+                     SCRAM-SHA-512 and OAUTHBEARER are"
                 );
                 return Err(match &property {
                     Some(p) => entries.error(p, message),
@@ -665,6 +665,11 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
                 plain_users = jaas_users(&jaas.value).map_err(|e| entries.error(&jaas, e))?;
             }
         }
+        let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(oauth(entries, &prefix, &name)?)
+        } else {
+            None
+        };
         let reauth = entries.at_least::<i64>(&format!("{prefix}connections.max.reauth.ms"), 0)?;
         file.sasl.insert(
             name,
@@ -672,6 +677,7 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
                 mechanisms,
                 plain_users,
                 max_reauth_ms: reauth.or(global_reauth).unwrap_or(0),
+                oauth,
             },
         );
     }
@@ -754,6 +760,76 @@ fn tls(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
         file.tls.insert(name, config);
     }
     Ok(())
+}
+
+/// OAUTHBEARER's settings for the listener with `prefix`: signed tokens checked against a
+/// JWKS file (`sasl.oauthbearer.jwks.endpoint.url=file:...`), with Kafka's claim settings.
+fn oauth(
+    entries: &mut Entries<'_>,
+    prefix: &str,
+    listener: &str,
+) -> anyhow::Result<myelin_net::security::oauth::OauthConfig> {
+    let mut get = |key: &str| {
+        entries
+            .take(&format!("{prefix}oauthbearer.{key}"))
+            .or_else(|| entries.take(&format!("{prefix}{key}")))
+            .or_else(|| entries.take(key))
+    };
+    let handler = get("sasl.server.callback.handler.class");
+    let jwks = get("sasl.oauthbearer.jwks.endpoint.url");
+    let audience = get("sasl.oauthbearer.expected.audience");
+    let issuer = get("sasl.oauthbearer.expected.issuer");
+    let sub = get("sasl.oauthbearer.sub.claim.name");
+    let skew = get("sasl.oauthbearer.clock.skew.seconds");
+    let _login = get("sasl.jaas.config");
+    if let Some(h) = &handler {
+        if !h.value.ends_with("OAuthBearerValidatorCallbackHandler") {
+            return Err(entries.error(
+                h,
+                "only org.apache.kafka.common.security.oauthbearer.\
+                 OAuthBearerValidatorCallbackHandler (signed tokens, checked against a JWKS) \
+                 is supported",
+            ));
+        }
+    }
+    let Some(jwks) = jwks else {
+        return Err(anyhow!(
+            "{}: listener {listener} enables OAUTHBEARER: set \
+             sasl.oauthbearer.jwks.endpoint.url to a file: URL of the identity provider's JWKS",
+            entries.origin
+        ));
+    };
+    let Some(path) = jwks
+        .value
+        .strip_prefix("file://")
+        .or(jwks.value.strip_prefix("file:"))
+    else {
+        return Err(entries.error(&jwks, "only file: URLs are supported"));
+    };
+    let clock_skew_s = match skew {
+        Some(p) => p
+            .value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| entries.error(&p, "expected a non-negative number of seconds"))?,
+        None => 30,
+    };
+    Ok(myelin_net::security::oauth::OauthConfig {
+        jwks_file: path.into(),
+        expected_audience: audience
+            .map(|p| {
+                p.value
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        expected_issuer: issuer.map(|p| p.value),
+        sub_claim: sub.map(|p| p.value).unwrap_or_else(|| "sub".into()),
+        clock_skew_s,
+    })
 }
 
 /// The `user_<name>="<password>"` options of a JAAS login module line:

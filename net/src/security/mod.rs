@@ -1,6 +1,7 @@
 //! Who a connection is: the principal that authentication established, and the security
 //! settings of the listener it came in on.
 
+pub mod oauth;
 pub mod sasl;
 pub mod tls;
 
@@ -71,6 +72,8 @@ pub struct SaslConfig {
     pub plain_users: BTreeMap<String, String>,
     /// `connections.max.reauth.ms`: 0 never expires a session (KIP-368).
     pub max_reauth_ms: i64,
+    /// OAUTHBEARER's token checks, when the mechanism is enabled.
+    pub oauth: Option<oauth::OauthConfig>,
 }
 
 /// The principal of a connection that has not authenticated (a PLAINTEXT or SSL listener
