@@ -110,6 +110,7 @@ pub(super) fn read(
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
     replication(&mut entries, &mut file)?;
+    authorization(&mut entries, &mut file)?;
     entries.finish(notices)?;
     Ok(file)
 }
@@ -680,6 +681,16 @@ fn replication(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Resu
     file.auto_leader_rebalance_enable = entries.boolean("auto.leader.rebalance.enable")?;
     file.leader_imbalance_check_interval_seconds =
         entries.at_least("leader.imbalance.check.interval.seconds", 1)?;
+    Ok(())
+}
+
+/// The authorizer: its class, super users, and the rule for resources without ACLs.
+fn authorization(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    file.authorizer_class_name = entries
+        .take("authorizer.class.name")
+        .map(|property| property.value);
+    file.super_users = entries.take("super.users").map(|property| property.value);
+    file.allow_everyone_if_no_acl_found = entries.boolean("allow.everyone.if.no.acl.found")?;
     Ok(())
 }
 

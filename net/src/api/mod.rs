@@ -6,12 +6,15 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod create_acls;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -214,6 +217,18 @@ pub const APIS: &[Api] = &[
         key: list_partition_reassignments::API_KEY,
         versions: list_partition_reassignments::VERSIONS,
     },
+    Api {
+        key: describe_acls::API_KEY,
+        versions: describe_acls::VERSIONS,
+    },
+    Api {
+        key: create_acls::API_KEY,
+        versions: create_acls::VERSIONS,
+    },
+    Api {
+        key: delete_acls::API_KEY,
+        versions: delete_acls::VERSIONS,
+    },
 ];
 
 /// The implemented version range of `key`, if it is implemented.
@@ -376,6 +391,9 @@ pub async fn dispatch(
         ApiKey::OffsetForLeaderEpoch => handled!(offset_for_leader_epoch),
         ApiKey::AlterPartitionReassignments => handled!(alter_partition_reassignments),
         ApiKey::ListPartitionReassignments => handled!(list_partition_reassignments),
+        ApiKey::DescribeAcls => handled!(describe_acls),
+        ApiKey::CreateAcls => handled!(create_acls),
+        ApiKey::DeleteAcls => handled!(delete_acls),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))

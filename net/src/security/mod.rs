@@ -1,6 +1,8 @@
 //! Who a connection is: the principal that authentication established, and the security
 //! settings of the listener it came in on.
 
+pub mod authz;
+
 use std::cell::RefCell;
 
 /// The principal of a connection that has not authenticated (a PLAINTEXT or SSL listener
