@@ -5,6 +5,7 @@
 use crate::codes;
 use crate::limits;
 use crate::server::Ctx;
+use myelin_replication::cluster::security::{operation, resource_type};
 use crate::topics;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -26,11 +27,19 @@ pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> Create
     let message = |m: String| (version >= 1).then(|| StrBytes::from_string(m));
     let mut results: Vec<Option<CreatableTopicResult>> = Vec::with_capacity(req.topics.len());
     let mut asked = Vec::new();
+    let cluster_create = ctx.cluster_authorized(operation::CREATE);
     for t in &req.topics {
         let base = CreatableTopicResult::default()
             .with_name(t.name.clone())
             .with_num_partitions(-1)
             .with_replication_factor(-1);
+        if !cluster_create && !ctx.authorized(resource_type::TOPIC, &t.name.0, operation::CREATE) {
+            results.push(Some(
+                base.with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(message("Authorization failed.".into())),
+            ));
+            continue;
+        }
         if t.replication_factor > limits::REPLICATION_FACTOR_MAX {
             results.push(Some(
                 base.with_error_code(codes::INVALID_REPLICATION_FACTOR)
