@@ -3,6 +3,7 @@
 use crate::group::coordinator::on_every_coordinator;
 use crate::group::state::GroupState;
 use crate::server::Ctx;
+use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -40,10 +41,13 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGrou
     })
     .await;
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    // DESCRIBE on the cluster lists every group; otherwise those the principal may describe.
+    let every = ctx.cluster_authorized(operation::DESCRIBE);
     let groups = all
         .into_iter()
         .flatten()
         .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.to_lowercase()))
+        .filter(|(id, _, _)| every || ctx.authorized(resource_type::GROUP, id, operation::DESCRIBE))
         .map(|(id, protocol_type, state)| {
             let g = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(id)))
