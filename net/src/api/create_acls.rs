@@ -52,7 +52,11 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: CreateAclsRequest) -> CreateA
     if acls.is_empty() {
         return CreateAclsResponse::default();
     }
-    let results = match ctx.shard.controller(ControllerRequest::CreateAcls { acls }).await {
+    let results = match ctx
+        .shard
+        .controller(ControllerRequest::CreateAcls { acls })
+        .await
+    {
         Ok(ControllerResponse::CreateAcls(r)) if r.len() == req.creations.len() => r,
         Ok(other) => {
             return all(

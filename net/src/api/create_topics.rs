@@ -5,13 +5,13 @@
 use crate::codes;
 use crate::limits;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use crate::topics;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::controller::NewTopic;
 use myelin_shards::topic_config;
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@ use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store::{self, OffsetKey};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.

@@ -11,12 +11,12 @@
 
 use crate::codes;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use crate::topics;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.

@@ -2,10 +2,10 @@
 
 use crate::codes;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use myelin_replication::types::TopicId;
 use std::ops::RangeInclusive;

@@ -5,10 +5,10 @@ use crate::api::metadata::{cluster_id_text, controller_id, live_brokers};
 use crate::codes;
 use crate::security::authz::{CLUSTER_NAME, OPERATIONS_OMITTED};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::resource_type;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::resource_type;
 use std::ops::RangeInclusive;
 
 /// The API key served here.

@@ -5,7 +5,6 @@
 
 use crate::codes;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
@@ -14,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
 

@@ -6,7 +6,6 @@ use crate::codes;
 use crate::legacy;
 use crate::limits;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
@@ -14,6 +13,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_shards::ReadRequest;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};

@@ -5,12 +5,12 @@
 use crate::codes;
 use crate::group::store::{partition_for, OFFSETS_TOPIC};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use crate::topics;
 use crate::txn::coordinator::TXN_TOPIC;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.

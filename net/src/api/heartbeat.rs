@@ -2,8 +2,8 @@
 
 use crate::group::coordinator::on_coordinator;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -15,7 +15,8 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 pub async fn handle(ctx: &Ctx, _version: i16, req: HeartbeatRequest) -> HeartbeatResponse {
     let group = req.group_id.0.to_string();
     if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
-        return HeartbeatResponse::default().with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED);
+        return HeartbeatResponse::default()
+            .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED);
     }
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.map(|i| i.to_string());

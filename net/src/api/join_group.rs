@@ -4,10 +4,10 @@
 use crate::group::coordinator::on_coordinator;
 use crate::group::state::{Disposition, JoinOutcome, JoinRequest};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.

@@ -4,11 +4,11 @@
 use crate::codes;
 use crate::legacy;
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_shards::{ListedOffset, OffsetQuery};
 use myelin_storage::records;
 use std::ops::RangeInclusive;

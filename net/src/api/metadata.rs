@@ -3,6 +3,7 @@
 //! broker's metadata image; topics are created on demand when auto-creation is on.
 
 use crate::codes;
+use crate::security::authz::{CLUSTER_NAME, OPERATIONS_OMITTED};
 use crate::server::Ctx;
 use crate::topics;
 use kafka_protocol::messages::metadata_response::{
@@ -12,7 +13,6 @@ use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataRespon
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::image::{MetadataImage, TopicImage};
 use myelin_replication::cluster::security::{operation, resource_type};
-use crate::security::authz::{CLUSTER_NAME, OPERATIONS_OMITTED};
 use myelin_replication::types::TopicId;
 use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
@@ -128,9 +128,8 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
     let want_operations = version >= 8 && req.include_topic_authorized_operations;
-    let operations = |name: &str| {
-        ctx.authorized_operations(want_operations, resource_type::TOPIC, name)
-    };
+    let operations =
+        |name: &str| ctx.authorized_operations(want_operations, resource_type::TOPIC, name);
     let describe = |name: &str| ctx.authorized(resource_type::TOPIC, name, operation::DESCRIBE);
     let image = ctx.shard.metadata();
     let topics = match requested {
@@ -157,7 +156,11 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
                             && ctx.shard.node.auto_create_topics
                             && image.topic(&name.0).is_none();
                         if creates
-                            && !ctx.authorized(resource_type::CLUSTER, CLUSTER_NAME, operation::CREATE)
+                            && !ctx.authorized(
+                                resource_type::CLUSTER,
+                                CLUSTER_NAME,
+                                operation::CREATE,
+                            )
                             && !ctx.authorized(resource_type::TOPIC, &name.0, operation::CREATE)
                         {
                             out.push(topic_error(
@@ -219,11 +222,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(controller))
         .with_topics(topics)
-        .with_cluster_authorized_operations(
-            ctx.authorized_operations(
-                (8..=10).contains(&version) && req.include_cluster_authorized_operations,
-                resource_type::CLUSTER,
-                CLUSTER_NAME,
-            ),
-        )
+        .with_cluster_authorized_operations(ctx.authorized_operations(
+            (8..=10).contains(&version) && req.include_cluster_authorized_operations,
+            resource_type::CLUSTER,
+            CLUSTER_NAME,
+        ))
 }

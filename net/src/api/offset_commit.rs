@@ -4,11 +4,11 @@ use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store::{self, Committed, OffsetKey};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -88,7 +88,10 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
 }
 
 /// The response: each partition's own error, else the commit's.
-fn respond(plan: Vec<(TopicName, Vec<PartitionPlan>)>, committed: Result<(), i16>) -> OffsetCommitResponse {
+fn respond(
+    plan: Vec<(TopicName, Vec<PartitionPlan>)>,
+    committed: Result<(), i16>,
+) -> OffsetCommitResponse {
     let topics = plan
         .into_iter()
         .map(|(name, parts)| {

@@ -5,11 +5,11 @@ use crate::codes;
 use crate::group::coordinator::on_coordinator;
 use crate::group::store::{self, OffsetKey};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.

@@ -3,7 +3,6 @@
 use crate::codes;
 use crate::group::coordinator::{on_coordinator, GroupOffsets};
 use crate::server::Ctx;
-use myelin_replication::cluster::security::{operation, resource_type};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -12,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -47,10 +47,22 @@ async fn fetch_group(
         .await?;
     let answer = |topic: &str, p: i32| -> Answer {
         if !describe(topic) {
-            return (p, -1, -1, Some(String::new()), codes::TOPIC_AUTHORIZATION_FAILED);
+            return (
+                p,
+                -1,
+                -1,
+                Some(String::new()),
+                codes::TOPIC_AUTHORIZATION_FAILED,
+            );
         }
         match offsets.get(&(topic.to_string(), p)) {
-            Some(c) => (p, c.offset, c.leader_epoch, Some(c.metadata.clone()), codes::NONE),
+            Some(c) => (
+                p,
+                c.offset,
+                c.leader_epoch,
+                Some(c.metadata.clone()),
+                codes::NONE,
+            ),
             None => (p, -1, -1, Some(String::new()), codes::NONE),
         }
     };

@@ -163,9 +163,10 @@ pub async fn handle(
         .map(Duration::from_millis);
     let image = ctx.shard.metadata();
     // A transactional producer needs WRITE on its transactional id, or nothing is written.
-    let txn_refused = req.transactional_id.as_ref().is_some_and(|id| {
-        !ctx.authorized(resource_type::TRANSACTIONAL_ID, id, operation::WRITE)
-    });
+    let txn_refused = req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !ctx.authorized(resource_type::TRANSACTIONAL_ID, id, operation::WRITE));
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {

@@ -303,11 +303,25 @@ mod tests {
     }
 
     fn allow(name: &str, who: &str, op: i8) -> AclBinding {
-        acl(TOPIC, name, pattern_type::LITERAL, who, op, permission::ALLOW)
+        acl(
+            TOPIC,
+            name,
+            pattern_type::LITERAL,
+            who,
+            op,
+            permission::ALLOW,
+        )
     }
 
     fn deny(name: &str, who: &str, op: i8) -> AclBinding {
-        acl(TOPIC, name, pattern_type::LITERAL, who, op, permission::DENY)
+        acl(
+            TOPIC,
+            name,
+            pattern_type::LITERAL,
+            who,
+            op,
+            permission::DENY,
+        )
     }
 
     fn set(acls: &[AclBinding]) -> BTreeSet<AclBinding> {
@@ -480,7 +494,10 @@ mod tests {
         let some = set(&[allow("t", "User:alice", WRITE)]);
         assert!(c.authorize_any(&some, ALICE, TOPIC, WRITE));
         assert!(!c.authorize_any(&some, BOB, TOPIC, WRITE));
-        let denied = set(&[allow("t", "User:alice", WRITE), deny("*", "User:alice", WRITE)]);
+        let denied = set(&[
+            allow("t", "User:alice", WRITE),
+            deny("*", "User:alice", WRITE),
+        ]);
         assert!(!c.authorize_any(&denied, ALICE, TOPIC, WRITE));
         let prefix_denied = set(&[
             allow("payments", "User:alice", WRITE),
