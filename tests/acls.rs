@@ -1,0 +1,340 @@
+//! ACLs end to end: Kafka's own `kafka-acls` tool (AclCommand, from Kafka 4.4's jars) adds,
+//! lists and removes ACLs, and librdkafka clients are refused, then allowed, as they are.
+//!
+//! The broker runs with `authorizer.class.name` set to Kafka's StandardAuthorizer,
+//! `allow.everyone.if.no.acl.found=false` and no super users, so the PLAINTEXT client
+//! (`User:ANONYMOUS`) may do only what ACLs grant. A Kafka broker in that setting cannot
+//! register with its own controller (its connection is `User:ANONYMOUS` too), so both
+//! brokers are first started with `User:ANONYMOUS` as super user to grant it ALL on the
+//! cluster, then restarted without super users: from then on topics and groups are refused
+//! until an ACL allows them, a DENY overrides an ALLOW, a PREFIXED ACL covers the topics it
+//! prefixes, and removing the cluster ACL refuses the ACL APIs themselves. Before any of
+//! that, without an authorizer, `kafka-acls --list` meets SECURITY_DISABLED.
+//!
+//! With `MYELIN_KAFKA_REF=1` the same scenario runs against Kafka 4.4 (`kref.sh start` on
+//! 127.0.0.45) and every step's outcome must be the same on both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::kref::{jars_installed, script as kref, KafkaRef};
+use common::{kafka, Broker};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Where Kafka 4.4 is served from for the reference run.
+const KAFKA_HOST: &str = "127.0.0.45";
+/// One tool run may take this long (a JVM start is a few seconds on a busy machine).
+const TOOL_TIMEOUT_S: u32 = 120;
+/// Kafka's name for the authorizer.
+const AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+/// Long enough for an ACL change to reach the broker's authorizer.
+const ACL_SETTLE: Duration = Duration::from_millis(1500);
+
+/// Runs Kafka's AclCommand; its outcome as the test compares it: the Kafka exception it
+/// met, or its output lines (sorted: Kafka prints a resource's ACLs in hash order).
+fn acls(bootstrap: &str, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("--kill-after=10")
+        .arg(TOOL_TIMEOUT_S.to_string())
+        .arg(kref())
+        .arg("java")
+        .arg("org.apache.kafka.tools.AclCommand")
+        .arg("--bootstrap-server")
+        .arg(bootstrap)
+        .args(args)
+        .output()
+        .expect("running kref.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = format!("{stdout}\n{stderr}");
+    const PREFIX: &str = "org.apache.kafka.common.errors.";
+    if let Some(e) = text.lines().find_map(|l| {
+        l.find(PREFIX).map(|i| {
+            let rest = &l[i + PREFIX.len()..];
+            rest.split(':').next().unwrap_or(rest).trim().to_string()
+        })
+    }) {
+        return e;
+    }
+    let mut lines: Vec<String> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// Produces one record to `topic` with a fresh producer; "ok" or the error code.
+async fn produce(bootstrap: &str, topic: &str) -> String {
+    let producer: FutureProducer = kafka::config(bootstrap)
+        .set("message.timeout.ms", "15000")
+        .create()
+        .unwrap();
+    let sent = producer
+        .send(
+            FutureRecord::to(topic).key("k").payload("v"),
+            Duration::from_secs(15),
+        )
+        .await;
+    match sent {
+        Ok(_) => "ok".into(),
+        Err((KafkaError::MessageProduction(code), _)) => format!("{code:?}"),
+        Err((e, _)) => format!("{e}"),
+    }
+}
+
+/// Consumes `topic` in `group` until a record or an error arrives; "record" or the error.
+fn consume(bootstrap: &str, topic: &str, group: &str) -> String {
+    let consumer: BaseConsumer = kafka::config(bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(_)) => return "record".into(),
+            Some(Err(e)) => {
+                return match e.rdkafka_error_code() {
+                    Some(code) => format!("{code:?}"),
+                    None => e.to_string(),
+                }
+            }
+            None => {}
+        }
+    }
+    "nothing".into()
+}
+
+/// A broker under test that can be restarted with other authorizer settings.
+trait Target {
+    fn bootstrap(&self) -> String;
+    /// Restarts with the authorizer on and `super.users` as given.
+    fn authorizer(&mut self, super_users: &str);
+}
+
+struct Myelin {
+    broker: Broker,
+    config: PathBuf,
+}
+
+impl Myelin {
+    fn start() -> Myelin {
+        let dir = tempfile::Builder::new()
+            .prefix("acls-config")
+            .tempdir_in(common::test_tmp())
+            .unwrap()
+            .keep();
+        let config = dir.join("server.properties");
+        std::fs::write(&config, "group.initial.rebalance.delay.ms=0\n").unwrap();
+        let broker = Broker::start(&["--config", config.to_str().unwrap()]);
+        Myelin { broker, config }
+    }
+}
+
+impl Target for Myelin {
+    fn bootstrap(&self) -> String {
+        self.broker.bootstrap()
+    }
+
+    fn authorizer(&mut self, super_users: &str) {
+        let text = format!(
+            "group.initial.rebalance.delay.ms=0\nauthorizer.class.name={AUTHORIZER}\n\
+             super.users={super_users}\nallow.everyone.if.no.acl.found=false\n"
+        );
+        std::fs::write(&self.config, text).unwrap();
+        self.broker.stop();
+        self.broker.restart();
+    }
+}
+
+impl Target for KafkaRef {
+    fn bootstrap(&self) -> String {
+        KafkaRef::bootstrap(self)
+    }
+
+    fn authorizer(&mut self, super_users: &str) {
+        let mut props = format!(
+            "authorizer.class.name={AUTHORIZER} allow.everyone.if.no.acl.found=false"
+        );
+        if !super_users.is_empty() {
+            props.push_str(&format!(" super.users={super_users}"));
+        }
+        self.restart_with(&props);
+    }
+}
+
+/// The scenario; each step's outcome, in order, named.
+async fn scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
+    let mut steps = Vec::new();
+    let b = target.bootstrap();
+    kafka::create_topic(&b, "plain", 1).await;
+    kafka::create_topic(&b, "pre-x", 1).await;
+    steps.push(("list without an authorizer", acls(&b, &["--list"])));
+
+    target.authorizer("User:ANONYMOUS");
+    let b = target.bootstrap();
+    let cluster_all = [
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "All",
+        "--cluster",
+    ];
+    let mut add = vec!["--add"];
+    add.extend(cluster_all);
+    steps.push(("grant ALL on the cluster", acls(&b, &add)));
+
+    target.authorizer("");
+    let b = target.bootstrap();
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("list", acls(&b, &["--list"])));
+    steps.push(("produce without a topic ACL", produce(&b, "plain").await));
+    let write_plain = [
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Write",
+        "--topic",
+        "plain",
+    ];
+    let mut add = vec!["--add"];
+    add.extend(write_plain);
+    steps.push(("allow WRITE on plain", acls(&b, &add)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("produce with ALLOW", produce(&b, "plain").await));
+    let deny_plain = [
+        "--deny-principal",
+        "User:*",
+        "--operation",
+        "Write",
+        "--topic",
+        "plain",
+    ];
+    let mut add = vec!["--add"];
+    add.extend(deny_plain);
+    steps.push(("deny WRITE on plain", acls(&b, &add)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("produce with ALLOW and DENY", produce(&b, "plain").await));
+    let mut remove = vec!["--remove", "--force"];
+    remove.extend(deny_plain);
+    steps.push(("remove the DENY", acls(&b, &remove)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("produce once the DENY is gone", produce(&b, "plain").await));
+
+    steps.push(("produce to pre-x without ACL", produce(&b, "pre-x").await));
+    let prefixed = [
+        "--add",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Read",
+        "--operation",
+        "Write",
+        "--topic",
+        "pre-",
+        "--resource-pattern-type",
+        "prefixed",
+    ];
+    steps.push(("allow READ, WRITE on prefix pre-", acls(&b, &prefixed)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("produce to pre-x with the prefix", produce(&b, "pre-x").await));
+    steps.push((
+        "consume pre-x in a group without ACL",
+        consume(&b, "pre-x", "g1"),
+    ));
+    let group = [
+        "--add",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Read",
+        "--group",
+        "g",
+        "--resource-pattern-type",
+        "prefixed",
+    ];
+    steps.push(("allow READ on groups g*", acls(&b, &group)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("consume pre-x in group g1", consume(&b, "pre-x", "g1")));
+    steps.push((
+        "list the ACLs that match pre-x",
+        acls(
+            &b,
+            &["--list", "--topic", "pre-x", "--resource-pattern-type", "match"],
+        ),
+    ));
+    let mut remove = vec!["--remove", "--force"];
+    remove.extend(cluster_all);
+    steps.push(("remove ALL on the cluster", acls(&b, &remove)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("list without cluster DESCRIBE", acls(&b, &["--list"])));
+    steps
+}
+
+/// What every step must give, on Myelin and on Kafka alike (besides the tool's listings,
+/// compared between the two in the reference run).
+fn check(steps: &[(&'static str, String)]) {
+    let expect = |name: &str, want: &str| {
+        let got = &steps.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert!(got.contains(want), "{name}: {got:?} lacks {want:?}");
+    };
+    expect("list without an authorizer", "SecurityDisabledException");
+    expect("list", "operation=ALL, permissionType=ALLOW");
+    expect("produce without a topic ACL", "TopicAuthorizationFailed");
+    expect("produce with ALLOW", "ok");
+    expect("produce with ALLOW and DENY", "TopicAuthorizationFailed");
+    expect("produce once the DENY is gone", "ok");
+    expect("produce to pre-x without ACL", "TopicAuthorizationFailed");
+    expect("produce to pre-x with the prefix", "ok");
+    expect(
+        "consume pre-x in a group without ACL",
+        "GroupAuthorizationFailed",
+    );
+    expect("consume pre-x in group g1", "record");
+    expect("list the ACLs that match pre-x", "patternType=PREFIXED");
+    expect(
+        "list without cluster DESCRIBE",
+        "ClusterAuthorizationException",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_acls_tool_and_clients_follow_the_acls() {
+    if !jars_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Kafka 4.4's jars are needed (kref.sh install)"
+        );
+        eprintln!("skipped: Kafka 4.4's jars are not installed (kref.sh install)");
+        return;
+    }
+    let mut myelin = Myelin::start();
+    let ours = scenario(&mut myelin).await;
+    for (name, outcome) in &ours {
+        eprintln!("myelin | {name}: {outcome}");
+    }
+    check(&ours);
+    if std::env::var("MYELIN_KAFKA_REF").as_deref() != Ok("1") {
+        return;
+    }
+    let mut reference = KafkaRef::start(KAFKA_HOST);
+    let theirs = scenario(&mut reference).await;
+    for (name, outcome) in &theirs {
+        eprintln!("kafka  | {name}: {outcome}");
+    }
+    check(&theirs);
+    for ((name, a), (_, b)) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b, "step {name:?} differs between Myelin and Kafka 4.4");
+    }
+}
