@@ -164,9 +164,8 @@ impl Target for KafkaRef {
     }
 
     fn authorizer(&mut self, super_users: &str) {
-        let mut props = format!(
-            "authorizer.class.name={AUTHORIZER} allow.everyone.if.no.acl.found=false"
-        );
+        let mut props =
+            format!("authorizer.class.name={AUTHORIZER} allow.everyone.if.no.acl.found=false");
         if !super_users.is_empty() {
             props.push_str(&format!(" super.users={super_users}"));
         }
@@ -248,7 +247,10 @@ async fn scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
     ];
     steps.push(("allow READ, WRITE on prefix pre-", acls(&b, &prefixed)));
     std::thread::sleep(ACL_SETTLE);
-    steps.push(("produce to pre-x with the prefix", produce(&b, "pre-x").await));
+    steps.push((
+        "produce to pre-x with the prefix",
+        produce(&b, "pre-x").await,
+    ));
     steps.push((
         "consume pre-x in a group without ACL",
         consume(&b, "pre-x", "g1"),
@@ -271,7 +273,13 @@ async fn scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
         "list the ACLs that match pre-x",
         acls(
             &b,
-            &["--list", "--topic", "pre-x", "--resource-pattern-type", "match"],
+            &[
+                "--list",
+                "--topic",
+                "pre-x",
+                "--resource-pattern-type",
+                "match",
+            ],
         ),
     ));
     let mut remove = vec!["--remove", "--force"];

@@ -1250,3 +1250,36 @@ log.retention.check.interval.ms=300000
         assert!(matches!(notices.as_slice(), [Notice::Info(m)] if m.contains("not used")));
     }
 }
+
+#[cfg(test)]
+mod authorizer_tests {
+    use super::super::{Args, Settings};
+
+    fn resolve(text: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, text)?;
+        Settings::resolve(Args {
+            config: Some(path),
+            ..Args::default()
+        })
+        .map(|(s, _)| s)
+    }
+
+    #[test]
+    fn the_authorizer_settings_take_kafkas_names() {
+        let s = resolve("").unwrap();
+        assert!(!s.authorizer && s.super_users.is_empty() && !s.allow_everyone_if_no_acl_found);
+        let s = resolve(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:admin; User:ops\nallow.everyone.if.no.acl.found=true\n",
+        )
+        .unwrap();
+        assert!(s.authorizer && s.allow_everyone_if_no_acl_found);
+        assert_eq!(s.super_users, ["User:admin", "User:ops"]);
+        assert!(!resolve("authorizer.class.name=\n").unwrap().authorizer);
+        let other = resolve("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n");
+        assert!(format!("{:#}", other.unwrap_err()).contains("not supported"));
+        assert!(resolve("super.users=admin\n").is_err());
+    }
+}
