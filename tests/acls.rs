@@ -27,8 +27,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Where Kafka 4.4 is served from for the reference run.
+/// Where Kafka 4.4 is served from for the reference run (one host per test: they may run
+/// at once).
 const KAFKA_HOST: &str = "127.0.0.45";
+/// Where the authorized-operations test's Kafka 4.4 is served from.
+const KAFKA_OPS_HOST: &str = "127.0.0.46";
 /// One tool run may take this long (a JVM start is a few seconds on a busy machine).
 const TOOL_TIMEOUT_S: u32 = 120;
 /// Kafka's name for the authorizer.
@@ -345,4 +348,196 @@ async fn kafka_acls_tool_and_clients_follow_the_acls() {
     for ((name, a), (_, b)) in ours.iter().zip(&theirs) {
         assert_eq!(a, b, "step {name:?} differs between Myelin and Kafka 4.4");
     }
+}
+
+/// Sends one request on a fresh connection and decodes the answer.
+fn call<Resp: kafka_protocol::protocol::Decodable>(
+    bootstrap: &str,
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: &impl kafka_protocol::protocol::Encodable,
+) -> Resp {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(bootstrap).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("acls-test")));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .unwrap();
+    body.encode(&mut buf, version).unwrap();
+    s.write_all(&(buf.len() as i32).to_be_bytes()).unwrap();
+    s.write_all(&buf).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut frame = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut frame).unwrap();
+    let mut frame = Bytes::from(frame);
+    ResponseHeader::decode(&mut frame, key.response_header_version(version)).unwrap();
+    Resp::decode(&mut frame, version).unwrap()
+}
+
+/// The authorized-operations answers and ACL API refusals, as (what, value) pairs.
+async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    target.authorizer("User:ANONYMOUS");
+    let b = target.bootstrap();
+    kafka::create_topic(&b, "ops-t", 1).await;
+    kafka::create_topic(&b, "ops-u", 1).await;
+    // ALLOW READ on topic ops-t and DESCRIBE on the cluster, for User:ANONYMOUS.
+    let creation = |kind: i8, name: &str, op: i8| {
+        AclCreation::default()
+            .with_resource_type(kind)
+            .with_resource_name(s(name))
+            .with_resource_pattern_type(3)
+            .with_principal(s("User:ANONYMOUS"))
+            .with_host(s("*"))
+            .with_operation(op)
+            .with_permission_type(3)
+    };
+    let created: CreateAclsResponse = call(
+        &b,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![
+            creation(2, "ops-t", 3),
+            creation(4, "kafka-cluster", 8),
+        ]),
+    );
+    assert!(
+        created.results.iter().all(|r| r.error_code == 0),
+        "{created:?}"
+    );
+    target.authorizer("");
+    let b = target.bootstrap();
+    std::thread::sleep(ACL_SETTLE);
+    let mut out = Vec::new();
+    let named: MetadataResponse = call(
+        &b,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default()
+            .with_topics(Some(
+                ["ops-t", "ops-u"]
+                    .iter()
+                    .map(|n| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_static_str(n))))
+                    })
+                    .collect(),
+            ))
+            .with_include_topic_authorized_operations(true),
+    );
+    for t in &named.topics {
+        out.push((
+            "metadata topic (error, operations)",
+            format!(
+                "{:?} {} {}",
+                t.name.as_ref().map(|n| n.0.to_string()),
+                t.error_code,
+                t.topic_authorized_operations
+            ),
+        ));
+    }
+    let all: MetadataResponse = call(
+        &b,
+        ApiKey::Metadata,
+        10,
+        &MetadataRequest::default()
+            .with_topics(None)
+            .with_include_cluster_authorized_operations(true),
+    );
+    let mut names: Vec<String> = all
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    names.sort();
+    out.push(("metadata all topics", names.join(",")));
+    out.push((
+        "metadata cluster operations",
+        all.cluster_authorized_operations.to_string(),
+    ));
+    for include in [true, false] {
+        let d: DescribeClusterResponse = call(
+            &b,
+            ApiKey::DescribeCluster,
+            0,
+            &DescribeClusterRequest::default().with_include_cluster_authorized_operations(include),
+        );
+        out.push((
+            "describe cluster operations",
+            d.cluster_authorized_operations.to_string(),
+        ));
+    }
+    let described: DescribeAclsResponse = call(
+        &b,
+        ApiKey::DescribeAcls,
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_name_filter(None)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    out.push((
+        "describe acls (error, resources)",
+        format!("{} {}", described.error_code, described.resources.len()),
+    ));
+    let refused: CreateAclsResponse = call(
+        &b,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![creation(2, "ops-u", 3)]),
+    );
+    out.push((
+        "create acls without cluster ALTER",
+        refused.results[0].error_code.to_string(),
+    ));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorized_operations_are_the_principals() {
+    let mut myelin = Myelin::start();
+    let ours = operations_scenario(&mut myelin).await;
+    for (name, v) in &ours {
+        eprintln!("myelin | {name}: {v}");
+    }
+    // READ (3) and the DESCRIBE (8) it implies; the cluster's DESCRIBE (8) alone.
+    let want = [
+        "Some(\"ops-t\") 0 264",
+        "Some(\"ops-u\") 29 -2147483648",
+        "ops-t",
+        "256",
+        "256",
+        "-2147483648",
+        "0 2",
+        "31",
+    ];
+    let got: Vec<&str> = ours.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(got, want);
+    if std::env::var("MYELIN_KAFKA_REF").as_deref() != Ok("1") || !jars_installed() {
+        return;
+    }
+    let mut reference = KafkaRef::start(KAFKA_OPS_HOST);
+    let theirs = operations_scenario(&mut reference).await;
+    for (name, v) in &theirs {
+        eprintln!("kafka  | {name}: {v}");
+    }
+    assert_eq!(ours, theirs, "Myelin and Kafka 4.4 differ");
 }
