@@ -395,7 +395,8 @@ async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, Stri
     let b = target.bootstrap();
     kafka::create_topic(&b, "ops-t", 1).await;
     kafka::create_topic(&b, "ops-u", 1).await;
-    // ALLOW READ on topic ops-t and DESCRIBE on the cluster, for User:ANONYMOUS.
+    // ALLOW READ on topic ops-t, DESCRIBE and CLUSTER_ACTION on the cluster, for
+    // User:ANONYMOUS.
     let creation = |kind: i8, name: &str, op: i8| {
         AclCreation::default()
             .with_resource_type(kind)
@@ -413,6 +414,8 @@ async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, Stri
         &CreateAclsRequest::default().with_creations(vec![
             creation(2, "ops-t", 3),
             creation(4, "kafka-cluster", 8),
+            // A Kafka broker registers with its controller as User:ANONYMOUS too.
+            creation(4, "kafka-cluster", 9),
         ]),
     );
     assert!(
@@ -518,13 +521,14 @@ async fn authorized_operations_are_the_principals() {
     for (name, v) in &ours {
         eprintln!("myelin | {name}: {v}");
     }
-    // READ (3) and the DESCRIBE (8) it implies; the cluster's DESCRIBE (8) alone.
+    // READ (3) and the DESCRIBE (8) it implies; the cluster's DESCRIBE (8) and
+    // CLUSTER_ACTION (9).
     let want = [
         "Some(\"ops-t\") 0 264",
         "Some(\"ops-u\") 29 -2147483648",
         "ops-t",
-        "256",
-        "256",
+        "768",
+        "768",
         "-2147483648",
         "0 2",
         "31",
