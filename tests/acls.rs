@@ -384,6 +384,23 @@ fn call<Resp: kafka_protocol::protocol::Decodable>(
     Resp::decode(&mut frame, version).unwrap()
 }
 
+/// DescribeGroups of `ops-g` (READ allowed) and `ops-h` (nothing allowed).
+fn describe_groups(b: &str) -> kafka_protocol::messages::DescribeGroupsResponse {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    call(
+        b,
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![
+                GroupId(StrBytes::from_static_str("ops-g")),
+                GroupId(StrBytes::from_static_str("ops-h")),
+            ])
+            .with_include_authorized_operations(true),
+    )
+}
+
 /// The authorized-operations answers and ACL API refusals, as (what, value) pairs.
 async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
     use kafka_protocol::messages::create_acls_request::AclCreation;
@@ -416,12 +433,31 @@ async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, Stri
             creation(4, "kafka-cluster", 8),
             // A Kafka broker registers with its controller as User:ANONYMOUS too.
             creation(4, "kafka-cluster", 9),
+            creation(3, "ops-g", 3),
         ]),
     );
     assert!(
         created.results.iter().all(|r| r.error_code == 0),
         "{created:?}"
     );
+    // `__consumer_offsets` is created while User:ANONYMOUS is a super user: Kafka's broker
+    // creates it through its controller as User:ANONYMOUS, which later lacks CREATE.
+    let _: FindCoordinatorResponse = call(
+        &b,
+        ApiKey::FindCoordinator,
+        4,
+        &FindCoordinatorRequest::default().with_coordinator_keys(vec![s("ops-g")]),
+    );
+    for _ in 0..150 {
+        let loading = describe_groups(&b)
+            .groups
+            .iter()
+            .any(|g| matches!(g.error_code, 14..=16));
+        if !loading {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     target.authorizer("");
     let b = target.bootstrap();
     std::thread::sleep(ACL_SETTLE);
@@ -484,6 +520,27 @@ async fn operations_scenario(target: &mut dyn Target) -> Vec<(&'static str, Stri
             d.cluster_authorized_operations.to_string(),
         ));
     }
+    let mut groups = describe_groups(&b);
+    for _ in 0..100 {
+        let loading = groups
+            .groups
+            .iter()
+            .any(|g| matches!(g.error_code, 14..=16));
+        if !loading {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        groups = describe_groups(&b);
+    }
+    for g in &groups.groups {
+        out.push((
+            "describe groups (group, error, operations)",
+            format!(
+                "{} {} {}",
+                g.group_id.0, g.error_code, g.authorized_operations
+            ),
+        ));
+    }
     let described: DescribeAclsResponse = call(
         &b,
         ApiKey::DescribeAcls,
@@ -530,7 +587,9 @@ async fn authorized_operations_are_the_principals() {
         "768",
         "768",
         "-2147483648",
-        "0 2",
+        "ops-h 30 -2147483648",
+        "ops-g 0 264",
+        "0 3",
         "31",
     ];
     let got: Vec<&str> = ours.iter().map(|(_, v)| v.as_str()).collect();

@@ -171,7 +171,21 @@ fn created(
         })
         .collect();
     let mut r = base;
-    if version >= 5 {
+    // The configs are shown only to a principal that may describe them, as in Kafka.
+    let configs_refused = !ctx.authorized(
+        resource_type::TOPIC,
+        &topic.name,
+        operation::DESCRIBE_CONFIGS,
+    );
+    if version >= 5 && configs_refused {
+        r =
+            r.with_num_partitions(topic.partitions.len() as i32)
+                .with_replication_factor(
+                    topic.partitions.first().map_or(0, |p| p.replicas.len()) as i16
+                )
+                .with_topic_config_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                .with_configs(None);
+    } else if version >= 5 {
         let rf = topic.partitions.first().map_or(0, |p| p.replicas.len()) as i16;
         r = r
             .with_num_partitions(topic.partitions.len() as i32)

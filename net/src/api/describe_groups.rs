@@ -27,6 +27,8 @@ type MemberView = (
 /// Handles DescribeGroups.
 pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let mut groups = Vec::with_capacity(req.groups.len());
+    // Refused groups come first, as Kafka answers them before asking the coordinator.
+    let mut refused = Vec::new();
     for id in req.groups {
         let g = id.0.to_string();
         let operations = ctx.authorized_operations(
@@ -35,7 +37,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
             &g,
         );
         if !ctx.authorized(resource_type::GROUP, &g, operation::DESCRIBE) {
-            groups.push(
+            refused.push(
                 DescribedGroup::default()
                     .with_group_id(id)
                     .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED)
@@ -111,5 +113,6 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
             Err(code) => groups.push(base.with_error_code(code)),
         }
     }
-    DescribeGroupsResponse::default().with_groups(groups)
+    refused.extend(groups);
+    DescribeGroupsResponse::default().with_groups(refused)
 }
