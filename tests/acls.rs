@@ -119,6 +119,34 @@ fn consume(bootstrap: &str, topic: &str, group: &str) -> String {
     "nothing".into()
 }
 
+/// Runs one transaction writing a record to `topic` as `txn_id`; "ok" or the error code.
+fn transaction(bootstrap: &str, txn_id: &str, topic: &str) -> String {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = kafka::config(bootstrap)
+        .set("transactional.id", txn_id)
+        .set("message.timeout.ms", "15000")
+        .create()
+        .unwrap();
+    let code = |e: KafkaError| match e.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => e.to_string(),
+    };
+    let timeout = Duration::from_secs(30);
+    if let Err(e) = producer.init_transactions(timeout) {
+        return code(e);
+    }
+    if let Err(e) = producer.begin_transaction() {
+        return code(e);
+    }
+    if let Err((e, _)) = producer.send(BaseRecord::to(topic).key("k").payload("t")) {
+        return code(e);
+    }
+    match producer.commit_transaction(timeout) {
+        Ok(()) => "ok".into(),
+        Err(e) => code(e),
+    }
+}
+
 /// A broker under test that can be restarted with other authorizer settings.
 trait Target {
     fn bootstrap(&self) -> String;
@@ -285,6 +313,22 @@ async fn scenario(target: &mut dyn Target) -> Vec<(&'static str, String)> {
             ],
         ),
     ));
+    steps.push((
+        "transaction without a transactional-id ACL",
+        transaction(&b, "tx", "plain"),
+    ));
+    let txn = [
+        "--add",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Write",
+        "--transactional-id",
+        "tx",
+    ];
+    steps.push(("allow WRITE on transactional id tx", acls(&b, &txn)));
+    std::thread::sleep(ACL_SETTLE);
+    steps.push(("transaction with the ACL", transaction(&b, "tx", "plain")));
     let mut remove = vec!["--remove", "--force"];
     remove.extend(cluster_all);
     steps.push(("remove ALL on the cluster", acls(&b, &remove)));
@@ -314,6 +358,11 @@ fn check(steps: &[(&'static str, String)]) {
     );
     expect("consume pre-x in group g1", "record");
     expect("list the ACLs that match pre-x", "patternType=PREFIXED");
+    expect(
+        "transaction without a transactional-id ACL",
+        "TransactionalIdAuthorizationFailed",
+    );
+    expect("transaction with the ACL", "ok");
     expect(
         "list without cluster DESCRIBE",
         "ClusterAuthorizationException",
