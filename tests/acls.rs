@@ -7,8 +7,10 @@
 //! register with its own controller (its connection is `User:ANONYMOUS` too), so both
 //! brokers are first started with `User:ANONYMOUS` as super user to grant it ALL on the
 //! cluster, then restarted without super users: from then on topics and groups are refused
-//! until an ACL allows them, a DENY overrides an ALLOW, a PREFIXED ACL covers the topics it
-//! prefixes, and removing the cluster ACL refuses the ACL APIs themselves. Before any of
+//! until an ACL allows them, a DENY overrides an ALLOW, a PREFIXED ACL covers the topics and
+//! groups it prefixes, a transactional producer needs WRITE on its transactional id, and
+//! removing the cluster ACL refuses the ACL APIs themselves. A second test reads the
+//! authorized-operations bitsets (Metadata, DescribeCluster, DescribeGroups) off the wire. Before any of
 //! that, without an authorizer, `kafka-acls --list` meets SECURITY_DISABLED.
 //!
 //! With `MYELIN_KAFKA_REF=1` the same scenario runs against Kafka 4.4 (`kref.sh start` on
