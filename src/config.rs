@@ -212,10 +212,37 @@ pub struct Args {
     pub allow_everyone_if_no_acl_found: Option<bool>,
 }
 
+/// A client listener besides the first (`listen`), from a properties file's `listeners`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraListener {
+    /// Listener name, upper-cased.
+    pub name: String,
+    /// Its security protocol.
+    pub protocol: myelin_net::security::SecurityProtocol,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The host clients are told (`advertised.listeners`), if given.
+    pub advertised_host: Option<String>,
+    /// The port clients are told, if given.
+    pub advertised_port: Option<u16>,
+}
+
 /// The same settings as read from a file: TOML, or Kafka's names mapped by [`kafka`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// The first client listener's name (properties files only).
+    #[serde(skip)]
+    listener_name: Option<String>,
+    /// Further client listeners (properties files only).
+    #[serde(skip)]
+    extra_listeners: Vec<ExtraListener>,
+    /// SASL settings per listener name (properties files only).
+    #[serde(skip)]
+    sasl: std::collections::BTreeMap<String, myelin_net::security::SaslConfig>,
+    /// TLS settings per listener name (properties files only).
+    #[serde(skip)]
+    tls: std::collections::BTreeMap<String, myelin_net::security::tls::TlsConfig>,
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     admin_listen: Option<AdminListen>,
@@ -304,11 +331,35 @@ fn default_admin_listen(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, ADMIN_PORT)
 }
 
+/// A client listener as resolved: where it listens and what clients are told.
+#[derive(Debug, Clone)]
+pub struct ClientListener {
+    /// Listener name (`PLAINTEXT`, `SASL_PLAINTEXT`, or the operator's own).
+    pub name: String,
+    /// Its security protocol.
+    pub protocol: myelin_net::security::SecurityProtocol,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: u16,
+    /// SASL settings (for SASL protocols).
+    pub sasl: myelin_net::security::SaslConfig,
+    /// TLS settings (for SSL and SASL_SSL).
+    pub tls: Option<myelin_net::security::tls::TlsConfig>,
+}
+
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The name of the first client listener (`listen`), a PLAINTEXT listener that brokers
+    /// also use among themselves.
+    pub listener_name: String,
+    /// Client listeners after the first, each on its own port.
+    pub extra_listeners: Vec<ClientListener>,
     /// The admin HTTP listener; `None` when it is off.
     pub admin_listen: Option<SocketAddr>,
     /// Whether metrics are recorded.
@@ -714,6 +765,32 @@ impl Settings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("myelin-data")),
             listen,
+            listener_name: file
+                .listener_name
+                .clone()
+                .unwrap_or_else(|| "PLAINTEXT".to_string()),
+            extra_listeners: file
+                .extra_listeners
+                .iter()
+                .map(|l| ClientListener {
+                    name: l.name.clone(),
+                    protocol: l.protocol,
+                    listen: l.listen,
+                    advertised_host: l.advertised_host.clone().unwrap_or_else(|| {
+                        if l.listen.ip().is_unspecified() {
+                            args.advertised_host
+                                .clone()
+                                .or(file.advertised_host.clone())
+                                .unwrap_or_else(|| l.listen.ip().to_string())
+                        } else {
+                            l.listen.ip().to_string()
+                        }
+                    }),
+                    advertised_port: l.advertised_port.unwrap_or(l.listen.port()),
+                    sasl: file.sasl.get(&l.name).cloned().unwrap_or_default(),
+                    tls: file.tls.get(&l.name).cloned(),
+                })
+                .collect(),
             admin_listen: match args.admin_listen.or(file.admin_listen) {
                 Some(AdminListen::Off) => None,
                 Some(AdminListen::At(a)) => Some(a),
@@ -897,6 +974,21 @@ impl Settings {
                  (Kafka allows this too; 3 or 5 voters are the usual choice)",
                 voters.len() - 1
             )));
+        }
+        let client_ports =
+            std::iter::once(self.listen).chain(self.extra_listeners.iter().map(|l| l.listen));
+        let mut taken: Vec<SocketAddr> = Vec::new();
+        for addr in client_ports {
+            let clash = taken.iter().any(|t| {
+                t.port() == addr.port()
+                    && (t.ip() == addr.ip()
+                        || t.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+            });
+            if clash {
+                bail!("two listeners use {addr}");
+            }
+            taken.push(addr);
         }
         if let Some(controller) = self.controller_listen {
             if !roles.controller {

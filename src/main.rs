@@ -99,11 +99,20 @@ fn main() -> anyhow::Result<()> {
             })
             .collect(),
         controller_listen: settings.controller_listen,
-        listeners: vec![myelin_replication::cluster::records::Endpoint {
-            name: LISTENER_NAME.to_string(),
+        // The first listener is the one brokers use among themselves.
+        listeners: std::iter::once(myelin_replication::cluster::records::Endpoint {
+            name: settings.listener_name.clone(),
             host: settings.advertised_host.clone(),
             port: settings.advertised_port,
-        }],
+        })
+        .chain(settings.extra_listeners.iter().map(|l| {
+            myelin_replication::cluster::records::Endpoint {
+                name: l.name.clone(),
+                host: l.advertised_host.clone(),
+                port: l.advertised_port,
+            }
+        }))
+        .collect(),
         replication_host: settings.listen.ip(),
         replica_lag_time_max_ms: settings.replica_lag_time_max_ms,
         rack: settings.rack.clone(),
@@ -143,7 +152,10 @@ fn main() -> anyhow::Result<()> {
         node_id: settings.node_id,
         advertised_host: settings.advertised_host.clone(),
         advertised_port: settings.advertised_port as i32,
-        listener_name: LISTENER_NAME.to_string(),
+        listener_name: settings.listener_name.clone(),
+        protocol: myelin_net::security::SecurityProtocol::Plaintext,
+        sasl: Default::default(),
+        tls: None,
         offsets_replication_factor: settings.offsets_topic_replication_factor,
         transaction_state_replication_factor: settings.transaction_state_replication_factor,
         transaction_state_min_isr: settings.transaction_state_min_isr,
@@ -169,14 +181,31 @@ fn main() -> anyhow::Result<()> {
     let broker = settings.process_roles.broker;
     myelin_metrics::set_enabled(settings.metrics);
     let admin_listen = settings.admin_listen;
+    let servers: Vec<myelin_net::ServerConfig> = std::iter::once(server.clone())
+        .chain(
+            settings
+                .extra_listeners
+                .iter()
+                .map(|l| myelin_net::ServerConfig {
+                    listen: l.listen,
+                    advertised_host: l.advertised_host.clone(),
+                    advertised_port: i32::from(l.advertised_port),
+                    listener_name: l.name.clone(),
+                    protocol: l.protocol,
+                    sasl: l.sasl.clone(),
+                    tls: l.tls.clone(),
+                    ..server.clone()
+                }),
+        )
+        .collect();
     let serve = move |shard: std::rc::Rc<myelin_shards::Shard>| {
-        let server = server.clone();
+        let servers = servers.clone();
         async move {
             if let Some(addr) = admin_listen.filter(|_| shard.id.0 == 0) {
                 glommio::spawn_local(myelin_net::admin::serve_admin(shard.clone(), addr)).detach();
             }
             if broker {
-                myelin_net::serve(shard, server).await;
+                myelin_net::serve(shard, servers).await;
             } else {
                 // A controller-only node serves no clients; its shards run the quorum.
                 shard.stopped().await;
@@ -194,9 +223,6 @@ fn main() -> anyhow::Result<()> {
     tracing::info!("myelin stopped cleanly");
     Ok(())
 }
-
-/// The name of the one client listener (Kafka's default listener name).
-const LISTENER_NAME: &str = "PLAINTEXT";
 
 /// Whether something keeps answering at `addr` for [`PORT_PROBE_WINDOW_MS`]. A process that
 /// has just exited may answer for a moment longer (the kernel tears down its io_uring, and

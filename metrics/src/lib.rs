@@ -184,6 +184,8 @@ pub struct ShardMetrics {
     pub connections_accepted: Counter,
     /// Client connections closed.
     pub connections_closed: Counter,
+    /// SASL authentications that failed.
+    pub authentication_failures: Counter,
     /// Batch bytes a leader pushed to its followers.
     pub replication_bytes_out: Counter,
     /// Batch bytes a follower appended from its leader.
@@ -214,6 +216,7 @@ impl Default for ShardMetrics {
             net_bytes_out: Counter::default(),
             connections_accepted: Counter::default(),
             connections_closed: Counter::default(),
+            authentication_failures: Counter::default(),
             replication_bytes_out: Counter::default(),
             replication_bytes_in: Counter::default(),
             isr_shrinks: Counter::default(),
@@ -299,6 +302,7 @@ pub fn snapshot() -> ShardSnapshot {
         net_bytes_out: m.net_bytes_out.get(),
         connections_accepted: m.connections_accepted.get(),
         connections_closed: m.connections_closed.get(),
+        authentication_failures: m.authentication_failures.get(),
         replication_bytes_out: m.replication_bytes_out.get(),
         replication_bytes_in: m.replication_bytes_in.get(),
         isr_shrinks: m.isr_shrinks.get(),
@@ -325,6 +329,7 @@ pub struct ShardSnapshot {
     pub net_bytes_out: u64,
     pub connections_accepted: u64,
     pub connections_closed: u64,
+    pub authentication_failures: u64,
     pub replication_bytes_out: u64,
     pub replication_bytes_in: u64,
     pub isr_shrinks: u64,

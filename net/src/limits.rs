@@ -55,3 +55,11 @@ pub const CONSOLE_PREVIEW_BYTES_MAX: usize = 4 << 10;
 
 /// Query parameters an admin request may carry.
 pub const ADMIN_QUERY_PARAMS_MAX: usize = 16;
+
+/// Largest frame a client may send before it has authenticated on a SASL listener (Kafka's
+/// `sasl.server.max.receive.size` default), so an unauthenticated peer cannot make the
+/// broker hold large buffers.
+pub const UNAUTHENTICATED_FRAME_BYTES_MAX: usize = 512 * 1024;
+
+/// How long a client on a SASL listener has to authenticate after connecting.
+pub const AUTHENTICATION_TIMEOUT_MS: u64 = 10_000;

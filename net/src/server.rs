@@ -24,9 +24,15 @@ pub struct ServerConfig {
     pub advertised_host: String,
     /// Port clients are told to connect to.
     pub advertised_port: i32,
-    /// The name of the client listener (`PLAINTEXT`): the endpoint of each broker that
-    /// Metadata and FindCoordinator hand out.
+    /// The name of this client listener (`PLAINTEXT`): the endpoint of each broker that
+    /// Metadata and FindCoordinator hand out to clients of this listener.
     pub listener_name: String,
+    /// This listener's security protocol.
+    pub protocol: crate::security::SecurityProtocol,
+    /// This listener's SASL settings (used when the protocol is a SASL one).
+    pub sasl: crate::security::SaslConfig,
+    /// This listener's TLS files (set when the protocol is SSL or SASL_SSL).
+    pub tls: Option<crate::security::tls::TlsConfig>,
     /// Group coordinator settings.
     pub coordinator: crate::group::coordinator::CoordinatorConfig,
     /// `offsets.topic.replication.factor`.
@@ -65,7 +71,7 @@ impl Ctx {
 
 /// Serves Kafka clients on this shard until shutdown, then lets open connections finish the
 /// request they are in.
-pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
+pub async fn serve(shard: Rc<Shard>, listeners: Vec<ServerConfig>) {
     // Clients are served once the controller has unfenced this broker (it registered and
     // caught up with the metadata log), as a Kafka broker opens its listener only then.
     let unfenced = shard.on_cluster(|c| async move { c.unfenced().await });
@@ -75,30 +81,80 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
     if let futures::future::Either::Right(_) = futures::future::select(unfenced, stop).await {
         return;
     }
-    let listener = match TcpListener::bind(config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(
-                shard = shard.id.0,
-                "cannot listen on {}: {e}",
-                config.listen
-            );
-            return;
+    let mut bound = Vec::new();
+    for config in listeners {
+        match TcpListener::bind(config.listen) {
+            Ok(l) => bound.push((l, Rc::new(config))),
+            Err(e) => {
+                tracing::error!(
+                    shard = shard.id.0,
+                    "cannot listen on {}: {e}",
+                    config.listen
+                );
+                return;
+            }
         }
+    }
+    let Some(first) = bound.first().map(|(_, c)| c.clone()) else {
+        return;
     };
-    myelin_coordinator::install(&shard, config.coordinator);
+    myelin_coordinator::install(&shard, first.coordinator);
     // Deleted topics leave this shard's per-topic traffic counters.
     shard.on_metadata(Rc::new(|s: &Rc<Shard>| {
         let image = s.metadata();
         myelin_metrics::retain_topics(|name| image.topic(name).is_some());
     }));
     if shard.id.0 == 0 {
-        tracing::info!(listen = %config.listen, "serving Kafka clients");
+        for (_, c) in &bound {
+            tracing::info!(listener = %c.listener_name, protocol = c.protocol.name(), listen = %c.listen, "serving Kafka clients");
+        }
     }
-    let server = Rc::new(config);
     crate::txn::coordinator::recover(&shard).await;
     let open = Rc::new(Cell::new(0usize));
-    let accept = async {
+    let accepts = bound.into_iter().map(|(listener, server)| {
+        let shard = shard.clone();
+        let open = open.clone();
+        Box::pin(accept_loop(shard, listener, server, open))
+    });
+    let accept = futures::future::join_all(accepts);
+    futures::pin_mut!(accept);
+    futures::future::select(accept, Box::pin(shard.stopped())).await;
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
+    while open.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(std::time::Duration::from_millis(limits::DRAIN_CHECK_MS)).await;
+    }
+    if open.get() > 0 {
+        tracing::warn!(
+            shard = shard.id.0,
+            open = open.get(),
+            "client connections still busy after the shutdown grace period"
+        );
+    }
+}
+
+/// Accepts the connections of one listener until the shard stops.
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    server: Rc<ServerConfig>,
+    open: Rc<Cell<usize>>,
+) {
+    let tls = match &server.tls {
+        Some(c) if server.protocol.tls() => match crate::security::tls::Reloading::new(c.clone()) {
+            Ok(r) => Some(Rc::new(r)),
+            Err(e) => {
+                tracing::error!(listener = %server.listener_name, "TLS: {e}");
+                return;
+            }
+        },
+        _ if server.protocol.tls() => {
+            tracing::error!(listener = %server.listener_name, "TLS listener without ssl.keystore.location");
+            return;
+        }
+        _ => None,
+    };
+    {
         loop {
             let stream = match listener.accept().await {
                 Ok(s) => s,
@@ -128,8 +184,13 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
             let open = open.clone();
             open.set(open.get() + 1);
             myelin_metrics::record(|m| m.connections_accepted.add(1));
+            let acceptor = tls.as_ref().map(|t| t.acceptor());
             glommio::spawn_local(async move {
-                if let Err(e) = connection(&ctx, stream).await {
+                let served = match acceptor {
+                    None => connection(&ctx, stream).await,
+                    Some(acceptor) => tls_connection(&ctx, stream, acceptor).await,
+                };
+                if let Err(e) = served {
                     tracing::debug!("connection closed: {e}");
                 }
                 open.set(open.get() - 1);
@@ -137,20 +198,6 @@ pub async fn serve(shard: Rc<Shard>, config: ServerConfig) {
             })
             .detach();
         }
-    };
-    futures::pin_mut!(accept);
-    futures::future::select(accept, Box::pin(shard.stopped())).await;
-    let deadline = std::time::Instant::now()
-        + std::time::Duration::from_millis(myelin_shards::limits::SHUTDOWN_GRACE_MS);
-    while open.get() > 0 && std::time::Instant::now() < deadline {
-        glommio::timer::sleep(std::time::Duration::from_millis(limits::DRAIN_CHECK_MS)).await;
-    }
-    if open.get() > 0 {
-        tracing::warn!(
-            shard = shard.id.0,
-            open = open.get(),
-            "client connections still busy after the shutdown grace period"
-        );
     }
 }
 
@@ -167,6 +214,10 @@ enum ConnectionEnd {
     Dispatch(#[from] DispatchError),
     #[error("shutting down")]
     Stopping,
+    #[error("closed: {0}")]
+    Closed(String),
+    #[error("not authenticated within {0} ms")]
+    AuthenticationTimeout(u64),
 }
 
 /// A response on its way: the request's task, or an answer known at once.
@@ -179,13 +230,55 @@ struct InFlight {
     response: Pending,
 }
 
-/// Serves one connection. The reader reads a request, starts it as its own task, and goes
-/// on to the next request once the task says the request is dispatched (see
-/// [`api::dispatch`]); the writer sends responses strictly in request order.
+/// Completes the TLS handshake (within the authentication deadline), takes the principal
+/// from a client certificate, and serves the connection over TLS.
+async fn tls_connection(
+    ctx: &Rc<Ctx>,
+    stream: TcpStream,
+    acceptor: futures_rustls::TlsAcceptor,
+) -> Result<(), ConnectionEnd> {
+    stream
+        .set_nodelay(true)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let handshake = acceptor.accept(stream);
+    futures::pin_mut!(handshake);
+    let limit = std::time::Duration::from_millis(limits::AUTHENTICATION_TIMEOUT_MS);
+    let tls = match futures::future::select(handshake, Box::pin(glommio::timer::sleep(limit))).await
+    {
+        futures::future::Either::Left((r, _)) => r?,
+        futures::future::Either::Right(_) => {
+            return Err(ConnectionEnd::AuthenticationTimeout(
+                limits::AUTHENTICATION_TIMEOUT_MS,
+            ))
+        }
+    };
+    let principal = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(crate::security::tls::principal_of);
+    if let Some(p) = principal {
+        ctx.identity.certificate_principal(p);
+    }
+    serve_stream(ctx, tls).await
+}
+
+/// Serves one plaintext connection.
 async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEnd> {
     stream
         .set_nodelay(true)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve_stream(ctx, stream).await
+}
+
+/// Serves one connection. The reader reads a request, starts it as its own task, and goes
+/// on to the next request once the task says the request is dispatched (see
+/// [`api::dispatch`]); the writer sends responses strictly in request order.
+async fn serve_stream<S>(ctx: &Rc<Ctx>, stream: S) -> Result<(), ConnectionEnd>
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Unpin + 'static,
+{
     let (mut reader, mut writer) = stream.split();
     let (queue, responses) = glommio::channels::local_channel::new_bounded::<InFlight>(
         limits::IN_FLIGHT_PER_CONNECTION_MAX,
@@ -195,11 +288,19 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
             match request.response.await {
                 Some(Ok(Some(frame))) => {
                     writer.write_all(&frame).await?;
+                    // TLS holds records until flushed; plaintext flushes for free.
+                    writer.flush().await?;
                     myelin_metrics::record(|m| m.net_bytes_out.add(frame.len() as u64));
                     myelin_metrics::request(request.api_key, request.read_at.elapsed());
                 }
                 Some(Ok(None)) => {
                     myelin_metrics::request(request.api_key, request.read_at.elapsed());
+                }
+                Some(Err(DispatchError::CloseAfter { response, reason })) => {
+                    writer.write_all(&response).await?;
+                    writer.flush().await?;
+                    let _ = writer.close().await;
+                    return Err(ConnectionEnd::Closed(reason));
                 }
                 Some(Err(e)) => {
                     let _ = writer.close().await;
@@ -210,9 +311,26 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
         }
         Ok(())
     });
+    let accepted = std::time::Instant::now();
     let read = async move {
         loop {
-            let (header, body) = match read_request(ctx, &mut reader).await {
+            let next = if ctx.server.protocol.sasl() && !ctx.identity.is_authenticated() {
+                // Before authentication: small frames, and a deadline for the handshake.
+                let left = (accepted
+                    + std::time::Duration::from_millis(limits::AUTHENTICATION_TIMEOUT_MS))
+                .saturating_duration_since(std::time::Instant::now());
+                let read = read_request(ctx, &mut reader, limits::UNAUTHENTICATED_FRAME_BYTES_MAX);
+                futures::pin_mut!(read);
+                match futures::future::select(read, Box::pin(glommio::timer::sleep(left))).await {
+                    futures::future::Either::Left((r, _)) => r,
+                    futures::future::Either::Right(_) => Err(ConnectionEnd::AuthenticationTimeout(
+                        limits::AUTHENTICATION_TIMEOUT_MS,
+                    )),
+                }
+            } else {
+                read_request(ctx, &mut reader, limits::FRAME_BYTES_MAX).await
+            };
+            let (header, body) = match next {
                 Ok(r) => r,
                 Err(e) => break e,
             };
@@ -251,6 +369,7 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
 async fn read_request<R: futures::AsyncRead + Unpin>(
     ctx: &Ctx,
     stream: &mut R,
+    frame_max: usize,
 ) -> Result<(RequestHeader, Bytes), ConnectionEnd> {
     let mut len = [0u8; 4];
     let read = stream.read_exact(&mut len);
@@ -261,7 +380,7 @@ async fn read_request<R: futures::AsyncRead + Unpin>(
         futures::future::Either::Right(_) => return Err(ConnectionEnd::Stopping),
     }
     let len = i32::from_be_bytes(len) as i64;
-    if len < 8 || len as usize > limits::FRAME_BYTES_MAX {
+    if len < 8 || len as usize > frame_max {
         return Err(ConnectionEnd::FrameSize(len));
     }
     myelin_metrics::record(|m| m.net_bytes_in.add(4 + len as u64));

@@ -10,8 +10,11 @@
 //! trims them.
 
 use super::properties::{self, Property};
-use super::{bind_address, split_host_port, FileConfig, Notice, ProcessRoles, VoterList};
+use super::{
+    bind_address, split_host_port, ExtraListener, FileConfig, Notice, ProcessRoles, VoterList,
+};
 use anyhow::anyhow;
+use myelin_net::security::{SaslConfig, SecurityProtocol};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::str::FromStr;
@@ -75,7 +78,7 @@ const ONLY_VALUE: &[(&str, &str, &str)] = &[
     (
         "security.inter.broker.protocol",
         "PLAINTEXT",
-        "only PLAINTEXT listeners are served",
+        "brokers talk among themselves over PLAINTEXT",
     ),
 ];
 
@@ -92,7 +95,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The security protocols Kafka knows; only the first is served.
+/// The security protocols Kafka knows, all served.
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 
 /// Maps a properties file onto the file layer; `origin` names the file in messages.
@@ -106,6 +109,8 @@ pub(super) fn read(
     let mut file = FileConfig::default();
     identity(&mut entries, &mut file)?;
     let controller = listeners(&mut entries, &mut file)?;
+    sasl(&mut entries, &mut file)?;
+    tls(&mut entries, &mut file)?;
     bootstrap_servers(&mut entries, &file, controller.as_ref(), notices)?;
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
@@ -382,15 +387,27 @@ fn listeners(
     let advertised = listener_list(entries, "advertised.listeners")?;
     let inter_broker = entries.take("inter.broker.listener.name");
 
-    // Only PLAINTEXT can be served: check every listener in use and the controller names,
-    // which a broker-only node uses to reach the controllers.
+    // Check the protocol of every listener in use and of the controller names, which a
+    // broker-only node uses to reach the controllers.
     let in_use: Vec<(&str, Option<&Property>)> = declared
         .iter()
         .flat_map(|(list, property)| list.iter().map(move |l| (l.name.as_str(), Some(property))))
         .chain(controller_names.iter().map(|name| (name.as_str(), None)))
         .collect();
+    let mut protocols = BTreeMap::new();
     for (name, property) in in_use {
-        check_protocol(entries, name, property, map.as_ref(), &controller_names)?;
+        let protocol = check_protocol(entries, name, property, map.as_ref(), &controller_names)?;
+        if controller_names.contains(name) && protocol != SecurityProtocol::Plaintext {
+            let message = format!(
+                "the controller listener {name} must be PLAINTEXT: controllers talk among \
+                 themselves over PLAINTEXT"
+            );
+            return Err(match property {
+                Some(p) => entries.error(p, message),
+                None => anyhow!("{}: controller.listener.names: {message}", entries.origin),
+            });
+        }
+        protocols.insert(name.to_string(), protocol);
     }
 
     let mut client_name = "PLAINTEXT".to_string();
@@ -419,10 +436,59 @@ fn listeners(
                                controller.listener.names)";
                 return Err(entries.error(property, message));
             }
-            ([client], true) => {
-                let address = bind_address(&client.host, client.port);
+            (clients, true)
+                if clients.len() > 1 && clients.iter().any(|c| c.name == "CONTROLLER") =>
+            {
+                let message = "listener CONTROLLER is taken for a client listener (is \
+                               controller.listener.names missing?)";
+                return Err(entries.error(property, message));
+            }
+            (clients, true) if !clients.is_empty() => {
+                // The first client listener is the one brokers use among themselves (Kafka's
+                // inter.broker.listener.name): it must be PLAINTEXT for now.
+                let wanted = inter_broker.as_ref().map(|p| p.value.to_ascii_uppercase());
+                let first = match &wanted {
+                    Some(name) => clients.iter().find(|c| c.name == *name).copied(),
+                    None if clients.len() == 1 => clients.first().copied(),
+                    None => clients
+                        .iter()
+                        .find(|c| protocols.get(&c.name) == Some(&SecurityProtocol::Plaintext))
+                        .copied(),
+                };
+                let Some(first) = first else {
+                    let message = format!(
+                        "brokers talk among themselves over a PLAINTEXT client listener, and \
+                         none of {} is one",
+                        names(clients)
+                    );
+                    return Err(entries.error(property, message));
+                };
+                if protocols.get(&first.name) != Some(&SecurityProtocol::Plaintext) {
+                    let message = format!(
+                        "listener {} carries the brokers' own traffic, which runs over \
+                         PLAINTEXT for now; add a PLAINTEXT listener (for example on \
+                         loopback) for it",
+                        first.name
+                    );
+                    return Err(entries.error(property, message));
+                }
+                let address = bind_address(&first.host, first.port);
                 file.listen = Some(address.map_err(|e| entries.error(property, e))?);
-                client_name = client.name.clone();
+                client_name = first.name.clone();
+                file.listener_name = Some(first.name.clone());
+                for other in clients.iter().filter(|c| c.name != first.name) {
+                    let address = bind_address(&other.host, other.port);
+                    file.extra_listeners.push(ExtraListener {
+                        name: other.name.clone(),
+                        protocol: protocols
+                            .get(&other.name)
+                            .copied()
+                            .unwrap_or(SecurityProtocol::Plaintext),
+                        listen: address.map_err(|e| entries.error(property, e))?,
+                        advertised_host: None,
+                        advertised_port: None,
+                    });
+                }
             }
             ([], false) => {}
             (_, false) => {
@@ -433,14 +499,7 @@ fn listeners(
                 );
                 return Err(entries.error(property, message));
             }
-            (_, true) => {
-                let message = format!(
-                    "exactly one client listener is supported for now, not {} (is \
-                     controller.listener.names missing?)",
-                    names(&clients)
-                );
-                return Err(entries.error(property, message));
-            }
+            (_, true) => unreachable!("the empty list is matched above"),
         }
         match controllers.as_slice() {
             [] => {}
@@ -488,6 +547,13 @@ fn listeners(
             if listener.name == client_name {
                 file.advertised_host = host;
                 file.advertised_port = Some(listener.port);
+            } else if let Some(extra) = file
+                .extra_listeners
+                .iter_mut()
+                .find(|e| e.name == listener.name)
+            {
+                extra.advertised_host = host;
+                extra.advertised_port = Some(listener.port);
             } else if let Some(endpoint) = controller.as_mut() {
                 endpoint.advertised_host = host;
             }
@@ -496,26 +562,23 @@ fn listeners(
 
     if let Some(property) = inter_broker {
         if roles.broker && !property.value.eq_ignore_ascii_case(&client_name) {
-            let message = format!(
-                "brokers replicate over the client listener {client_name}, the only one \
-                 supported for now, not {}",
-                property.value
-            );
+            let message = format!("{} is not a client listener of this broker", property.value);
             return Err(entries.error(&property, message));
         }
     }
     Ok(controller)
 }
 
-/// Fails unless listener `name` maps to PLAINTEXT. Without a protocol map a listener named
-/// after a protocol uses it, and a controller listener defaults to PLAINTEXT, as in Kafka.
+/// The security protocol of listener `name`, if Myelin serves it. Without a protocol map a
+/// listener named after a protocol uses it, and a controller listener defaults to PLAINTEXT,
+/// as in Kafka.
 fn check_protocol(
     entries: &Entries<'_>,
     name: &str,
     property: Option<&Property>,
     map: Option<&BTreeMap<String, String>>,
     controller_names: &BTreeSet<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SecurityProtocol> {
     let protocol = match map {
         Some(map) => map.get(name).map(String::as_str),
         None if SECURITY_PROTOCOLS.contains(&name) => Some(name),
@@ -523,11 +586,11 @@ fn check_protocol(
         None => None,
     };
     let problem = match protocol {
-        Some("PLAINTEXT") => return Ok(()),
-        Some(protocol) => format!(
-            "listener {name} uses {protocol}, which Myelin does not serve yet; \
-             only PLAINTEXT listeners are supported"
-        ),
+        Some("PLAINTEXT") => return Ok(SecurityProtocol::Plaintext),
+        Some("SASL_PLAINTEXT") => return Ok(SecurityProtocol::SaslPlaintext),
+        Some("SSL") => return Ok(SecurityProtocol::Ssl),
+        Some("SASL_SSL") => return Ok(SecurityProtocol::SaslSsl),
+        Some(protocol) => format!("listener {name} uses {protocol}, which Myelin does not serve"),
         None => format!(
             "listener {name} has no security protocol: map it in \
              listener.security.protocol.map, or name it in controller.listener.names if it is \
@@ -541,6 +604,264 @@ fn check_protocol(
             entries.origin
         )),
     }
+}
+
+/// The SASL settings of each SASL listener, with Kafka's names and Kafka's precedence (the
+/// `listener.name.<listener>.` prefixed key first, then the plain one):
+/// `sasl.enabled.mechanisms`, `<mechanism>.sasl.jaas.config` (PLAIN's `user_<name>="<password>"`
+/// entries are its users) and `connections.max.reauth.ms`.
+fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    let global_mechanisms = entries.list("sasl.enabled.mechanisms");
+    let global_reauth = entries.at_least::<i64>("connections.max.reauth.ms", 0)?;
+    let global_jaas = entries.take("sasl.jaas.config");
+    let names: Vec<String> = file
+        .extra_listeners
+        .iter()
+        .filter(|l| l.protocol.sasl())
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+        let (mechanisms, property) = match entries.list(&format!("{prefix}sasl.enabled.mechanisms"))
+        {
+            Some(found) => (found.0, Some(found.1)),
+            None => match &global_mechanisms {
+                Some((m, p)) => (m.clone(), Some(p.clone())),
+                None => (Vec::new(), None),
+            },
+        };
+        let mechanisms: Vec<String> = mechanisms.iter().map(|m| m.to_ascii_uppercase()).collect();
+        if mechanisms.is_empty() {
+            return Err(anyhow!(
+                "{}: listener {name} uses SASL: set sasl.enabled.mechanisms (PLAIN, \
+                 SCRAM-SHA-256, SCRAM-SHA-512)",
+                entries.origin
+            ));
+        }
+        for m in &mechanisms {
+            if !myelin_net::security::sasl::MECHANISMS.contains(&m.as_str()) {
+                let message = format!(
+                    "SASL mechanism {m} is not supported; PLAIN, SCRAM-SHA-256, \
+                     SCRAM-SHA-512 and OAUTHBEARER are"
+                );
+                return Err(match &property {
+                    Some(p) => entries.error(p, message),
+                    None => anyhow!("{}: {message}", entries.origin),
+                });
+            }
+        }
+        let mut plain_users = BTreeMap::new();
+        for m in &mechanisms {
+            let key = format!("{prefix}{}.sasl.jaas.config", m.to_ascii_lowercase());
+            let jaas = entries.take(&key).or_else(|| global_jaas.clone());
+            if m == "PLAIN" {
+                let Some(jaas) = jaas else {
+                    return Err(anyhow!(
+                        "{}: listener {name} enables PLAIN: set {key} with \
+                         org.apache.kafka.common.security.plain.PlainLoginModule and its \
+                         user_<name>=\"<password>\" entries",
+                        entries.origin
+                    ));
+                };
+                plain_users = jaas_users(&jaas.value).map_err(|e| entries.error(&jaas, e))?;
+            }
+        }
+        let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(oauth(entries, &prefix, &name)?)
+        } else {
+            None
+        };
+        let reauth = entries.at_least::<i64>(&format!("{prefix}connections.max.reauth.ms"), 0)?;
+        file.sasl.insert(
+            name,
+            SaslConfig {
+                mechanisms,
+                plain_users,
+                max_reauth_ms: reauth.or(global_reauth).unwrap_or(0),
+                oauth,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The TLS settings of each SSL and SASL_SSL listener, with Kafka's names, the
+/// `listener.name.<listener>.` prefixed key first: `ssl.keystore.type` and
+/// `ssl.truststore.type` (PEM only), `ssl.keystore.location`, `ssl.key.password`,
+/// `ssl.truststore.location`, `ssl.client.auth`.
+fn tls(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    const KEYS: &[&str] = &[
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.password",
+        "ssl.client.auth",
+        "ssl.enabled.protocols",
+        "ssl.protocol",
+        "ssl.endpoint.identification.algorithm",
+    ];
+    let global: BTreeMap<&str, Property> = KEYS
+        .iter()
+        .filter_map(|k| entries.take(k).map(|p| (*k, p)))
+        .collect();
+    let names: Vec<String> = file
+        .extra_listeners
+        .iter()
+        .filter(|l| l.protocol.tls())
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+        let values: BTreeMap<&str, Property> = KEYS
+            .iter()
+            .filter_map(|key| {
+                entries
+                    .take(&format!("{prefix}{key}"))
+                    .or_else(|| global.get(key).cloned())
+                    .map(|p| (*key, p))
+            })
+            .collect();
+        let get = |key: &str| values.get(key).cloned();
+        for key in ["ssl.keystore.type", "ssl.truststore.type"] {
+            if let Some(p) = get(key) {
+                if !p.value.eq_ignore_ascii_case("PEM") {
+                    return Err(entries.error(&p, "only PEM files are supported"));
+                }
+            }
+        }
+        let Some(keystore) = get("ssl.keystore.location") else {
+            return Err(anyhow!(
+                "{}: listener {name} uses TLS: set ssl.keystore.location (a PEM file with the \
+                 private key and the certificate chain) and ssl.keystore.type=PEM",
+                entries.origin
+            ));
+        };
+        let client_auth = match get("ssl.client.auth") {
+            Some(p) => p.value.parse().map_err(|e| entries.error(&p, e))?,
+            None => myelin_net::security::tls::ClientAuth::None,
+        };
+        if let Some(p) = get("ssl.enabled.protocols") {
+            for v in p.value.split(',').map(str::trim) {
+                if !matches!(v, "TLSv1.2" | "TLSv1.3") {
+                    return Err(entries.error(&p, format!("{v}: TLSv1.2 and TLSv1.3 are served")));
+                }
+            }
+        }
+        let config = myelin_net::security::tls::TlsConfig {
+            keystore: keystore.value.clone().into(),
+            key_password: get("ssl.key.password").map(|p| p.value),
+            truststore: get("ssl.truststore.location").map(|p| p.value.into()),
+            client_auth,
+        };
+        myelin_net::security::tls::server_config(&config)
+            .map_err(|e| entries.error(&keystore, e))?;
+        file.tls.insert(name, config);
+    }
+    Ok(())
+}
+
+/// OAUTHBEARER's settings for the listener with `prefix`: signed tokens checked against a
+/// JWKS file (`sasl.oauthbearer.jwks.endpoint.url=file:...`), with Kafka's claim settings.
+fn oauth(
+    entries: &mut Entries<'_>,
+    prefix: &str,
+    listener: &str,
+) -> anyhow::Result<myelin_net::security::oauth::OauthConfig> {
+    let mut get = |key: &str| {
+        entries
+            .take(&format!("{prefix}oauthbearer.{key}"))
+            .or_else(|| entries.take(&format!("{prefix}{key}")))
+            .or_else(|| entries.take(key))
+    };
+    let handler = get("sasl.server.callback.handler.class");
+    let jwks = get("sasl.oauthbearer.jwks.endpoint.url");
+    let audience = get("sasl.oauthbearer.expected.audience");
+    let issuer = get("sasl.oauthbearer.expected.issuer");
+    let sub = get("sasl.oauthbearer.sub.claim.name");
+    let skew = get("sasl.oauthbearer.clock.skew.seconds");
+    let _login = get("sasl.jaas.config");
+    if let Some(h) = &handler {
+        if !h.value.ends_with("OAuthBearerValidatorCallbackHandler") {
+            return Err(entries.error(
+                h,
+                "only org.apache.kafka.common.security.oauthbearer.\
+                 OAuthBearerValidatorCallbackHandler (signed tokens, checked against a JWKS) \
+                 is supported",
+            ));
+        }
+    }
+    let Some(jwks) = jwks else {
+        return Err(anyhow!(
+            "{}: listener {listener} enables OAUTHBEARER: set \
+             sasl.oauthbearer.jwks.endpoint.url to a file: URL of the identity provider's JWKS",
+            entries.origin
+        ));
+    };
+    let Some(path) = jwks
+        .value
+        .strip_prefix("file://")
+        .or(jwks.value.strip_prefix("file:"))
+    else {
+        return Err(entries.error(&jwks, "only file: URLs are supported"));
+    };
+    let clock_skew_s = match skew {
+        Some(p) => p
+            .value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| entries.error(&p, "expected a non-negative number of seconds"))?,
+        None => 30,
+    };
+    Ok(myelin_net::security::oauth::OauthConfig {
+        jwks_file: path.into(),
+        expected_audience: audience
+            .map(|p| {
+                p.value
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        expected_issuer: issuer.map(|p| p.value),
+        sub_claim: sub.map(|p| p.value).unwrap_or_else(|| "sub".into()),
+        clock_skew_s,
+    })
+}
+
+/// The `user_<name>="<password>"` options of a JAAS login module line:
+/// `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="secret";`.
+fn jaas_users(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let body = text.trim().trim_end_matches(';');
+    let mut words = body.splitn(3, char::is_whitespace);
+    let module = words.next().unwrap_or_default();
+    if !module.ends_with("PlainLoginModule") && !module.ends_with("ScramLoginModule") {
+        return Err(format!("login module {module} is not supported"));
+    }
+    let options = words.nth(1).unwrap_or_default();
+    let mut users = BTreeMap::new();
+    let mut rest = options.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=\"value\" at {rest:?}"))?;
+        let after = after.trim_start();
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(quoted) => quoted
+                .split_once('"')
+                .ok_or_else(|| format!("unterminated value for {}", key.trim()))?,
+            None => after.split_once(char::is_whitespace).unwrap_or((after, "")),
+        };
+        if let Some(user) = key.trim().strip_prefix("user_") {
+            users.insert(user.to_string(), value.to_string());
+        }
+        rest = tail.trim();
+    }
+    Ok(users)
 }
 
 /// `controller.quorum.bootstrap.servers`, Kafka's dynamic quorum (KIP-853), which Myelin
@@ -1095,16 +1416,19 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn only_plaintext_listeners_are_served() {
+    fn the_brokers_own_listener_is_plaintext() {
         // A listener named after a protocol uses it when there is no map.
         let error = error_of("listeners=SSL://:9093\n");
-        assert!(error.contains("listener SSL uses SSL"), "{error}");
+        assert!(
+            error.contains("listener SSL carries the brokers' own traffic"),
+            "{error}"
+        );
         let error = error_of(
             "listeners=CLIENT://:9092\n\
              listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT\n",
         );
         assert!(
-            error.contains("listeners: listener CLIENT uses SASL_SSL"),
+            error.contains("listener CLIENT carries the brokers' own traffic"),
             "{error}"
         );
         let error = error_of(
@@ -1117,7 +1441,10 @@ log.retention.check.interval.ms=300000
              controller.listener.names=CONTROLLER\n\
              listener.security.protocol.map=CONTROLLER:SSL,PLAINTEXT:PLAINTEXT\n",
         );
-        assert!(error.contains("controller.listener.names: listener CONTROLLER uses SSL"));
+        assert!(
+            error.contains("controller listener CONTROLLER must be PLAINTEXT"),
+            "{error}"
+        );
         // A named client listener mapped to PLAINTEXT is fine.
         let (s, _) = resolve(
             "listeners=CLIENT://127.0.0.1:19092\nlistener.security.protocol.map=CLIENT:plaintext\n\
@@ -1125,6 +1452,55 @@ log.retention.check.interval.ms=300000
         )
         .unwrap();
         assert_eq!(s.listen, address("127.0.0.1:19092"));
+    }
+
+    #[test]
+    fn sasl_listeners_take_mechanisms_and_plain_users() {
+        let (s, _) = resolve(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://localhost:19094\n\
+             sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256\n\
+             connections.max.reauth.ms=60000\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+             org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" \
+             user_alice=\"alice secret\";\n",
+        )
+        .unwrap();
+        let sasl = &s.extra_listeners[0];
+        assert_eq!(
+            sasl.protocol,
+            myelin_net::security::SecurityProtocol::SaslPlaintext
+        );
+        assert_eq!(
+            (sasl.advertised_host.as_str(), sasl.advertised_port),
+            ("localhost", 19094)
+        );
+        assert_eq!(sasl.sasl.mechanisms, ["PLAIN", "SCRAM-SHA-256"]);
+        assert_eq!(sasl.sasl.plain_users["alice"], "alice secret");
+        assert_eq!(sasl.sasl.plain_users.len(), 2);
+        assert_eq!(sasl.sasl.max_reauth_ms, 60_000);
+        let only_sasl =
+            error_of("listeners=SASL_PLAINTEXT://127.0.0.1:9094\nsasl.enabled.mechanisms=PLAIN\n");
+        assert!(
+            only_sasl.contains("add a PLAINTEXT listener"),
+            "{only_sasl}"
+        );
+        let gssapi = error_of(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094\n\
+             sasl.enabled.mechanisms=GSSAPI\n",
+        );
+        assert!(gssapi.contains("GSSAPI is not supported"), "{gssapi}");
+        let no_users = error_of(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094\n\
+             sasl.enabled.mechanisms=PLAIN\n",
+        );
+        assert!(no_users.contains("PlainLoginModule"), "{no_users}");
+        let ssl = error_of("listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093\n");
+        assert!(
+            ssl.contains("listener SSL uses TLS: set ssl.keystore.location"),
+            "{ssl}"
+        );
     }
 
     #[test]
@@ -1142,11 +1518,14 @@ log.retention.check.interval.ms=300000
             error.contains("controller.listener.names missing?"),
             "{error}"
         );
-        let error = error_of(
-            "listeners=PLAINTEXT://:9092,INTERNAL://:9094\n\
+        let (s, _) = resolve(
+            "listeners=PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9094\n\
              listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT\n",
-        );
-        assert!(error.contains("not PLAINTEXT, INTERNAL"), "{error}");
+        )
+        .unwrap();
+        assert_eq!(s.listener_name, "PLAINTEXT");
+        assert_eq!(s.extra_listeners.len(), 1);
+        assert_eq!(s.extra_listeners[0].listen, address("127.0.0.1:9094"));
         let error =
             error_of("listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n");
         assert!(

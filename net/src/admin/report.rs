@@ -583,7 +583,7 @@ pub fn prometheus(node: &NodeReport) -> String {
     }
 
     type Count = fn(&ShardSnapshot) -> u64;
-    let counters: [(&str, &str, Count); 10] = [
+    let counters: [(&str, &str, Count); 11] = [
         (
             "myelin_log_bytes_written_total",
             "Bytes written to segment files.",
@@ -613,6 +613,11 @@ pub fn prometheus(node: &NodeReport) -> String {
             "myelin_connections_accepted_total",
             "Kafka client connections accepted.",
             |m| m.connections_accepted,
+        ),
+        (
+            "myelin_authentication_failures_total",
+            "SASL authentications that failed (wrong password, unknown user, bad exchange).",
+            |m| m.authentication_failures,
         ),
         (
             "myelin_replication_bytes_out_total",

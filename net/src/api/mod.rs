@@ -6,6 +6,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_acls;
 pub mod create_partitions;
@@ -19,9 +20,11 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -41,6 +44,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -182,6 +187,10 @@ pub const APIS: &[Api] = &[
         versions: describe_transactions::VERSIONS,
     },
     Api {
+        key: describe_producers::API_KEY,
+        versions: describe_producers::VERSIONS,
+    },
+    Api {
         key: list_transactions::API_KEY,
         versions: list_transactions::VERSIONS,
     },
@@ -229,6 +238,22 @@ pub const APIS: &[Api] = &[
         key: delete_acls::API_KEY,
         versions: delete_acls::VERSIONS,
     },
+    Api {
+        key: sasl_handshake::API_KEY,
+        versions: sasl_handshake::VERSIONS,
+    },
+    Api {
+        key: sasl_authenticate::API_KEY,
+        versions: sasl_authenticate::VERSIONS,
+    },
+    Api {
+        key: describe_user_scram_credentials::API_KEY,
+        versions: describe_user_scram_credentials::VERSIONS,
+    },
+    Api {
+        key: alter_user_scram_credentials::API_KEY,
+        versions: alter_user_scram_credentials::VERSIONS,
+    },
 ];
 
 /// The implemented version range of `key`, if it is implemented.
@@ -255,6 +280,18 @@ pub enum DispatchError {
     /// The response could not be encoded.
     #[error("encoding the response failed: {0}")]
     Encode(String),
+    /// A request other than ApiVersions, SaslHandshake or SaslAuthenticate on a SASL
+    /// listener before authentication, or after the session expired (KIP-368).
+    #[error("{0:?} before authentication")]
+    Unauthenticated(ApiKey),
+    /// The response goes out, then the connection closes (a failed authentication).
+    #[error("closing after the response: {reason}")]
+    CloseAfter {
+        /// The response frame.
+        response: BytesMut,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Decodes a request body without letting a decoder panic take down the shard.
@@ -313,6 +350,12 @@ pub async fn dispatch(
     if key == ApiKey::ApiVersions {
         // Answered even at unsupported versions, as Kafka does (with the v0 layout).
         return api_versions::handle(ctx, version, cid, &mut body).map(Some);
+    }
+    if ctx.server.protocol.sasl()
+        && !matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+        && (!ctx.identity.is_authenticated() || ctx.identity.expired(std::time::Instant::now()))
+    {
+        return Err(DispatchError::Unauthenticated(key));
     }
     match versions(key) {
         Some(r) if r.contains(&version) => {}
@@ -382,6 +425,7 @@ pub async fn dispatch(
         ApiKey::EndTxn => handled!(end_txn),
         ApiKey::TxnOffsetCommit => handled!(txn_offset_commit),
         ApiKey::DescribeTransactions => handled!(describe_transactions),
+        ApiKey::DescribeProducers => handled!(describe_producers),
         ApiKey::ListTransactions => handled!(list_transactions),
         ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
         ApiKey::DescribeCluster => handled!(describe_cluster),
@@ -394,6 +438,21 @@ pub async fn dispatch(
         ApiKey::DescribeAcls => handled!(describe_acls),
         ApiKey::CreateAcls => handled!(create_acls),
         ApiKey::DeleteAcls => handled!(delete_acls),
+        ApiKey::SaslHandshake => handled!(sasl_handshake),
+        ApiKey::SaslAuthenticate => {
+            let req = decode(key, version, b)?;
+            let (resp, after) = sasl_authenticate::handle(ctx, version, req).await;
+            let response = frame(key, version, cid, &resp)?;
+            if let sasl_authenticate::After::Close = after {
+                return Err(DispatchError::CloseAfter {
+                    response,
+                    reason: "authentication failed".into(),
+                });
+            }
+            response
+        }
+        ApiKey::DescribeUserScramCredentials => handled!(describe_user_scram_credentials),
+        ApiKey::AlterUserScramCredentials => handled!(alter_user_scram_credentials),
         _ => return Err(DispatchError::Unsupported(key, version)),
     };
     Ok(Some(out))
