@@ -10,7 +10,8 @@
 //! until an ACL allows them, a DENY overrides an ALLOW, a PREFIXED ACL covers the topics and
 //! groups it prefixes, a transactional producer needs WRITE on its transactional id, and
 //! removing the cluster ACL refuses the ACL APIs themselves. A second test reads the
-//! authorized-operations bitsets (Metadata, DescribeCluster, DescribeGroups) off the wire. Before any of
+//! authorized-operations bitsets (Metadata, DescribeCluster, DescribeGroups) off the wire,
+//! and a third (Myelin only) checks that ACLs name the SASL principal (`User:alice`). Before any of
 //! that, without an authorizer, `kafka-acls --list` meets SECURITY_DISABLED.
 //!
 //! With `MYELIN_KAFKA_REF=1` the same scenario runs against Kafka 4.4 (`kref.sh start` on
@@ -654,4 +655,86 @@ async fn authorized_operations_are_the_principals() {
         eprintln!("kafka  | {name}: {v}");
     }
     assert_eq!(ours, theirs, "Myelin and Kafka 4.4 differ");
+}
+
+/// Produces one record to `topic` as `alice` over SASL PLAIN; "ok" or the error code.
+async fn produce_as_alice(sasl: &str, topic: &str) -> String {
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", sasl)
+        .set("broker.address.family", "v4")
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "alice")
+        .set("sasl.password", "alice-secret")
+        .set("message.timeout.ms", "15000")
+        .create()
+        .unwrap();
+    let sent = producer
+        .send(
+            FutureRecord::to(topic).key("k").payload("v"),
+            Duration::from_secs(15),
+        )
+        .await;
+    match sent {
+        Ok(_) => "ok".into(),
+        Err((KafkaError::MessageProduction(code), _)) => format!("{code:?}"),
+        Err((e, _)) => format!("{e}"),
+    }
+}
+
+/// A SASL principal is what ACLs name: `User:alice` is refused until an ACL for her allows
+/// her, while `User:ANONYMOUS` on the PLAINTEXT listener is the super user that grants it.
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_name_the_sasl_principal() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{ApiKey, CreateAclsRequest, CreateAclsResponse};
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir_in(common::test_tmp()).unwrap();
+    let sasl = common::free_addr();
+    let props = dir.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://{sasl}\n\
+             sasl.enabled.mechanisms=PLAIN\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+             org.apache.kafka.common.security.plain.PlainLoginModule required \
+             user_alice=\"alice-secret\";\n\
+             authorizer.class.name={AUTHORIZER}\nsuper.users=User:ANONYMOUS\n"
+        ),
+    )
+    .unwrap();
+    let broker = Broker::start(&["--config", props.to_str().unwrap()]);
+    let b = broker.bootstrap();
+    let sasl = sasl.to_string();
+    kafka::create_topic(&b, "alice-t", 1).await;
+    assert_eq!(
+        produce_as_alice(&sasl, "alice-t").await,
+        "TopicAuthorizationFailed"
+    );
+    let grant = |principal: &str| {
+        let s = |v: &str| StrBytes::from_string(v.to_string());
+        let created: CreateAclsResponse = call(
+            &b,
+            ApiKey::CreateAcls,
+            3,
+            &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("alice-t"))
+                .with_resource_pattern_type(3)
+                .with_principal(s(principal))
+                .with_host(s("*"))
+                .with_operation(4)
+                .with_permission_type(3)]),
+        );
+        assert_eq!(created.results[0].error_code, 0, "{created:?}");
+        std::thread::sleep(ACL_SETTLE);
+    };
+    grant("User:bob");
+    assert_eq!(
+        produce_as_alice(&sasl, "alice-t").await,
+        "TopicAuthorizationFailed"
+    );
+    grant("User:alice");
+    assert_eq!(produce_as_alice(&sasl, "alice-t").await, "ok");
 }
