@@ -198,6 +198,18 @@ pub struct Args {
     /// How often the controller checks leadership balance, in seconds [default: 300].
     #[arg(long, env = "MYELIN_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
     pub leader_imbalance_check_interval_seconds: Option<u64>,
+    /// The authorizer (Kafka's `authorizer.class.name`):
+    /// org.apache.kafka.metadata.authorizer.StandardAuthorizer, or empty for none
+    /// [default: none].
+    #[arg(long, env = "MYELIN_AUTHORIZER_CLASS_NAME")]
+    pub authorizer_class_name: Option<String>,
+    /// Principals allowed everything, `User:a;User:b` (Kafka's `super.users`)
+    /// [default: none].
+    #[arg(long, env = "MYELIN_SUPER_USERS")]
+    pub super_users: Option<String>,
+    /// Allow a request on a resource no ACL names [default: false].
+    #[arg(long, env = "MYELIN_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    pub allow_everyone_if_no_acl_found: Option<bool>,
 }
 
 /// A client listener besides the first (`listen`), from a properties file's `listeners`.
@@ -270,6 +282,9 @@ struct FileConfig {
     unclean_leader_election_enable: Option<bool>,
     auto_leader_rebalance_enable: Option<bool>,
     leader_imbalance_check_interval_seconds: Option<u64>,
+    authorizer_class_name: Option<String>,
+    super_users: Option<String>,
+    allow_everyone_if_no_acl_found: Option<bool>,
 }
 
 /// Where the admin HTTP listener goes.
@@ -400,6 +415,12 @@ pub struct Settings {
     /// How often the controller looks for leadership away from preferred replicas; at
     /// least 1.
     pub leader_imbalance_check_interval_seconds: u64,
+    /// Whether the standard authorizer enforces ACLs.
+    pub authorizer: bool,
+    /// `super.users`, each `Type:name`.
+    pub super_users: Vec<String>,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// Something [`Settings::resolve`] found that the operator should hear about, returned
@@ -626,6 +647,35 @@ fn bind_address(host: &str, port: u16) -> Result<SocketAddr, String> {
 /// The first of flag (or environment), file and default that is set.
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
     flag.or(file).unwrap_or(default)
+}
+
+/// Whether `authorizer.class.name` names the authorizer Myelin implements; empty is none.
+fn authorizer(class: Option<String>) -> anyhow::Result<bool> {
+    match class.as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(myelin_net::security::authz::STANDARD_AUTHORIZER) => Ok(true),
+        Some(other) => bail!(
+            "authorizer {other:?} is not supported; use {} or none",
+            myelin_net::security::authz::STANDARD_AUTHORIZER
+        ),
+    }
+}
+
+/// `super.users`: principals separated by `;`, each `Type:name`, as Kafka reads them.
+fn super_users(text: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let mut users = Vec::new();
+    for user in text.unwrap_or("").split(';').map(str::trim) {
+        if user.is_empty() {
+            continue;
+        }
+        match user.split_once(':') {
+            Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {
+                users.push(user.to_string())
+            }
+            _ => bail!("super user {user:?} is not a principal (Type:name, e.g. User:admin)"),
+        }
+    }
+    Ok(users)
 }
 
 /// Reads the `--config` file: Kafka properties for a `.properties` name, TOML otherwise.
@@ -860,6 +910,13 @@ impl Settings {
                 args.leader_imbalance_check_interval_seconds,
                 file.leader_imbalance_check_interval_seconds,
                 300,
+            ),
+            authorizer: authorizer(args.authorizer_class_name.or(file.authorizer_class_name))?,
+            super_users: super_users(args.super_users.or(file.super_users).as_deref())?,
+            allow_everyone_if_no_acl_found: pick(
+                args.allow_everyone_if_no_acl_found,
+                file.allow_everyone_if_no_acl_found,
+                false,
             ),
         };
         settings.check_quorum(&mut notices)?;

@@ -159,6 +159,11 @@ fn main() -> anyhow::Result<()> {
         offsets_replication_factor: settings.offsets_topic_replication_factor,
         transaction_state_replication_factor: settings.transaction_state_replication_factor,
         transaction_state_min_isr: settings.transaction_state_min_isr,
+        authorizer: myelin_net::security::authz::AuthorizerConfig {
+            enabled: settings.authorizer,
+            super_users: settings.super_users.clone(),
+            allow_everyone_if_no_acl_found: settings.allow_everyone_if_no_acl_found,
+        },
         coordinator: myelin_net::group::coordinator::CoordinatorConfig {
             group: myelin_net::group::state::GroupConfig {
                 min_session_timeout_ms: settings.group_min_session_timeout_ms,

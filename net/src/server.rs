@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub transaction_state_replication_factor: i16,
     /// `transaction.state.log.min.isr`: `min.insync.replicas` of `__transaction_state`.
     pub transaction_state_min_isr: i32,
+    /// The authorizer settings (disabled: every request is allowed).
+    pub authorizer: crate::security::authz::AuthorizerConfig,
 }
 
 /// What a request handler can reach.

@@ -115,6 +115,7 @@ pub(super) fn read(
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
     replication(&mut entries, &mut file)?;
+    authorization(&mut entries, &mut file)?;
     entries.finish(notices)?;
     Ok(file)
 }
@@ -1004,6 +1005,16 @@ fn replication(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Resu
     Ok(())
 }
 
+/// The authorizer: its class, super users, and the rule for resources without ACLs.
+fn authorization(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    file.authorizer_class_name = entries
+        .take("authorizer.class.name")
+        .map(|property| property.value);
+    file.super_users = entries.take("super.users").map(|property| property.value);
+    file.allow_everyone_if_no_acl_found = entries.boolean("allow.everyone.if.no.acl.found")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Args, Notice, Settings, Voter};
@@ -1616,5 +1627,38 @@ log.retention.check.interval.ms=300000
         .unwrap();
         assert_eq!(s.controller_quorum_voters.len(), 3);
         assert!(matches!(notices.as_slice(), [Notice::Info(m)] if m.contains("not used")));
+    }
+}
+
+#[cfg(test)]
+mod authorizer_tests {
+    use super::super::{Args, Settings};
+
+    fn resolve(text: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, text)?;
+        Settings::resolve(Args {
+            config: Some(path),
+            ..Args::default()
+        })
+        .map(|(s, _)| s)
+    }
+
+    #[test]
+    fn the_authorizer_settings_take_kafkas_names() {
+        let s = resolve("").unwrap();
+        assert!(!s.authorizer && s.super_users.is_empty() && !s.allow_everyone_if_no_acl_found);
+        let s = resolve(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:admin; User:ops\nallow.everyone.if.no.acl.found=true\n",
+        )
+        .unwrap();
+        assert!(s.authorizer && s.allow_everyone_if_no_acl_found);
+        assert_eq!(s.super_users, ["User:admin", "User:ops"]);
+        assert!(!resolve("authorizer.class.name=\n").unwrap().authorizer);
+        let other = resolve("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n");
+        assert!(format!("{:#}", other.unwrap_err()).contains("not supported"));
+        assert!(resolve("super.users=admin\n").is_err());
     }
 }

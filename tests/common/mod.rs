@@ -407,6 +407,32 @@ pub mod kref {
         pub fn bootstrap(&self) -> String {
             format!("{}:9092", self.host)
         }
+
+        /// Stops the node and starts it again on the same data with extra server
+        /// properties (`KREF_PROPS`: `k=v` pairs separated by spaces).
+        pub fn restart_with(&self, props: &str) {
+            let _ = Command::new("timeout")
+                .arg("60")
+                .arg(script())
+                .arg("stop")
+                .arg(self.dir.path())
+                .status();
+            let out = Command::new("timeout")
+                .arg("120")
+                .arg(script())
+                .arg("start")
+                .arg(&self.host)
+                .arg(self.dir.path())
+                .env("KREF_PROPS", props)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "Kafka 4.4 did not restart: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     impl Drop for KafkaRef {

@@ -11,6 +11,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -60,11 +61,14 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListGroupsRequest) -> ListGrou
         .map(|s| s.trim().to_lowercase())
         .collect();
     let types_kept = version < 5 || keeps_classic(&req.types_filter);
+    // DESCRIBE on the cluster lists every group; otherwise those the principal may describe.
+    let every = ctx.cluster_authorized(operation::DESCRIBE);
     let groups = all
         .into_iter()
         .flatten()
         .filter(|_| types_kept)
         .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.to_lowercase()))
+        .filter(|(id, _, _)| every || ctx.authorized(resource_type::GROUP, id, operation::DESCRIBE))
         .map(|(id, protocol_type, state)| {
             let g = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(id)))

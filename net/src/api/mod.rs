@@ -8,11 +8,14 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -224,6 +227,18 @@ pub const APIS: &[Api] = &[
         versions: list_partition_reassignments::VERSIONS,
     },
     Api {
+        key: describe_acls::API_KEY,
+        versions: describe_acls::VERSIONS,
+    },
+    Api {
+        key: create_acls::API_KEY,
+        versions: create_acls::VERSIONS,
+    },
+    Api {
+        key: delete_acls::API_KEY,
+        versions: delete_acls::VERSIONS,
+    },
+    Api {
         key: sasl_handshake::API_KEY,
         versions: sasl_handshake::VERSIONS,
     },
@@ -420,6 +435,9 @@ pub async fn dispatch(
         ApiKey::OffsetForLeaderEpoch => handled!(offset_for_leader_epoch),
         ApiKey::AlterPartitionReassignments => handled!(alter_partition_reassignments),
         ApiKey::ListPartitionReassignments => handled!(list_partition_reassignments),
+        ApiKey::DescribeAcls => handled!(describe_acls),
+        ApiKey::CreateAcls => handled!(create_acls),
+        ApiKey::DeleteAcls => handled!(delete_acls),
         ApiKey::SaslHandshake => handled!(sasl_handshake),
         ApiKey::SaslAuthenticate => {
             let req = decode(key, version, b)?;

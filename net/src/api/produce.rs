@@ -10,6 +10,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::{Acks, PartitionError};
 use myelin_shards::ShardError;
 use myelin_storage::{batch, StorageError};
@@ -224,11 +225,20 @@ pub async fn handle(
         .filter(|ms| acks == -1 && *ms > 0)
         .map(Duration::from_millis);
     let image = ctx.shard.metadata();
+    // A transactional producer needs WRITE on its transactional id, or nothing is written.
+    let txn_refused = req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !ctx.authorized(resource_type::TRANSACTIONAL_ID, id, operation::WRITE));
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let target = match image.topic(&topic.name) {
             _ if !matches!(acks, -1..=1) => Err(codes::INVALID_REQUIRED_ACKS),
+            _ if txn_refused => Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            _ if !ctx.authorized(resource_type::TOPIC, &topic.name, operation::WRITE) => {
+                Err(codes::TOPIC_AUTHORIZATION_FAILED)
+            }
             None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
             // The coordinators' own topics are written by the coordinators only.
             Some(meta) if INTERNAL_TOPICS.contains(&meta.name.as_str()) => {

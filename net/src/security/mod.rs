@@ -1,6 +1,7 @@
 //! Who a connection is: the principal that authentication established, and the security
 //! settings of the listener it came in on.
 
+pub mod authz;
 pub mod oauth;
 pub mod sasl;
 pub mod tls;
