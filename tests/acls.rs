@@ -21,13 +21,12 @@
 
 mod common;
 
-use common::kref::{jars_installed, script as kref, KafkaRef};
+use common::kref::{jars_installed, tool, KafkaRef};
 use common::{kafka, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Where Kafka 4.4 is served from for the reference run (one host per test: they may run
@@ -35,8 +34,6 @@ use std::time::{Duration, Instant};
 const KAFKA_HOST: &str = "127.0.0.45";
 /// Where the authorized-operations test's Kafka 4.4 is served from.
 const KAFKA_OPS_HOST: &str = "127.0.0.46";
-/// One tool run may take this long (a JVM start is a few seconds on a busy machine).
-const TOOL_TIMEOUT_S: u32 = 120;
 /// Kafka's name for the authorizer.
 const AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 /// Long enough for an ACL change to reach the broker's authorizer.
@@ -45,19 +42,9 @@ const ACL_SETTLE: Duration = Duration::from_millis(1500);
 /// Runs Kafka's AclCommand; its outcome as the test compares it: the Kafka exception it
 /// met, or its output lines (sorted: Kafka prints a resource's ACLs in hash order).
 fn acls(bootstrap: &str, args: &[&str]) -> String {
-    let out = Command::new("timeout")
-        .arg("--kill-after=10")
-        .arg(TOOL_TIMEOUT_S.to_string())
-        .arg(kref())
-        .arg("java")
-        .arg("org.apache.kafka.tools.AclCommand")
-        .arg("--bootstrap-server")
-        .arg(bootstrap)
-        .args(args)
-        .output()
-        .expect("running kref.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut all = vec!["--bootstrap-server", bootstrap];
+    all.extend_from_slice(args);
+    let (_, stdout, stderr) = tool("org.apache.kafka.tools.AclCommand", &all);
     let text = format!("{stdout}\n{stderr}");
     const PREFIX: &str = "org.apache.kafka.common.errors.";
     if let Some(e) = text.lines().find_map(|l| {

@@ -16,7 +16,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::kref::{jars_installed, script as kref, KafkaRef};
+use common::kref::{jars_installed, script as kref, tool, KafkaRef};
 use common::{kafka, Broker};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -45,24 +45,6 @@ const KAFKA_HOST: &str = "127.0.0.46";
 const TOOL_TIMEOUT_S: u32 = 120;
 /// How long a consumer group may take to form.
 const GROUP_WAIT: Duration = Duration::from_secs(60);
-
-/// Runs one of Kafka's tool classes; (exit code, stdout, stderr).
-fn tool(class: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("timeout")
-        .arg("--kill-after=10")
-        .arg(TOOL_TIMEOUT_S.to_string())
-        .arg(kref())
-        .arg("java")
-        .arg(class)
-        .args(args)
-        .output()
-        .expect("running kref.sh");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A tool's table: the header, then the rows sorted, each line's cells split on runs of
 /// white space and joined by one space.
