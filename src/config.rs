@@ -209,6 +209,18 @@ pub struct Args {
     /// (`max.connection.creation.rate`) [default: unlimited].
     #[arg(long, env = "MYELIN_MAX_CONNECTION_CREATION_RATE")]
     pub max_connection_creation_rate: Option<u32>,
+    /// The authorizer (Kafka's `authorizer.class.name`):
+    /// org.apache.kafka.metadata.authorizer.StandardAuthorizer, or empty for none
+    /// [default: none].
+    #[arg(long, env = "MYELIN_AUTHORIZER_CLASS_NAME")]
+    pub authorizer_class_name: Option<String>,
+    /// Principals allowed everything, `User:a;User:b` (Kafka's `super.users`)
+    /// [default: none].
+    #[arg(long, env = "MYELIN_SUPER_USERS")]
+    pub super_users: Option<String>,
+    /// Allow a request on a resource no ACL names [default: false].
+    #[arg(long, env = "MYELIN_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    pub allow_everyone_if_no_acl_found: Option<bool>,
 }
 
 /// A client listener besides the first (`listen`), from a properties file's `listeners`.
@@ -239,6 +251,9 @@ struct FileConfig {
     /// SASL settings per listener name (properties files only).
     #[serde(skip)]
     sasl: std::collections::BTreeMap<String, myelin_net::security::SaslConfig>,
+    /// TLS settings per listener name (properties files only).
+    #[serde(skip)]
+    tls: std::collections::BTreeMap<String, myelin_net::security::tls::TlsConfig>,
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     admin_listen: Option<AdminListen>,
@@ -281,6 +296,9 @@ struct FileConfig {
     max_connections_per_ip: Option<u32>,
     max_connections_per_ip_overrides: Option<String>,
     max_connection_creation_rate: Option<u32>,
+    authorizer_class_name: Option<String>,
+    super_users: Option<String>,
+    allow_everyone_if_no_acl_found: Option<bool>,
 }
 
 /// Where the admin HTTP listener goes.
@@ -342,6 +360,8 @@ pub struct ClientListener {
     pub advertised_port: u16,
     /// SASL settings (for SASL protocols).
     pub sasl: myelin_net::security::SaslConfig,
+    /// TLS settings (for SSL and SASL_SSL).
+    pub tls: Option<myelin_net::security::tls::TlsConfig>,
 }
 
 /// Resolved settings.
@@ -411,6 +431,12 @@ pub struct Settings {
     pub leader_imbalance_check_interval_seconds: u64,
     /// `max.connections.per.ip`, its overrides and `max.connection.creation.rate`.
     pub connection_limits: myelin_net::quota::connections::ConnectionLimits,
+    /// Whether the standard authorizer enforces ACLs.
+    pub authorizer: bool,
+    /// `super.users`, each `Type:name`.
+    pub super_users: Vec<String>,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// Something [`Settings::resolve`] found that the operator should hear about, returned
@@ -639,6 +665,35 @@ fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
     flag.or(file).unwrap_or(default)
 }
 
+/// Whether `authorizer.class.name` names the authorizer Myelin implements; empty is none.
+fn authorizer(class: Option<String>) -> anyhow::Result<bool> {
+    match class.as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(myelin_net::security::authz::STANDARD_AUTHORIZER) => Ok(true),
+        Some(other) => bail!(
+            "authorizer {other:?} is not supported; use {} or none",
+            myelin_net::security::authz::STANDARD_AUTHORIZER
+        ),
+    }
+}
+
+/// `super.users`: principals separated by `;`, each `Type:name`, as Kafka reads them.
+fn super_users(text: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let mut users = Vec::new();
+    for user in text.unwrap_or("").split(';').map(str::trim) {
+        if user.is_empty() {
+            continue;
+        }
+        match user.split_once(':') {
+            Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {
+                users.push(user.to_string())
+            }
+            _ => bail!("super user {user:?} is not a principal (Type:name, e.g. User:admin)"),
+        }
+    }
+    Ok(users)
+}
+
 /// Reads the `--config` file: Kafka properties for a `.properties` name, TOML otherwise.
 fn read_file(path: &Path, notices: &mut Vec<Notice>) -> anyhow::Result<FileConfig> {
     let text =
@@ -749,6 +804,7 @@ impl Settings {
                     }),
                     advertised_port: l.advertised_port.unwrap_or(l.listen.port()),
                     sasl: file.sasl.get(&l.name).cloned().unwrap_or_default(),
+                    tls: file.tls.get(&l.name).cloned(),
                 })
                 .collect(),
             admin_listen: match args.admin_listen.or(file.admin_listen) {
@@ -886,6 +942,13 @@ impl Settings {
                     .or(file.max_connection_creation_rate)
                     .map(f64::from),
             },
+            authorizer: authorizer(args.authorizer_class_name.or(file.authorizer_class_name))?,
+            super_users: super_users(args.super_users.or(file.super_users).as_deref())?,
+            allow_everyone_if_no_acl_found: pick(
+                args.allow_everyone_if_no_acl_found,
+                file.allow_everyone_if_no_acl_found,
+                false,
+            ),
         };
         settings.check_quorum(&mut notices)?;
         settings.check_replication(&mut notices)?;

@@ -155,10 +155,16 @@ fn main() -> anyhow::Result<()> {
         listener_name: settings.listener_name.clone(),
         protocol: myelin_net::security::SecurityProtocol::Plaintext,
         sasl: Default::default(),
+        tls: None,
         offsets_replication_factor: settings.offsets_topic_replication_factor,
         transaction_state_replication_factor: settings.transaction_state_replication_factor,
         transaction_state_min_isr: settings.transaction_state_min_isr,
         connection_limits: settings.connection_limits.clone(),
+        authorizer: myelin_net::security::authz::AuthorizerConfig {
+            enabled: settings.authorizer,
+            super_users: settings.super_users.clone(),
+            allow_everyone_if_no_acl_found: settings.allow_everyone_if_no_acl_found,
+        },
         coordinator: myelin_net::group::coordinator::CoordinatorConfig {
             group: myelin_net::group::state::GroupConfig {
                 min_session_timeout_ms: settings.group_min_session_timeout_ms,
@@ -188,6 +194,7 @@ fn main() -> anyhow::Result<()> {
                     listener_name: l.name.clone(),
                     protocol: l.protocol,
                     sasl: l.sasl.clone(),
+                    tls: l.tls.clone(),
                     ..server.clone()
                 }),
         )

@@ -160,7 +160,7 @@ pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub fn storage(e: &StorageError) -> i16 {
     match e {
         StorageError::CorruptBatch(_) => CORRUPT_MESSAGE,
-        StorageError::InvalidRecord(_) => INVALID_RECORD,
+        StorageError::KeylessRecords(_) => INVALID_RECORD,
         StorageError::BatchTooLarge { .. } => MESSAGE_TOO_LARGE,
         StorageError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
         StorageError::NotContiguous { .. } => CORRUPT_MESSAGE,

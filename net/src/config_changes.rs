@@ -48,6 +48,28 @@ impl Outcome {
     }
 }
 
+/// Kafka's answer when the principal may not perform `op` (DESCRIBE_CONFIGS or
+/// ALTER_CONFIGS) on a config resource: topics need it on the topic, brokers and broker
+/// loggers on the cluster.
+pub(crate) fn refused(ctx: &Ctx, kind: i8, name: &str, op: i8) -> Option<Outcome> {
+    use myelin_replication::cluster::security::resource_type;
+    if kind == RESOURCE_TOPIC {
+        (!ctx.authorized(resource_type::TOPIC, name, op)).then(|| {
+            Outcome::error(
+                codes::TOPIC_AUTHORIZATION_FAILED,
+                "Topic authorization failed.",
+            )
+        })
+    } else {
+        (!ctx.cluster_authorized(op)).then(|| {
+            Outcome::error(
+                codes::CLUSTER_AUTHORIZATION_FAILED,
+                "Cluster authorization failed.",
+            )
+        })
+    }
+}
+
 /// Alters each resource in request order with `alter`, refusing every copy of a resource
 /// named twice as Kafka does; the outcomes come back in the same order.
 pub(crate) async fn each_resource<'a, R, Fut>(

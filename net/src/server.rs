@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub protocol: crate::security::SecurityProtocol,
     /// This listener's SASL settings (used when the protocol is a SASL one).
     pub sasl: crate::security::SaslConfig,
+    /// This listener's TLS files (set when the protocol is SSL or SASL_SSL).
+    pub tls: Option<crate::security::tls::TlsConfig>,
     /// Group coordinator settings.
     pub coordinator: crate::group::coordinator::CoordinatorConfig,
     /// `offsets.topic.replication.factor`.
@@ -41,6 +43,8 @@ pub struct ServerConfig {
     pub transaction_state_min_isr: i32,
     /// `max.connections.per.ip`, its overrides and `max.connection.creation.rate`.
     pub connection_limits: crate::quota::connections::ConnectionLimits,
+    /// The authorizer settings (disabled: every request is allowed).
+    pub authorizer: crate::security::authz::AuthorizerConfig,
 }
 
 /// What a request handler can reach.
@@ -149,6 +153,20 @@ async fn accept_loop(
         Rc<crate::quota::connections::Connections>,
     ),
 ) {
+    let tls = match &server.tls {
+        Some(c) if server.protocol.tls() => match crate::security::tls::Reloading::new(c.clone()) {
+            Ok(r) => Some(Rc::new(r)),
+            Err(e) => {
+                tracing::error!(listener = %server.listener_name, "TLS: {e}");
+                return;
+            }
+        },
+        _ if server.protocol.tls() => {
+            tracing::error!(listener = %server.listener_name, "TLS listener without ssl.keystore.location");
+            return;
+        }
+        _ => None,
+    };
     {
         loop {
             // `max.connection.creation.rate`: the listener waits before its next accept.
@@ -210,8 +228,13 @@ async fn accept_loop(
             let open = open.clone();
             open.set(open.get() + 1);
             myelin_metrics::record(|m| m.connections_accepted.add(1));
+            let acceptor = tls.as_ref().map(|t| t.acceptor());
             glommio::spawn_local(async move {
-                if let Err(e) = connection(&ctx, stream).await {
+                let served = match acceptor {
+                    None => connection(&ctx, stream).await,
+                    Some(acceptor) => tls_connection(&ctx, stream, acceptor).await,
+                };
+                if let Err(e) = served {
                     tracing::debug!("connection closed: {e}");
                 }
                 open.set(open.get() - 1);
@@ -254,13 +277,55 @@ struct InFlight {
     response: Pending,
 }
 
-/// Serves one connection. The reader reads a request, starts it as its own task, and goes
-/// on to the next request once the task says the request is dispatched (see
-/// [`api::dispatch`]); the writer sends responses strictly in request order.
+/// Completes the TLS handshake (within the authentication deadline), takes the principal
+/// from a client certificate, and serves the connection over TLS.
+async fn tls_connection(
+    ctx: &Rc<Ctx>,
+    stream: TcpStream,
+    acceptor: futures_rustls::TlsAcceptor,
+) -> Result<(), ConnectionEnd> {
+    stream
+        .set_nodelay(true)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let handshake = acceptor.accept(stream);
+    futures::pin_mut!(handshake);
+    let limit = std::time::Duration::from_millis(limits::AUTHENTICATION_TIMEOUT_MS);
+    let tls = match futures::future::select(handshake, Box::pin(glommio::timer::sleep(limit))).await
+    {
+        futures::future::Either::Left((r, _)) => r?,
+        futures::future::Either::Right(_) => {
+            return Err(ConnectionEnd::AuthenticationTimeout(
+                limits::AUTHENTICATION_TIMEOUT_MS,
+            ))
+        }
+    };
+    let principal = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(crate::security::tls::principal_of);
+    if let Some(p) = principal {
+        ctx.identity.certificate_principal(p);
+    }
+    serve_stream(ctx, tls).await
+}
+
+/// Serves one plaintext connection.
 async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEnd> {
     stream
         .set_nodelay(true)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve_stream(ctx, stream).await
+}
+
+/// Serves one connection. The reader reads a request, starts it as its own task, and goes
+/// on to the next request once the task says the request is dispatched (see
+/// [`api::dispatch`]); the writer sends responses strictly in request order.
+async fn serve_stream<S>(ctx: &Rc<Ctx>, stream: S) -> Result<(), ConnectionEnd>
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Unpin + 'static,
+{
     let (mut reader, mut writer) = stream.split();
     let (queue, responses) = glommio::channels::local_channel::new_bounded::<InFlight>(
         limits::IN_FLIGHT_PER_CONNECTION_MAX,
@@ -270,6 +335,8 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
             match request.response.await {
                 Some(Ok(Some(frame))) => {
                     writer.write_all(&frame).await?;
+                    // TLS holds records until flushed; plaintext flushes for free.
+                    writer.flush().await?;
                     myelin_metrics::record(|m| m.net_bytes_out.add(frame.len() as u64));
                     myelin_metrics::request(request.api_key, request.read_at.elapsed());
                 }
@@ -278,6 +345,7 @@ async fn connection(ctx: &Rc<Ctx>, stream: TcpStream) -> Result<(), ConnectionEn
                 }
                 Some(Err(DispatchError::CloseAfter { response, reason })) => {
                     writer.write_all(&response).await?;
+                    writer.flush().await?;
                     let _ = writer.close().await;
                     return Err(ConnectionEnd::Closed(reason));
                 }

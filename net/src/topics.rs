@@ -15,6 +15,28 @@ pub fn partition_count(image: &MetadataImage, name: &str) -> Option<i32> {
     image.topic(name).map(|t| t.partitions.len() as i32)
 }
 
+/// Why `name` cannot be a topic's name, worded as Kafka 4.4's `Topic.validate` words it
+/// (clients show it), or `None` for a legal name.
+pub fn invalid_name_message(name: &str) -> Option<String> {
+    myelin_replication::metadata::validate_topic_name(name).err()?;
+    let why = if name.is_empty() {
+        "the empty string is not allowed".to_string()
+    } else if name == "." || name == ".." {
+        format!("'{name}' is not allowed")
+    } else if name.len() > myelin_replication::metadata::TOPIC_NAME_BYTES_MAX {
+        format!(
+            "the length of '{name}' is longer than the max allowed length {}",
+            myelin_replication::metadata::TOPIC_NAME_BYTES_MAX
+        )
+    } else {
+        format!(
+            "'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' \
+             and '-'"
+        )
+    };
+    Some(format!("Topic name is invalid: {why}"))
+}
+
 /// Whether `partition` of `name` exists.
 pub fn has_partition(image: &MetadataImage, name: &str, partition: i32) -> bool {
     partition_count(image, name).is_some_and(|n| (0..n).contains(&partition))
@@ -119,4 +141,33 @@ pub async fn ensure_internal(
     };
     tracing::warn!(topic = name, code, "cannot create internal topic yet");
     Err(codes::COORDINATOR_NOT_AVAILABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_names_are_worded_as_kafka_words_them() {
+        assert_eq!(invalid_name_message("ok.name_-1"), None);
+        assert_eq!(
+            invalid_name_message("").as_deref(),
+            Some("Topic name is invalid: the empty string is not allowed")
+        );
+        assert_eq!(
+            invalid_name_message("..").as_deref(),
+            Some("Topic name is invalid: '..' is not allowed")
+        );
+        assert_eq!(
+            invalid_name_message("bad name!").as_deref(),
+            Some(
+                "Topic name is invalid: 'bad name!' contains one or more characters other than \
+                 ASCII alphanumerics, '.', '_' and '-'"
+            )
+        );
+        let long = "x".repeat(250);
+        assert!(invalid_name_message(&long)
+            .unwrap()
+            .ends_with("is longer than the max allowed length 249"));
+    }
 }

@@ -9,6 +9,7 @@ use crate::error::ShardError;
 use crate::shard::Shard;
 use bytes::Bytes;
 use futures::channel::oneshot;
+use myelin_replication::partition::producer::ActiveProducer;
 use myelin_replication::partition::{Acks, Fetched, PartitionOffsets, Produced};
 use myelin_replication::LeaderEpoch;
 use myelin_storage::batch::BatchHeader;
@@ -216,6 +217,22 @@ impl Shard {
             };
             Ok(listed)
         })
+        .await
+    }
+
+    /// The producers a partition's replica on this broker remembers (DescribeProducers):
+    /// NOT_LEADER_OR_FOLLOWER when it has no replica here, as in Kafka, which answers on a
+    /// follower too.
+    pub async fn active_producers(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<ActiveProducer>, ShardError> {
+        self.on_owner(
+            topic,
+            partition,
+            |p| async move { Ok(p.active_producers()) },
+        )
         .await
     }
 

@@ -78,7 +78,7 @@ const ONLY_VALUE: &[(&str, &str, &str)] = &[
     (
         "security.inter.broker.protocol",
         "PLAINTEXT",
-        "only PLAINTEXT listeners are served",
+        "brokers talk among themselves over PLAINTEXT",
     ),
 ];
 
@@ -95,7 +95,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The security protocols Kafka knows; only the first is served.
+/// The security protocols Kafka knows, all served.
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 
 /// Maps a properties file onto the file layer; `origin` names the file in messages.
@@ -110,11 +110,13 @@ pub(super) fn read(
     identity(&mut entries, &mut file)?;
     let controller = listeners(&mut entries, &mut file)?;
     sasl(&mut entries, &mut file)?;
+    tls(&mut entries, &mut file)?;
     bootstrap_servers(&mut entries, &file, controller.as_ref(), notices)?;
     storage(&mut entries, &mut file)?;
     topics_and_groups(&mut entries, &mut file)?;
     replication(&mut entries, &mut file)?;
     connection_limits(&mut entries, &mut file)?;
+    authorization(&mut entries, &mut file)?;
     entries.finish(notices)?;
     Ok(file)
 }
@@ -587,10 +589,9 @@ fn check_protocol(
     let problem = match protocol {
         Some("PLAINTEXT") => return Ok(SecurityProtocol::Plaintext),
         Some("SASL_PLAINTEXT") => return Ok(SecurityProtocol::SaslPlaintext),
-        Some(protocol) => format!(
-            "listener {name} uses {protocol}, which Myelin does not serve yet; \
-             PLAINTEXT and SASL_PLAINTEXT listeners are supported"
-        ),
+        Some("SSL") => return Ok(SecurityProtocol::Ssl),
+        Some("SASL_SSL") => return Ok(SecurityProtocol::SaslSsl),
+        Some(protocol) => format!("listener {name} uses {protocol}, which Myelin does not serve"),
         None => format!(
             "listener {name} has no security protocol: map it in \
              listener.security.protocol.map, or name it in controller.listener.names if it is \
@@ -641,8 +642,8 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
         for m in &mechanisms {
             if !myelin_net::security::sasl::MECHANISMS.contains(&m.as_str()) {
                 let message = format!(
-                    "SASL mechanism {m} is not supported; PLAIN, SCRAM-SHA-256 and \
-                     SCRAM-SHA-512 are"
+                    "SASL mechanism {m} is not supported; PLAIN, SCRAM-SHA-256, \
+                     SCRAM-SHA-512 and OAUTHBEARER are"
                 );
                 return Err(match &property {
                     Some(p) => entries.error(p, message),
@@ -666,6 +667,11 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
                 plain_users = jaas_users(&jaas.value).map_err(|e| entries.error(&jaas, e))?;
             }
         }
+        let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(oauth(entries, &prefix, &name)?)
+        } else {
+            None
+        };
         let reauth = entries.at_least::<i64>(&format!("{prefix}connections.max.reauth.ms"), 0)?;
         file.sasl.insert(
             name,
@@ -673,10 +679,159 @@ fn sasl(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> 
                 mechanisms,
                 plain_users,
                 max_reauth_ms: reauth.or(global_reauth).unwrap_or(0),
+                oauth,
             },
         );
     }
     Ok(())
+}
+
+/// The TLS settings of each SSL and SASL_SSL listener, with Kafka's names, the
+/// `listener.name.<listener>.` prefixed key first: `ssl.keystore.type` and
+/// `ssl.truststore.type` (PEM only), `ssl.keystore.location`, `ssl.key.password`,
+/// `ssl.truststore.location`, `ssl.client.auth`.
+fn tls(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    const KEYS: &[&str] = &[
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.password",
+        "ssl.client.auth",
+        "ssl.enabled.protocols",
+        "ssl.protocol",
+        "ssl.endpoint.identification.algorithm",
+    ];
+    let global: BTreeMap<&str, Property> = KEYS
+        .iter()
+        .filter_map(|k| entries.take(k).map(|p| (*k, p)))
+        .collect();
+    let names: Vec<String> = file
+        .extra_listeners
+        .iter()
+        .filter(|l| l.protocol.tls())
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+        let values: BTreeMap<&str, Property> = KEYS
+            .iter()
+            .filter_map(|key| {
+                entries
+                    .take(&format!("{prefix}{key}"))
+                    .or_else(|| global.get(key).cloned())
+                    .map(|p| (*key, p))
+            })
+            .collect();
+        let get = |key: &str| values.get(key).cloned();
+        for key in ["ssl.keystore.type", "ssl.truststore.type"] {
+            if let Some(p) = get(key) {
+                if !p.value.eq_ignore_ascii_case("PEM") {
+                    return Err(entries.error(&p, "only PEM files are supported"));
+                }
+            }
+        }
+        let Some(keystore) = get("ssl.keystore.location") else {
+            return Err(anyhow!(
+                "{}: listener {name} uses TLS: set ssl.keystore.location (a PEM file with the \
+                 private key and the certificate chain) and ssl.keystore.type=PEM",
+                entries.origin
+            ));
+        };
+        let client_auth = match get("ssl.client.auth") {
+            Some(p) => p.value.parse().map_err(|e| entries.error(&p, e))?,
+            None => myelin_net::security::tls::ClientAuth::None,
+        };
+        if let Some(p) = get("ssl.enabled.protocols") {
+            for v in p.value.split(',').map(str::trim) {
+                if !matches!(v, "TLSv1.2" | "TLSv1.3") {
+                    return Err(entries.error(&p, format!("{v}: TLSv1.2 and TLSv1.3 are served")));
+                }
+            }
+        }
+        let config = myelin_net::security::tls::TlsConfig {
+            keystore: keystore.value.clone().into(),
+            key_password: get("ssl.key.password").map(|p| p.value),
+            truststore: get("ssl.truststore.location").map(|p| p.value.into()),
+            client_auth,
+        };
+        myelin_net::security::tls::server_config(&config)
+            .map_err(|e| entries.error(&keystore, e))?;
+        file.tls.insert(name, config);
+    }
+    Ok(())
+}
+
+/// OAUTHBEARER's settings for the listener with `prefix`: signed tokens checked against a
+/// JWKS file (`sasl.oauthbearer.jwks.endpoint.url=file:...`), with Kafka's claim settings.
+fn oauth(
+    entries: &mut Entries<'_>,
+    prefix: &str,
+    listener: &str,
+) -> anyhow::Result<myelin_net::security::oauth::OauthConfig> {
+    let mut get = |key: &str| {
+        entries
+            .take(&format!("{prefix}oauthbearer.{key}"))
+            .or_else(|| entries.take(&format!("{prefix}{key}")))
+            .or_else(|| entries.take(key))
+    };
+    let handler = get("sasl.server.callback.handler.class");
+    let jwks = get("sasl.oauthbearer.jwks.endpoint.url");
+    let audience = get("sasl.oauthbearer.expected.audience");
+    let issuer = get("sasl.oauthbearer.expected.issuer");
+    let sub = get("sasl.oauthbearer.sub.claim.name");
+    let skew = get("sasl.oauthbearer.clock.skew.seconds");
+    let _login = get("sasl.jaas.config");
+    if let Some(h) = &handler {
+        if !h.value.ends_with("OAuthBearerValidatorCallbackHandler") {
+            return Err(entries.error(
+                h,
+                "only org.apache.kafka.common.security.oauthbearer.\
+                 OAuthBearerValidatorCallbackHandler (signed tokens, checked against a JWKS) \
+                 is supported",
+            ));
+        }
+    }
+    let Some(jwks) = jwks else {
+        return Err(anyhow!(
+            "{}: listener {listener} enables OAUTHBEARER: set \
+             sasl.oauthbearer.jwks.endpoint.url to a file: URL of the identity provider's JWKS",
+            entries.origin
+        ));
+    };
+    let Some(path) = jwks
+        .value
+        .strip_prefix("file://")
+        .or(jwks.value.strip_prefix("file:"))
+    else {
+        return Err(entries.error(&jwks, "only file: URLs are supported"));
+    };
+    let clock_skew_s = match skew {
+        Some(p) => p
+            .value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| entries.error(&p, "expected a non-negative number of seconds"))?,
+        None => 30,
+    };
+    Ok(myelin_net::security::oauth::OauthConfig {
+        jwks_file: path.into(),
+        expected_audience: audience
+            .map(|p| {
+                p.value
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        expected_issuer: issuer.map(|p| p.value),
+        sub_claim: sub.map(|p| p.value).unwrap_or_else(|| "sub".into()),
+        clock_skew_s,
+    })
 }
 
 /// The `user_<name>="<password>"` options of a JAAS login module line:
@@ -862,6 +1017,16 @@ fn replication(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Resu
     file.auto_leader_rebalance_enable = entries.boolean("auto.leader.rebalance.enable")?;
     file.leader_imbalance_check_interval_seconds =
         entries.at_least("leader.imbalance.check.interval.seconds", 1)?;
+    Ok(())
+}
+
+/// The authorizer: its class, super users, and the rule for resources without ACLs.
+fn authorization(entries: &mut Entries<'_>, file: &mut FileConfig) -> anyhow::Result<()> {
+    file.authorizer_class_name = entries
+        .take("authorizer.class.name")
+        .map(|property| property.value);
+    file.super_users = entries.take("super.users").map(|property| property.value);
+    file.allow_everyone_if_no_acl_found = entries.boolean("allow.everyone.if.no.acl.found")?;
     Ok(())
 }
 
@@ -1290,16 +1455,19 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn only_plaintext_listeners_are_served() {
+    fn the_brokers_own_listener_is_plaintext() {
         // A listener named after a protocol uses it when there is no map.
         let error = error_of("listeners=SSL://:9093\n");
-        assert!(error.contains("listener SSL uses SSL"), "{error}");
+        assert!(
+            error.contains("listener SSL carries the brokers' own traffic"),
+            "{error}"
+        );
         let error = error_of(
             "listeners=CLIENT://:9092\n\
              listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT\n",
         );
         assert!(
-            error.contains("listeners: listener CLIENT uses SASL_SSL"),
+            error.contains("listener CLIENT carries the brokers' own traffic"),
             "{error}"
         );
         let error = error_of(
@@ -1312,7 +1480,10 @@ log.retention.check.interval.ms=300000
              controller.listener.names=CONTROLLER\n\
              listener.security.protocol.map=CONTROLLER:SSL,PLAINTEXT:PLAINTEXT\n",
         );
-        assert!(error.contains("controller.listener.names: listener CONTROLLER uses SSL"));
+        assert!(
+            error.contains("controller listener CONTROLLER must be PLAINTEXT"),
+            "{error}"
+        );
         // A named client listener mapped to PLAINTEXT is fine.
         let (s, _) = resolve(
             "listeners=CLIENT://127.0.0.1:19092\nlistener.security.protocol.map=CLIENT:plaintext\n\
@@ -1366,7 +1537,7 @@ log.retention.check.interval.ms=300000
         assert!(no_users.contains("PlainLoginModule"), "{no_users}");
         let ssl = error_of("listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093\n");
         assert!(
-            ssl.contains("SSL, which Myelin does not serve yet"),
+            ssl.contains("listener SSL uses TLS: set ssl.keystore.location"),
             "{ssl}"
         );
     }
@@ -1495,5 +1666,38 @@ log.retention.check.interval.ms=300000
         .unwrap();
         assert_eq!(s.controller_quorum_voters.len(), 3);
         assert!(matches!(notices.as_slice(), [Notice::Info(m)] if m.contains("not used")));
+    }
+}
+
+#[cfg(test)]
+mod authorizer_tests {
+    use super::super::{Args, Settings};
+
+    fn resolve(text: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, text)?;
+        Settings::resolve(Args {
+            config: Some(path),
+            ..Args::default()
+        })
+        .map(|(s, _)| s)
+    }
+
+    #[test]
+    fn the_authorizer_settings_take_kafkas_names() {
+        let s = resolve("").unwrap();
+        assert!(!s.authorizer && s.super_users.is_empty() && !s.allow_everyone_if_no_acl_found);
+        let s = resolve(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:admin; User:ops\nallow.everyone.if.no.acl.found=true\n",
+        )
+        .unwrap();
+        assert!(s.authorizer && s.allow_everyone_if_no_acl_found);
+        assert_eq!(s.super_users, ["User:admin", "User:ops"]);
+        assert!(!resolve("authorizer.class.name=\n").unwrap().authorizer);
+        let other = resolve("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n");
+        assert!(format!("{:#}", other.unwrap_err()).contains("not supported"));
+        assert!(resolve("super.users=admin\n").is_err());
     }
 }

@@ -46,16 +46,21 @@ impl KeyMap {
     }
 }
 
-/// True when a data batch holds a record without a key, which a compacted topic refuses
-/// (it could never be compacted away).
-pub fn has_null_key(batch: &[u8]) -> Result<bool> {
+/// The indices (within the batch, from 0) of a data batch's records without a key, which a
+/// compacted topic refuses (they could never be compacted away); empty when every record
+/// has one. At most one entry per record, so bounded by the batch size.
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>> {
     let (header, section) = decompressed(batch)?;
-    let mut found = false;
+    let mut keyless = Vec::new();
+    let mut index: i32 = 0;
     records::for_each(&header, &section, |r| {
-        found = r.key.is_none();
-        !found
+        if r.key.is_none() {
+            keyless.push(index);
+        }
+        index = index.saturating_add(1);
+        true
     })?;
-    Ok(found)
+    Ok(keyless)
 }
 
 fn decompressed(batch: &[u8]) -> Result<(BatchHeader, Vec<u8>)> {
@@ -187,5 +192,16 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert_eq!(Throttle::delay(0, u64::MAX, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn keyless_records_are_found_by_index() {
+        let v: Option<&[u8]> = Some(b"v");
+        let keyed = crate::batch::build(&[(Some(b"a"), v), (Some(b"b"), None)], 1);
+        assert_eq!(keyless_records(&keyed).unwrap(), Vec::<i32>::new());
+        let mixed =
+            crate::batch::build(&[(Some(b"a"), v), (None, v), (Some(b"c"), v), (None, v)], 1);
+        assert_eq!(keyless_records(&mixed).unwrap(), vec![1, 3]);
+        assert!(keyless_records(&mixed[..mixed.len() - 1]).is_err());
     }
 }

@@ -40,9 +40,10 @@ pub enum StorageError {
         /// The batch's base offset.
         got: i64,
     },
-    /// A record the topic cannot take: a record without a key on a compacted topic.
-    #[error("invalid record: {0}")]
-    InvalidRecord(&'static str),
+    /// Records a compacted topic cannot take: those without a key, by their index in the
+    /// first batch that has any (Kafka's `InvalidRecordException` with per-record errors).
+    #[error("InvalidRecord: {} record(s) without a key on a compacted topic", .0.len())]
+    KeylessRecords(Vec<i32>),
     /// The records were appended but cut away before they were written (a full disk); the
     /// producer may send them again.
     #[error("records discarded after a failed write")]

@@ -54,7 +54,7 @@ failed=0
 
 echo "[clients] kafka-python: $("$VENV/bin/python" -c 'import kafka; print(kafka.__version__)')"
 if (cd "$HERE" && PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 600 \
-        "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}" test_kafka_python.py test_admin_http.py test_console.py); then
+        "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}" test_kafka_python.py test_admin_http.py test_console.py test_security.py); then
     passed=$((passed + 1))
 else
     echo "[clients] kafka-python tests FAILED" >&2

@@ -344,6 +344,25 @@ pub mod kref {
             })
     }
 
+    /// Runs one of Kafka's classes from its jars (a CLI tool) for at most two minutes:
+    /// (exit code, stdout, stderr).
+    pub fn tool(class: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("timeout")
+            .arg("--kill-after=10")
+            .arg("120")
+            .arg(script())
+            .arg("java")
+            .arg(class)
+            .args(args)
+            .output()
+            .expect("running kref.sh");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// A single Kafka 4.4 node on `host`:9092, stopped when dropped.
     pub struct KafkaRef {
         dir: tempfile::TempDir,
@@ -353,11 +372,18 @@ pub mod kref {
     impl KafkaRef {
         /// Formats and starts the node; panics if it does not come up.
         pub fn start(host: &str) -> KafkaRef {
+            KafkaRef::start_with(host, &[])
+        }
+
+        /// Starts the node with extra server properties (`key=value`, no whitespace: Java
+        /// properties read `\u0020` as a space).
+        pub fn start_with(host: &str, props: &[&str]) -> KafkaRef {
             let dir = tempfile::Builder::new()
                 .prefix("kref")
                 .tempdir_in(super::test_tmp())
                 .unwrap();
             let out = Command::new("timeout")
+                .env("KREF_PROPS", props.join(" "))
                 .arg("120")
                 .arg(script())
                 .arg("start")
@@ -380,6 +406,32 @@ pub mod kref {
         /// Its bootstrap address.
         pub fn bootstrap(&self) -> String {
             format!("{}:9092", self.host)
+        }
+
+        /// Stops the node and starts it again on the same data with extra server
+        /// properties (`KREF_PROPS`: `k=v` pairs separated by spaces).
+        pub fn restart_with(&self, props: &str) {
+            let _ = Command::new("timeout")
+                .arg("60")
+                .arg(script())
+                .arg("stop")
+                .arg(self.dir.path())
+                .status();
+            let out = Command::new("timeout")
+                .arg("120")
+                .arg(script())
+                .arg("start")
+                .arg(&self.host)
+                .arg(self.dir.path())
+                .env("KREF_PROPS", props)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "Kafka 4.4 did not restart: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 

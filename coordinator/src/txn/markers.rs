@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::image::MetadataImage;
+use myelin_replication::partition::producer::MARKER_COORDINATOR_EPOCH;
 use myelin_replication::NodeId;
 use myelin_shards::Shard;
 use std::collections::BTreeMap;
@@ -29,8 +30,11 @@ pub fn marker_batch(producer_id: i64, epoch: i16, commit: bool, now_ms: i64) -> 
     let kind: i16 = if commit { 1 } else { 0 };
     let mut key = vec![0u8, 0];
     key.extend_from_slice(&kind.to_be_bytes());
-    // Value: version 0, coordinator epoch 0.
-    let value = Bytes::from_static(&[0, 0, 0, 0, 0, 0]);
+    // Value: version 0, then the coordinator epoch, which partitions report back in
+    // DescribeProducers without reading it.
+    let mut value = vec![0u8, 0];
+    value.extend_from_slice(&MARKER_COORDINATOR_EPOCH.to_be_bytes());
+    let value = Bytes::from(value);
     let flags = internal_log::RecordFlags {
         transactional: true,
         control: true,
@@ -111,7 +115,7 @@ pub async fn write_remote(
         .with_producer_epoch(epoch)
         .with_transaction_result(commit)
         .with_topics(topics)
-        .with_coordinator_epoch(0)]);
+        .with_coordinator_epoch(MARKER_COORDINATOR_EPOCH)]);
     let client = peers(shard);
     let resp: WriteTxnMarkersResponse = client
         .request(

@@ -5,6 +5,7 @@ use crate::group::store::{partition_for, OFFSETS_TOPIC};
 use crate::server::Ctx;
 use crate::txn::coordinator::on_txn_coordinator;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -21,6 +22,14 @@ pub async fn handle(
     let txn_id = req.transactional_id.0.to_string();
     let group = req.group_id.0.to_string();
     let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+    if !ctx.authorized(resource_type::TRANSACTIONAL_ID, &txn_id, operation::WRITE) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
+    if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(codes::GROUP_AUTHORIZATION_FAILED);
+    }
     let offsets_partition = (
         OFFSETS_TOPIC.to_string(),
         partition_for(&group, ctx.server.coordinator.offsets_partitions),

@@ -9,6 +9,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, TopicName,
 };
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -40,7 +41,16 @@ pub async fn handle(
     let any_unknown = asked
         .iter()
         .any(|(t, ps)| ps.iter().any(|p| unknown(t, *p)));
-    let code = if any_unknown {
+    // WRITE on the transactional id, then on every topic: a refused topic fails the
+    // request and the others are not attempted.
+    let txn_refused = !ctx.authorized(resource_type::TRANSACTIONAL_ID, &txn_id, operation::WRITE);
+    let refused = |t: &TopicName| !ctx.authorized(resource_type::TOPIC, t, operation::WRITE);
+    let any_refused = asked.iter().any(|(t, _)| refused(t));
+    let code = if txn_refused {
+        Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if any_refused {
+        Err(codes::TOPIC_AUTHORIZATION_FAILED)
+    } else if any_unknown {
         Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
     } else {
         let partitions: Vec<(String, i32)> = asked
@@ -71,6 +81,13 @@ pub async fn handle(
                 .map(|p| {
                     let c = match &code {
                         Ok(()) => codes::NONE,
+                        Err(codes::TOPIC_AUTHORIZATION_FAILED) if refused(&name) => {
+                            codes::TOPIC_AUTHORIZATION_FAILED
+                        }
+                        Err(codes::TOPIC_AUTHORIZATION_FAILED) if unknown(&name, p) => {
+                            codes::UNKNOWN_TOPIC_OR_PARTITION
+                        }
+                        Err(codes::TOPIC_AUTHORIZATION_FAILED) => OPERATION_NOT_ATTEMPTED,
                         Err(codes::UNKNOWN_TOPIC_OR_PARTITION) if !unknown(&name, p) => {
                             OPERATION_NOT_ATTEMPTED
                         }

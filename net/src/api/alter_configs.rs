@@ -40,6 +40,10 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: AlterConfigsRequest) -> Alter
 }
 
 async fn alter(ctx: &Ctx, r: &AlterConfigsResource, validate_only: bool) -> Outcome {
+    let op = myelin_replication::cluster::security::operation::ALTER_CONFIGS;
+    if let Some(outcome) = config_changes::refused(ctx, r.resource_type, &r.resource_name, op) {
+        return outcome;
+    }
     let checked = config_changes::check_entries(
         r.configs
             .iter()

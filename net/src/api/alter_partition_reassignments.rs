@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::operation;
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use myelin_replication::NodeId;
 use std::collections::BTreeMap;
@@ -31,6 +32,10 @@ pub async fn handle(
     _version: i16,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.cluster_authorized(operation::ALTER) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let reassignments: Vec<(String, i32, Option<Vec<NodeId>>)> = req
         .topics
         .iter()

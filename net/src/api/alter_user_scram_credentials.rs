@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, ApiKey,
 };
 use kafka_protocol::protocol::StrBytes;
-use myelin_replication::cluster::security::ScramCredential;
+use myelin_replication::cluster::security::{operation, ScramCredential};
 use myelin_replication::controller::request::{ControllerRequest, ControllerResponse};
 use myelin_replication::error::ControllerError;
 use std::ops::RangeInclusive;
@@ -80,15 +80,23 @@ pub async fn handle(
         }
         seen
     };
-    let request = ControllerRequest::AlterScramCredentials {
-        deletions,
-        upsertions,
-    };
     let result = |user: &str, code: i16, message: Option<String>| {
         AlterUserScramCredentialsResult::default()
             .with_user(StrBytes::from_string(user.to_string()))
             .with_error_code(code)
             .with_error_message(message.map(StrBytes::from_string))
+    };
+    // Changing credentials takes ALTER on the cluster, as in Kafka.
+    if !ctx.cluster_authorized(operation::ALTER) {
+        let results = users
+            .iter()
+            .map(|u| result(u, codes::CLUSTER_AUTHORIZATION_FAILED, None))
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
+    let request = ControllerRequest::AlterScramCredentials {
+        deletions,
+        upsertions,
     };
     let results = match ctx.shard.controller(request).await {
         Ok(ControllerResponse::AlterScramCredentials(per_user)) => per_user

@@ -5,6 +5,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::controller::{ControllerRequest, ControllerResponse, NewPartitions};
 use std::ops::RangeInclusive;
 
@@ -19,10 +20,25 @@ pub async fn handle(
     _version: i16,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let names: Vec<_> = req.topics.iter().map(|t| t.name.clone()).collect();
+    // Growing a topic needs ALTER on it; the refused topics never reach the controller.
+    let (allowed, refused): (Vec<_>, Vec<_>) = req
+        .topics
+        .iter()
+        .partition(|t| ctx.authorized(resource_type::TOPIC, &t.name, operation::ALTER));
+    let mut results: Vec<CreatePartitionsTopicResult> = refused
+        .iter()
+        .map(|t| {
+            CreatePartitionsTopicResult::default()
+                .with_name(t.name.clone())
+                .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return CreatePartitionsResponse::default().with_results(results);
+    }
+    let names: Vec<_> = allowed.iter().map(|t| t.name.clone()).collect();
     let request = ControllerRequest::CreatePartitions {
-        topics: req
-            .topics
+        topics: allowed
             .iter()
             .map(|t| NewPartitions {
                 name: t.name.0.to_string(),
@@ -32,7 +48,7 @@ pub async fn handle(
         validate_only: req.validate_only,
     };
     let answer = ctx.shard.controller(request).await;
-    let results = match answer {
+    let decided: Vec<CreatePartitionsTopicResult> = match answer {
         Ok(ControllerResponse::CreatePartitions(per_topic)) => names
             .into_iter()
             .zip(per_topic)
@@ -62,5 +78,6 @@ pub async fn handle(
                 .collect()
         }
     };
+    results.extend(decided);
     CreatePartitionsResponse::default().with_results(results)
 }

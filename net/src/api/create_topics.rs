@@ -11,6 +11,7 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::controller::NewTopic;
 use myelin_shards::topic_config;
 use std::collections::BTreeMap;
@@ -26,11 +27,19 @@ pub async fn handle(ctx: &Ctx, version: i16, req: CreateTopicsRequest) -> Create
     let message = |m: String| (version >= 1).then(|| StrBytes::from_string(m));
     let mut results: Vec<Option<CreatableTopicResult>> = Vec::with_capacity(req.topics.len());
     let mut asked = Vec::new();
+    let cluster_create = ctx.cluster_authorized(operation::CREATE);
     for t in &req.topics {
         let base = CreatableTopicResult::default()
             .with_name(t.name.clone())
             .with_num_partitions(-1)
             .with_replication_factor(-1);
+        if !cluster_create && !ctx.authorized(resource_type::TOPIC, &t.name.0, operation::CREATE) {
+            results.push(Some(
+                base.with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(message("Authorization failed.".into())),
+            ));
+            continue;
+        }
         if t.replication_factor > limits::REPLICATION_FACTOR_MAX {
             results.push(Some(
                 base.with_error_code(codes::INVALID_REPLICATION_FACTOR)
@@ -162,7 +171,21 @@ fn created(
         })
         .collect();
     let mut r = base;
-    if version >= 5 {
+    // The configs are shown only to a principal that may describe them, as in Kafka.
+    let configs_refused = !ctx.authorized(
+        resource_type::TOPIC,
+        &topic.name,
+        operation::DESCRIBE_CONFIGS,
+    );
+    if version >= 5 && configs_refused {
+        r =
+            r.with_num_partitions(topic.partitions.len() as i32)
+                .with_replication_factor(
+                    topic.partitions.first().map_or(0, |p| p.replicas.len()) as i16
+                )
+                .with_topic_config_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                .with_configs(None);
+    } else if version >= 5 {
         let rf = topic.partitions.first().map_or(0, |p| p.replicas.len()) as i16;
         r = r
             .with_num_partitions(topic.partitions.len() as i32)

@@ -6,6 +6,7 @@ use crate::group::store::{self, OffsetKey};
 use crate::server::Ctx;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -18,6 +19,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteGroupsRequest) -> Delet
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
         let g = id.0.to_string();
+        if !ctx.authorized(resource_type::GROUP, &g, operation::DELETE) {
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(id)
+                    .with_error_code(codes::GROUP_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
         let code = on_coordinator(&ctx.shard, &g.clone(), move |coordinator, log| async move {
             let has_members = coordinator
                 .groups

@@ -16,6 +16,7 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -37,10 +38,15 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteRecordsRequest) -> Dele
     let mut out = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
+        let refused = !ctx.authorized(resource_type::TOPIC, &t.name, operation::DELETE);
         for p in &t.partitions {
             let base = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
+            if refused {
+                partitions.push(base.with_error_code(codes::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             if !topics::has_partition(&image, &t.name, p.partition_index) {
                 partitions.push(base.with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION));
                 continue;

@@ -5,6 +5,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use myelin_replication::types::TopicId;
 use std::ops::RangeInclusive;
@@ -30,6 +31,16 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> Delete
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         let image = ctx.shard.metadata();
+        let may_delete = |n: &str| ctx.authorized(resource_type::TOPIC, n, operation::DELETE);
+        if name.as_ref().is_some_and(|n| !may_delete(&n.0)) {
+            responses.push(
+                DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
         let meta = match &name {
             Some(n) => image.topic(&n.0).cloned(),
             None => image.topic_by_id(TopicId(*id.as_bytes())).cloned(),
@@ -48,6 +59,15 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DeleteTopicsRequest) -> Delete
             );
             continue;
         };
+        if !may_delete(&meta.name) {
+            responses.push(
+                DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
         let result = DeletableTopicResult::default()
             .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
             .with_topic_id(if version >= 6 {

@@ -3,10 +3,12 @@
 
 use crate::api::metadata::{cluster_id_text, controller_id, live_brokers};
 use crate::codes;
+use crate::security::authz::{CLUSTER_NAME, OPERATIONS_OMITTED};
 use crate::server::Ctx;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::resource_type;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -19,15 +21,6 @@ const ENDPOINT_BROKERS: i8 = 1;
 
 /// `UNSUPPORTED_ENDPOINT_TYPE`: a broker describes brokers only, as Kafka's do.
 const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
-
-/// Every operation the cluster resource supports with no authorizer: CREATE (5), ALTER (7),
-/// DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11),
-/// IDEMPOTENT_WRITE (12).
-const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-/// "Authorized operations not requested".
-const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Handles DescribeCluster.
 pub async fn handle(
@@ -66,9 +59,9 @@ pub async fn handle(
     base.with_error_code(codes::NONE)
         .with_controller_id(BrokerId(controller_id(ctx, &image)))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
-        } else {
-            OPERATIONS_OMITTED
-        })
+        .with_cluster_authorized_operations(ctx.authorized_operations(
+            req.include_cluster_authorized_operations,
+            resource_type::CLUSTER,
+            CLUSTER_NAME,
+        ))
 }

@@ -111,6 +111,15 @@ pub async fn handle(
         let base = DescribeConfigsResult::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        let op = myelin_replication::cluster::security::operation::DESCRIBE_CONFIGS;
+        if let Some(o) = crate::config_changes::refused(ctx, r.resource_type, &r.resource_name, op)
+        {
+            results.push(
+                base.with_error_code(o.code)
+                    .with_error_message(o.message.map(StrBytes::from_string)),
+            );
+            continue;
+        }
         match r.resource_type {
             RESOURCE_TOPIC => {
                 let Some(meta) = image.topic(&r.resource_name) else {

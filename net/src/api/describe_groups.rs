@@ -6,6 +6,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -23,14 +24,27 @@ type MemberView = (
     bytes::Bytes,
 );
 
-/// Every operation a group supports with no authorizer: READ (3), DELETE (6), DESCRIBE (8).
-const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
 /// Handles DescribeGroups.
 pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let mut groups = Vec::with_capacity(req.groups.len());
+    // Refused groups come first, as Kafka answers them before asking the coordinator.
+    let mut refused = Vec::new();
     for id in req.groups {
         let g = id.0.to_string();
+        let operations = ctx.authorized_operations(
+            version >= 3 && req.include_authorized_operations,
+            resource_type::GROUP,
+            &g,
+        );
+        if !ctx.authorized(resource_type::GROUP, &g, operation::DESCRIBE) {
+            refused.push(
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED)
+                    .with_authorized_operations(i32::MIN),
+            );
+            continue;
+        }
         let view = on_coordinator(
             &ctx.shard,
             &g.clone(),
@@ -70,11 +84,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
         .await;
         let base = DescribedGroup::default()
             .with_group_id(id)
-            .with_authorized_operations(if version >= 3 && req.include_authorized_operations {
-                GROUP_OPERATIONS_ALL
-            } else {
-                i32::MIN
-            });
+            .with_authorized_operations(operations);
         match view {
             Ok((state, protocol_type, protocol, members)) => {
                 let members = members
@@ -103,5 +113,6 @@ pub async fn handle(ctx: &Ctx, version: i16, req: DescribeGroupsRequest) -> Desc
             Err(code) => groups.push(base.with_error_code(code)),
         }
     }
-    DescribeGroupsResponse::default().with_groups(groups)
+    refused.extend(groups);
+    DescribeGroupsResponse::default().with_groups(refused)
 }

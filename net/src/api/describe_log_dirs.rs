@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::operation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
@@ -31,6 +32,10 @@ pub async fn handle(
     _version: i16,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !ctx.cluster_authorized(operation::DESCRIBE) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let wanted: Option<BTreeSet<(String, i32)>> = req.topics.as_ref().map(|topics| {
         topics
             .iter()

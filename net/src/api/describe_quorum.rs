@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::operation;
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use std::ops::RangeInclusive;
 
@@ -24,6 +25,10 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Handles DescribeQuorum.
 pub async fn handle(ctx: &Ctx, version: i16, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
+    if !ctx.cluster_authorized(operation::DESCRIBE) {
+        return DescribeQuorumResponse::default()
+            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let asks_metadata_log = req.topics.iter().any(|t| {
         t.topic_name.0.as_str() == METADATA_TOPIC
             && t.partitions.iter().any(|p| p.partition_index == 0)

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
 
@@ -24,10 +25,6 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 /// Most partitions one answer carries, whatever the client asks (Kafka's
 /// `max.request.partition.size.limit` default).
 const PARTITIONS_PER_RESPONSE_MAX: i32 = 2_000;
-
-/// Every operation a topic supports, as Kafka reports them with no authorizer.
-const TOPIC_OPERATIONS_ALL: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 fn ids(nodes: &[NodeId]) -> Vec<BrokerId> {
     nodes.iter().map(|n| BrokerId(n.0)).collect()
@@ -76,8 +73,14 @@ pub async fn handle(
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = ctx.shard.metadata();
+    let describe = |name: &str| ctx.authorized(resource_type::TOPIC, name, operation::DESCRIBE);
+    // Every topic the principal may describe, when none are named.
     let mut names: Vec<String> = if req.topics.is_empty() {
-        image.topics().map(|t| t.name.clone()).collect()
+        image
+            .topics()
+            .filter(|t| describe(&t.name))
+            .map(|t| t.name.clone())
+            .collect()
     } else {
         req.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -107,6 +110,15 @@ pub async fn handle(
             0
         };
         let topic_name = TopicName(StrBytes::from_string(name.clone()));
+        if !describe(name) {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                    .with_name(Some(topic_name))
+                    .with_topic_authorized_operations(i32::MIN),
+            );
+            continue;
+        }
         let Some(t) = image.topic(name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
@@ -133,7 +145,11 @@ pub async fn handle(
                 .with_topic_id(uuid::Uuid::from_bytes(t.id.0))
                 .with_is_internal(name.starts_with("__"))
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(TOPIC_OPERATIONS_ALL),
+                .with_topic_authorized_operations(ctx.authorized_operations(
+                    true,
+                    resource_type::TOPIC,
+                    name,
+                )),
         );
         if end < t.partitions.len() {
             next_cursor = Some(

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{
     ApiKey, DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -24,6 +25,14 @@ pub async fn handle(
     let mut states = Vec::with_capacity(req.transactional_ids.len());
     for id in req.transactional_ids {
         let key = id.0.to_string();
+        if !ctx.authorized(resource_type::TRANSACTIONAL_ID, &key, operation::DESCRIBE) {
+            states.push(
+                TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_error_code(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
         let meta = on_txn_coordinator(
             &ctx.shard,
             &key.clone(),
@@ -40,7 +49,10 @@ pub async fn handle(
         match meta {
             Ok(m) => {
                 let mut topics: Vec<TopicData> = Vec::new();
-                for (t, p) in &m.partitions {
+                // Topics the principal may not describe are left out, as in Kafka.
+                let describe =
+                    |t: &str| ctx.authorized(resource_type::TOPIC, t, operation::DESCRIBE);
+                for (t, p) in m.partitions.iter().filter(|(t, _)| describe(t)) {
                     match topics.last_mut() {
                         Some(d) if d.topic.0.as_str() == t => d.partitions.push(*p),
                         _ => topics.push(

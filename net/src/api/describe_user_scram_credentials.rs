@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     ApiKey, DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::operation;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -23,6 +24,11 @@ pub async fn handle(
     _version: i16,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Reading which users have credentials takes DESCRIBE on the cluster, as in Kafka.
+    if !ctx.cluster_authorized(operation::DESCRIBE) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let image = ctx.shard.metadata();
     let scram = &image.security().scram;
     let named: Vec<String> = req

@@ -8,6 +8,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::operation;
 use myelin_replication::controller::{ControllerRequest, ControllerResponse, ElectionType};
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -22,6 +23,10 @@ const PARTITIONS_MAX: usize = 100_000;
 
 /// Handles ElectLeaders.
 pub async fn handle(ctx: &Ctx, version: i16, req: ElectLeadersRequest) -> ElectLeadersResponse {
+    if !ctx.cluster_authorized(operation::ALTER) {
+        return ElectLeadersResponse::default()
+            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let election = match (version, req.election_type) {
         (0, _) | (_, 0) => ElectionType::Preferred,
         (_, 1) => ElectionType::Unclean,

@@ -13,6 +13,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_shards::ReadRequest;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ struct Wanted {
     name: TopicName,
     id: uuid::Uuid,
     topic: Option<String>,
+    /// The principal may not READ the topic (or is a follower without CLUSTER_ACTION).
+    refused: bool,
     partitions: Vec<FetchPartition>,
 }
 
@@ -98,6 +101,12 @@ async fn read_once(
                 };
                 return (base.with_error_code(code), Vec::new());
             };
+            if w.refused {
+                return (
+                    base.with_error_code(codes::TOPIC_AUTHORIZATION_FAILED),
+                    Vec::new(),
+                );
+            }
             let cap = (p.partition_max_bytes.max(0) as usize).min(max_bytes);
             let read = ReadRequest {
                 offset: p.fetch_offset,
@@ -191,6 +200,13 @@ async fn read_once(
 /// Handles a fetch request.
 pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse {
     let image = ctx.shard.metadata();
+    // A follower's fetch needs CLUSTER_ACTION; a consumer's, READ on each topic.
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let follower_refused = replica_id >= 0 && !ctx.cluster_authorized(operation::CLUSTER_ACTION);
     let wanted: Vec<Wanted> = req
         .topics
         .into_iter()
@@ -209,10 +225,15 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
             let name = topic
                 .clone()
                 .map_or(t.topic, |n| TopicName(StrBytes::from_string(n)));
+            let refused = follower_refused
+                || topic.as_deref().is_some_and(|n| {
+                    replica_id < 0 && !ctx.authorized(resource_type::TOPIC, n, operation::READ)
+                });
             Wanted {
                 name,
                 id,
                 topic,
+                refused,
                 partitions: t.partitions,
             }
         })

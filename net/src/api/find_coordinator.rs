@@ -10,6 +10,7 @@ use crate::txn::coordinator::TXN_TOPIC;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -24,6 +25,18 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 /// Where a key's coordinator is: (node id, host, port), or the error to answer.
 async fn locate(ctx: &Ctx, key_type: i8, key: &str) -> Result<(i32, String, i32), i16> {
     let config = ctx.server.coordinator;
+    // Finding a coordinator needs DESCRIBE on the group or the transactional id.
+    match key_type {
+        KEY_TYPE_GROUP if !ctx.authorized(resource_type::GROUP, key, operation::DESCRIBE) => {
+            return Err(codes::GROUP_AUTHORIZATION_FAILED)
+        }
+        KEY_TYPE_TRANSACTION
+            if !ctx.authorized(resource_type::TRANSACTIONAL_ID, key, operation::DESCRIBE) =>
+        {
+            return Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        }
+        _ => {}
+    }
     let (topic, partitions, rf, min_isr) = match key_type {
         KEY_TYPE_GROUP => (
             OFFSETS_TOPIC,

@@ -3,6 +3,7 @@
 use crate::group::coordinator::on_coordinator;
 use crate::server::Ctx;
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -13,6 +14,10 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 /// Handles Heartbeat.
 pub async fn handle(ctx: &Ctx, _version: i16, req: HeartbeatRequest) -> HeartbeatResponse {
     let group = req.group_id.0.to_string();
+    if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        return HeartbeatResponse::default()
+            .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED);
+    }
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;

@@ -64,6 +64,10 @@ pub async fn handle(
 }
 
 async fn alter(ctx: &Ctx, r: &AlterConfigsResource, validate_only: bool) -> Outcome {
+    let op = myelin_replication::cluster::security::operation::ALTER_CONFIGS;
+    if let Some(outcome) = config_changes::refused(ctx, r.resource_type, &r.resource_name, op) {
+        return outcome;
+    }
     let checked = config_changes::check_entries(r.configs.iter().map(|c| {
         (
             c.name.as_str(),

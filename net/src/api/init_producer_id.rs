@@ -7,6 +7,7 @@ use crate::server::Ctx;
 use crate::txn::coordinator::{on_txn_coordinator, TXN_TIMEOUT_MS_MAX};
 use crate::txn::state::TxnMeta;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -37,6 +38,13 @@ pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> Init
         .map(|t| t.0.to_string())
         .filter(|t| !t.is_empty())
     else {
+        // An idempotent producer needs IDEMPOTENT_WRITE on the cluster, or WRITE on some
+        // topic (Kafka's rule since 2.8).
+        if !ctx.cluster_authorized(operation::IDEMPOTENT_WRITE)
+            && !ctx.authorized_any(resource_type::TOPIC, operation::WRITE)
+        {
+            return failed(codes::CLUSTER_AUTHORIZATION_FAILED);
+        }
         // An idempotent producer that lost its sequence state asks for the next epoch.
         if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
             return ok(req.producer_id.0, req.producer_epoch + 1);
@@ -49,6 +57,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: InitProducerIdRequest) -> Init
             }
         };
     };
+    if !ctx.authorized(resource_type::TRANSACTIONAL_ID, &txn_id, operation::WRITE) {
+        return failed(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
     let timeout = req.transaction_timeout_ms;
     if timeout <= 0 || timeout > TXN_TIMEOUT_MS_MAX {
         return failed(INVALID_TRANSACTION_TIMEOUT);

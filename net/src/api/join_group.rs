@@ -7,6 +7,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -52,6 +53,11 @@ pub async fn handle(
     client_id: String,
 ) -> JoinGroupResponse {
     let group = req.group_id.0.to_string();
+    if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        return JoinGroupResponse::default()
+            .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED)
+            .with_generation_id(-1);
+    }
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.map(|i| i.to_string()),

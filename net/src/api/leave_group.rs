@@ -6,6 +6,7 @@ use crate::server::Ctx;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -16,6 +17,9 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 /// Handles LeaveGroup.
 pub async fn handle(ctx: &Ctx, version: i16, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let group = req.group_id.0.to_string();
+    if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        return LeaveGroupResponse::default().with_error_code(codes::GROUP_AUTHORIZATION_FAILED);
+    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()

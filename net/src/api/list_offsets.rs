@@ -8,6 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_shards::{ListedOffset, OffsetQuery};
 use myelin_storage::records;
 use std::ops::RangeInclusive;
@@ -91,11 +92,18 @@ pub async fn handle(ctx: &Ctx, version: i16, req: ListOffsetsRequest) -> ListOff
     for t in req.topics {
         let name = t.name.0.to_string();
         let known = crate::topics::partition_count(&image, &name);
+        let refused = !ctx.authorized(resource_type::TOPIC, &name, operation::DESCRIBE);
         let futs = t.partitions.iter().map(|p| {
             let name = name.as_str();
             async move {
                 let base =
                     ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                if refused {
+                    return base
+                        .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                        .with_offset(-1)
+                        .with_timestamp(-1);
+                }
                 if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                     return base
                         .with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION)

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 use myelin_replication::cluster::image::TopicImage;
+use myelin_replication::cluster::security::operation;
 use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
 
@@ -54,6 +55,10 @@ pub async fn handle(
     _version: i16,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.cluster_authorized(operation::DESCRIBE) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let image = ctx.shard.metadata();
     let topics = match &req.topics {
         None => image.topics().filter_map(|t| ongoing(t, None)).collect(),

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{
     ApiKey, ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -55,6 +56,9 @@ pub async fn handle(
     let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
     let transactions = all
         .into_iter()
+        .filter(|(id, _, _, _)| {
+            ctx.authorized(resource_type::TRANSACTIONAL_ID, id, operation::DESCRIBE)
+        })
         .filter(|(_, pid, state, _)| {
             (states.is_empty() || states.iter().any(|s| s == state))
                 && (pids.is_empty() || pids.contains(pid))

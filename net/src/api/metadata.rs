@@ -3,6 +3,7 @@
 //! broker's metadata image; topics are created on demand when auto-creation is on.
 
 use crate::codes;
+use crate::security::authz::{CLUSTER_NAME, OPERATIONS_OMITTED};
 use crate::server::Ctx;
 use crate::topics;
 use kafka_protocol::messages::metadata_response::{
@@ -11,6 +12,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::image::{MetadataImage, TopicImage};
+use myelin_replication::cluster::security::{operation, resource_type};
 use myelin_replication::types::TopicId;
 use myelin_replication::NodeId;
 use std::ops::RangeInclusive;
@@ -33,20 +35,6 @@ pub fn cluster_id_text(image: &MetadataImage) -> String {
         .map(|id| uuid::Uuid::from_bytes(id).simple().to_string())
         .unwrap_or_default()
 }
-
-/// "Authorized operations not requested", as Kafka writes it.
-const OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// Every operation a topic supports, as Kafka reports them with no authorizer: READ (3),
-/// WRITE (4), CREATE (5), DELETE (6), ALTER (7), DESCRIBE (8), DESCRIBE_CONFIGS (10) and
-/// ALTER_CONFIGS (11), one bit each.
-const TOPIC_OPERATIONS_ALL: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-
-/// Every operation the cluster resource supports: CREATE (5), ALTER (7), DESCRIBE (8),
-/// CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
-const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 fn topic_response(
     image: &MetadataImage,
@@ -139,16 +127,17 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
-    let operations = if version >= 8 && req.include_topic_authorized_operations {
-        TOPIC_OPERATIONS_ALL
-    } else {
-        OPERATIONS_OMITTED
-    };
+    let want_operations = version >= 8 && req.include_topic_authorized_operations;
+    let operations =
+        |name: &str| ctx.authorized_operations(want_operations, resource_type::TOPIC, name);
+    let describe = |name: &str| ctx.authorized(resource_type::TOPIC, name, operation::DESCRIBE);
     let image = ctx.shard.metadata();
     let topics = match requested {
+        // Every topic the principal may describe; the others are left out.
         None => image
             .topics()
-            .map(|m| topic_response(&image, m, version, operations))
+            .filter(|m| describe(&m.name))
+            .map(|m| topic_response(&image, m, version, operations(&m.name)))
             .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
@@ -156,17 +145,50 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
                 // A topic id, when given, names the topic; the name may then be empty.
                 let by_id = !t.topic_id.is_nil();
                 match t.name.filter(|_| !by_id) {
+                    Some(name) if !describe(&name.0) => out.push(topic_error(
+                        Some(name),
+                        t.topic_id,
+                        codes::TOPIC_AUTHORIZATION_FAILED,
+                    )),
                     Some(name) => {
+                        // Creating a missing topic needs CREATE on the cluster or the topic.
+                        let creates = allow_create
+                            && ctx.shard.node.auto_create_topics
+                            && image.topic(&name.0).is_none();
+                        if creates
+                            && !ctx.authorized(
+                                resource_type::CLUSTER,
+                                CLUSTER_NAME,
+                                operation::CREATE,
+                            )
+                            && !ctx.authorized(resource_type::TOPIC, &name.0, operation::CREATE)
+                        {
+                            out.push(topic_error(
+                                Some(name),
+                                t.topic_id,
+                                codes::TOPIC_AUTHORIZATION_FAILED,
+                            ));
+                            continue;
+                        }
                         match topics::get_or_create(&ctx.shard, &name.0, allow_create).await {
                             Ok(meta) => {
                                 let image = ctx.shard.metadata();
-                                out.push(topic_response(&image, &meta, version, operations))
+                                let ops = operations(&meta.name);
+                                out.push(topic_response(&image, &meta, version, ops))
                             }
                             Err(code) => out.push(topic_error(Some(name), t.topic_id, code)),
                         }
                     }
                     None => match image.topic_by_id(TopicId(*t.topic_id.as_bytes())) {
-                        Some(meta) => out.push(topic_response(&image, meta, version, operations)),
+                        Some(meta) if !describe(&meta.name) => out.push(topic_error(
+                            None,
+                            t.topic_id,
+                            codes::TOPIC_AUTHORIZATION_FAILED,
+                        )),
+                        Some(meta) => {
+                            let ops = operations(&meta.name);
+                            out.push(topic_response(&image, meta, version, ops))
+                        }
                         None => out.push(topic_error(None, t.topic_id, codes::UNKNOWN_TOPIC_ID)),
                     },
                 }
@@ -200,11 +222,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: MetadataRequest) -> MetadataRe
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(controller))
         .with_topics(topics)
-        .with_cluster_authorized_operations(
-            if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-                CLUSTER_OPERATIONS_ALL
-            } else {
-                OPERATIONS_OMITTED
-            },
-        )
+        .with_cluster_authorized_operations(ctx.authorized_operations(
+            (8..=10).contains(&version) && req.include_cluster_authorized_operations,
+            resource_type::CLUSTER,
+            CLUSTER_NAME,
+        ))
 }

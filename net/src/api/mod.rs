@@ -9,16 +9,20 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
@@ -185,6 +189,10 @@ pub const APIS: &[Api] = &[
         versions: describe_transactions::VERSIONS,
     },
     Api {
+        key: describe_producers::API_KEY,
+        versions: describe_producers::VERSIONS,
+    },
+    Api {
         key: list_transactions::API_KEY,
         versions: list_transactions::VERSIONS,
     },
@@ -219,6 +227,18 @@ pub const APIS: &[Api] = &[
     Api {
         key: list_partition_reassignments::API_KEY,
         versions: list_partition_reassignments::VERSIONS,
+    },
+    Api {
+        key: describe_acls::API_KEY,
+        versions: describe_acls::VERSIONS,
+    },
+    Api {
+        key: create_acls::API_KEY,
+        versions: create_acls::VERSIONS,
+    },
+    Api {
+        key: delete_acls::API_KEY,
+        versions: delete_acls::VERSIONS,
     },
     Api {
         key: sasl_handshake::API_KEY,
@@ -430,6 +450,7 @@ pub async fn dispatch(
         ApiKey::EndTxn => handled!(end_txn),
         ApiKey::TxnOffsetCommit => handled!(txn_offset_commit),
         ApiKey::DescribeTransactions => handled!(describe_transactions),
+        ApiKey::DescribeProducers => handled!(describe_producers),
         ApiKey::ListTransactions => handled!(list_transactions),
         ApiKey::WriteTxnMarkers => handled!(write_txn_markers),
         ApiKey::DescribeCluster => handled!(describe_cluster),
@@ -439,6 +460,9 @@ pub async fn dispatch(
         ApiKey::OffsetForLeaderEpoch => handled!(offset_for_leader_epoch),
         ApiKey::AlterPartitionReassignments => handled!(alter_partition_reassignments),
         ApiKey::ListPartitionReassignments => handled!(list_partition_reassignments),
+        ApiKey::DescribeAcls => handled!(describe_acls),
+        ApiKey::CreateAcls => handled!(create_acls),
+        ApiKey::DeleteAcls => handled!(delete_acls),
         ApiKey::SaslHandshake => handled!(sasl_handshake),
         ApiKey::SaslAuthenticate => {
             let req = decode(key, version, b)?;

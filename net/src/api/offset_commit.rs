@@ -8,6 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -25,13 +26,20 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
     let now = ctx.shard.now_ms();
     // Per partition: an error decided here, or the record to write.
     let mut plan: Vec<(TopicName, Vec<PartitionPlan>)> = Vec::new();
+    // Committing needs READ on the group, and READ on each topic.
+    let group_refused = !ctx.authorized(resource_type::GROUP, &group, operation::READ);
     for t in &req.topics {
         let known = crate::topics::partition_count(&image, &t.name);
+        let topic_refused = !ctx.authorized(resource_type::TOPIC, &t.name, operation::READ);
         let parts = t
             .partitions
             .iter()
             .map(|p| {
-                let outcome = if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
+                let outcome = if group_refused {
+                    Err(codes::GROUP_AUTHORIZATION_FAILED)
+                } else if topic_refused {
+                    Err(codes::TOPIC_AUTHORIZATION_FAILED)
+                } else if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                     Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
                 } else {
                     store::commit_entry(
@@ -57,6 +65,10 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id_or_member_epoch;
     let g = group.clone();
+    if group_refused {
+        let committed: Result<(), i16> = Err(codes::GROUP_AUTHORIZATION_FAILED);
+        return respond(plan, committed);
+    }
     let committed = on_coordinator(&ctx.shard, &group, move |coordinator, log| async move {
         coordinator.with_group(&g, true, |grp| {
             grp.validate_commit(&member, instance.as_deref(), generation)
@@ -72,6 +84,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetCommitRequest) -> Offse
         Ok(())
     })
     .await;
+    respond(plan, committed)
+}
+
+/// The response: each partition's own error, else the commit's.
+fn respond(
+    plan: Vec<(TopicName, Vec<PartitionPlan>)>,
+    committed: Result<(), i16>,
+) -> OffsetCommitResponse {
     let topics = plan
         .into_iter()
         .map(|(name, parts)| {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -44,9 +45,25 @@ pub fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
 /// Handles OffsetDelete.
 pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let g = req.group_id.0.to_string();
+    if !ctx.authorized(resource_type::GROUP, &g, operation::DELETE) {
+        return OffsetDeleteResponse::default().with_error_code(codes::GROUP_AUTHORIZATION_FAILED);
+    }
+    // Topics the principal may not READ are refused and never reach the coordinator.
+    let refused: Vec<(String, Vec<i32>)> = req
+        .topics
+        .iter()
+        .filter(|t| !ctx.authorized(resource_type::TOPIC, &t.name, operation::READ))
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
     let asked: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()
+        .filter(|t| ctx.authorized(resource_type::TOPIC, &t.name, operation::READ))
         .map(|t| {
             (
                 t.name.0.to_string(),
@@ -99,7 +116,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: OffsetDeleteRequest) -> Offse
     })
     .await;
     match result {
-        Ok(per_topic) => {
+        Ok(mut per_topic) => {
+            per_topic.extend(refused.into_iter().map(|(t, ps)| {
+                let ps = ps
+                    .into_iter()
+                    .map(|p| (p, codes::TOPIC_AUTHORIZATION_FAILED))
+                    .collect();
+                (t, ps)
+            }));
             let topics = per_topic
                 .into_iter()
                 .map(|(t, ps)| {

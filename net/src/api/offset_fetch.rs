@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -18,8 +19,8 @@ pub const API_KEY: ApiKey = ApiKey::OffsetFetch;
 /// Versions implemented.
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 
-/// One answered partition: (partition, offset, leader epoch, metadata).
-type Answer = (i32, i64, i32, Option<String>);
+/// One answered partition: (partition, offset, leader epoch, metadata, error code).
+type Answer = (i32, i64, i32, Option<String>, i16);
 
 /// The offsets of `group` for the asked topics (`None`: every committed one).
 async fn fetch_group(
@@ -27,6 +28,12 @@ async fn fetch_group(
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Vec<(String, Vec<Answer>)>, i16> {
+    // Fetching needs DESCRIBE on the group, and on each topic: topics the principal may not
+    // describe are refused when named and left out when all are asked for.
+    if !ctx.authorized(resource_type::GROUP, group, operation::DESCRIBE) {
+        return Err(codes::GROUP_AUTHORIZATION_FAILED);
+    }
+    let describe = |t: &str| ctx.authorized(resource_type::TOPIC, t, operation::DESCRIBE);
     let g = group.to_string();
     let offsets: GroupOffsets =
         on_coordinator(&ctx.shard, group, move |coordinator, _log| async move {
@@ -39,9 +46,24 @@ async fn fetch_group(
         })
         .await?;
     let answer = |topic: &str, p: i32| -> Answer {
+        if !describe(topic) {
+            return (
+                p,
+                -1,
+                -1,
+                Some(String::new()),
+                codes::TOPIC_AUTHORIZATION_FAILED,
+            );
+        }
         match offsets.get(&(topic.to_string(), p)) {
-            Some(c) => (p, c.offset, c.leader_epoch, Some(c.metadata.clone())),
-            None => (p, -1, -1, Some(String::new())),
+            Some(c) => (
+                p,
+                c.offset,
+                c.leader_epoch,
+                Some(c.metadata.clone()),
+                codes::NONE,
+            ),
+            None => (p, -1, -1, Some(String::new()), codes::NONE),
         }
     };
     Ok(match topics {
@@ -51,7 +73,7 @@ async fn fetch_group(
             .collect(),
         None => {
             let mut by_topic: Vec<(String, Vec<Answer>)> = Vec::new();
-            for (topic, p) in offsets.keys() {
+            for (topic, p) in offsets.keys().filter(|(t, _)| describe(t)) {
                 match by_topic.last_mut() {
                     Some((t, ps)) if t == topic => ps.push(answer(topic, *p)),
                     _ => by_topic.push((topic.clone(), vec![answer(topic, *p)])),
@@ -82,9 +104,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
                     .map(|(t, ps)| {
                         let partitions = ps
                             .into_iter()
-                            .map(|(p, o, e, m)| {
+                            .map(|(p, o, e, m, code)| {
                                 OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
+                                    .with_error_code(code)
                                     .with_committed_offset(o)
                                     .with_committed_leader_epoch(if version >= 5 { e } else { -1 })
                                     .with_metadata(m.map(StrBytes::from_string))
@@ -116,9 +139,10 @@ pub async fn handle(ctx: &Ctx, version: i16, req: OffsetFetchRequest) -> OffsetF
                     .map(|(t, ps)| {
                         let partitions = ps
                             .into_iter()
-                            .map(|(p, o, e, m)| {
+                            .map(|(p, o, e, m, code)| {
                                 OffsetFetchResponsePartitions::default()
                                     .with_partition_index(p)
+                                    .with_error_code(code)
                                     .with_committed_offset(o)
                                     .with_committed_leader_epoch(e)
                                     .with_metadata(m.map(StrBytes::from_string))

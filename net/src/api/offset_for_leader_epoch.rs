@@ -8,6 +8,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -27,10 +28,22 @@ pub async fn handle(
     for t in req.topics {
         let name = t.topic.0.to_string();
         let known = crate::topics::partition_count(&image, &name);
+        // A follower (replica id >= 0) needs CLUSTER_ACTION; a client, DESCRIBE on the topic.
+        let refused = if req.replica_id.0 >= 0 {
+            !ctx.cluster_authorized(operation::CLUSTER_ACTION)
+        } else {
+            !ctx.authorized(resource_type::TOPIC, &name, operation::DESCRIBE)
+        };
         let futs = t.partitions.iter().map(|p| {
             let name = name.as_str();
             async move {
                 let base = EpochEndOffset::default().with_partition(p.partition);
+                if refused {
+                    return base
+                        .with_error_code(codes::TOPIC_AUTHORIZATION_FAILED)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                }
                 if !known.is_some_and(|n| (0..n).contains(&p.partition)) {
                     return base
                         .with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION)

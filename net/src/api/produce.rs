@@ -5,10 +5,15 @@ use crate::codes;
 use crate::legacy;
 use crate::server::Ctx;
 use futures::channel::oneshot;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
-use myelin_replication::Acks;
-use myelin_storage::batch;
+use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
+use myelin_replication::{Acks, PartitionError};
+use myelin_shards::ShardError;
+use myelin_storage::{batch, StorageError};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -31,6 +36,62 @@ fn error(index: i32, code: i16) -> PartitionProduceResponse {
         .with_index(index)
         .with_error_code(code)
         .with_base_offset(-1)
+}
+
+/// Record errors Kafka quotes in a rejected partition's `error_message`.
+const RECORD_ERRORS_QUOTED_MAX: usize = 3;
+
+/// The records a failed append refused one by one (KIP-467), by index in their batch.
+fn refused_records(e: &ShardError) -> Option<&[i32]> {
+    match e {
+        ShardError::Storage(StorageError::KeylessRecords(indices))
+        | ShardError::Partition(PartitionError::Storage(StorageError::KeylessRecords(indices))) => {
+            Some(indices)
+        }
+        _ => None,
+    }
+}
+
+/// A partition refused INVALID_RECORD for records without a key on a compacted topic,
+/// answered from v8 on with each record's error and the summary Kafka 4.4 sends, word for
+/// word (`LogValidator`: clients show them to the user).
+fn keyless_refused(
+    topic: &str,
+    index: i32,
+    records: &[i32],
+    version: i16,
+) -> PartitionProduceResponse {
+    let refused = error(index, codes::INVALID_RECORD);
+    if version < 8 {
+        return refused;
+    }
+    let message = format!(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{index}"
+    );
+    let quoted: Vec<String> = records
+        .iter()
+        .take(RECORD_ERRORS_QUOTED_MAX)
+        .map(|i| format!("RecordError(batchIndex={i}, message='{message}')"))
+        .collect();
+    let summary = format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        records.len(),
+        quoted.join(", ")
+    );
+    let message = StrBytes::from_string(message);
+    refused
+        .with_record_errors(
+            records
+                .iter()
+                .map(|&i| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i)
+                        .with_batch_index_error_message(Some(message.clone()))
+                })
+                .collect(),
+        )
+        .with_error_message(Some(StrBytes::from_string(summary)))
 }
 
 /// What a partition's produce needs to know about its topic.
@@ -137,7 +198,10 @@ async fn produce_partition(
             } else {
                 -1
             }),
-        Err(e) => error(index, codes::shard(&e)),
+        Err(e) => match refused_records(&e) {
+            Some(records) => keyless_refused(&target.name, index, records, version),
+            None => error(index, codes::shard(&e)),
+        },
     }
 }
 
@@ -161,11 +225,20 @@ pub async fn handle(
         .filter(|ms| acks == -1 && *ms > 0)
         .map(Duration::from_millis);
     let image = ctx.shard.metadata();
+    // A transactional producer needs WRITE on its transactional id, or nothing is written.
+    let txn_refused = req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !ctx.authorized(resource_type::TRANSACTIONAL_ID, id, operation::WRITE));
     let mut appended = Vec::new();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let target = match image.topic(&topic.name) {
             _ if !matches!(acks, -1..=1) => Err(codes::INVALID_REQUIRED_ACKS),
+            _ if txn_refused => Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            _ if !ctx.authorized(resource_type::TOPIC, &topic.name, operation::WRITE) => {
+                Err(codes::TOPIC_AUTHORIZATION_FAILED)
+            }
             None => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
             // The coordinators' own topics are written by the coordinators only.
             Some(meta) if INTERNAL_TOPICS.contains(&meta.name.as_str()) => {
@@ -217,4 +290,36 @@ pub async fn handle(
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyless_records_are_answered_as_kafka_does_from_v8() {
+        let old = keyless_refused("c", 0, &[0], 7);
+        assert_eq!(old.error_code, codes::INVALID_RECORD);
+        assert!(old.record_errors.is_empty() && old.error_message.is_none());
+        let r = keyless_refused("c", 2, &[1, 2, 5, 7], 8);
+        assert_eq!(r.error_code, codes::INVALID_RECORD);
+        assert_eq!(
+            r.record_errors
+                .iter()
+                .map(|e| e.batch_index)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 5, 7]
+        );
+        let each = "Compacted topic cannot accept message without key in topic partition c-2";
+        assert!(r
+            .record_errors
+            .iter()
+            .all(|e| e.batch_index_error_message.as_deref() == Some(each)));
+        let summary = r.error_message.unwrap();
+        assert!(summary.starts_with(
+            "One or more records have been rejected due to 4 record errors in total, and only \
+             showing the first three errors at most: [RecordError(batchIndex=1, message='"
+        ));
+        assert!(summary.ends_with(&format!("RecordError(batchIndex=5, message='{each}')]")));
+    }
 }

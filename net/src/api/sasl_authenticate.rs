@@ -3,7 +3,8 @@
 //! the connection closes, as Kafka does. Re-authentication (KIP-368) must keep the principal.
 
 use crate::codes;
-use crate::security::sasl::Step;
+use crate::security::oauth;
+use crate::security::sasl::{Exchange, Step};
 use crate::server::Ctx;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse};
@@ -31,7 +32,8 @@ pub async fn handle(
     req: SaslAuthenticateRequest,
 ) -> (SaslAuthenticateResponse, After) {
     let resp = SaslAuthenticateResponse::default();
-    let Some(mut exchange) = ctx.identity.exchange.borrow_mut().take() else {
+    let taken = ctx.identity.exchange.borrow_mut().take();
+    let Some(mut exchange) = taken else {
         let resp = resp
             .with_error_code(codes::ILLEGAL_SASL_STATE)
             .with_error_message(Some(StrBytes::from_static_str(
@@ -48,7 +50,45 @@ pub async fn handle(
             .and_then(|m| m.get(&mechanism))
             .cloned()
     };
-    match exchange.step(&req.auth_bytes, &ctx.server.sasl.plain_users, lookup) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    // An OAUTHBEARER session ends with its token, at the latest.
+    let mut token_expires_ms = None;
+    let step = match exchange {
+        Exchange::OauthBearer => {
+            let checked = ctx
+                .server
+                .sasl
+                .oauth
+                .as_ref()
+                .ok_or_else(|| "OAUTHBEARER is not configured".to_string())
+                .and_then(|c| {
+                    let token = oauth::bearer_token(&req.auth_bytes)?;
+                    oauth::validate(&token, c, now_ms)
+                });
+            match checked {
+                Ok(v) => {
+                    token_expires_ms = Some(v.expires_ms);
+                    Step::Done {
+                        principal: v.principal,
+                        token: Vec::new(),
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %ctx.peer, "OAUTHBEARER token refused: {e}");
+                    Step::Failed(
+                        "Authentication failed during authentication due to invalid \
+                         credentials with SASL mechanism OAUTHBEARER"
+                            .into(),
+                    )
+                }
+            }
+        }
+        _ => exchange.step(&req.auth_bytes, &ctx.server.sasl.plain_users, lookup),
+    };
+    match step {
         Step::Continue(token) => {
             *ctx.identity.exchange.borrow_mut() = Some(exchange);
             (resp.with_auth_bytes(Bytes::from(token)), After::Continue)
@@ -64,7 +104,12 @@ pub async fn handle(
                     .with_error_message(Some(StrBytes::from_string(message)));
                 return (resp, After::Close);
             }
-            let lifetime = ctx.server.sasl.max_reauth_ms.max(0);
+            let mut lifetime = ctx.server.sasl.max_reauth_ms.max(0);
+            // As Kafka: with re-authentication on, an OAUTHBEARER session also ends with its
+            // token.
+            if let (Some(exp), true) = (token_expires_ms, lifetime > 0) {
+                lifetime = lifetime.min(exp.saturating_sub(now_ms).max(1));
+            }
             let expires = (lifetime > 0).then(|| {
                 std::time::Instant::now() + std::time::Duration::from_millis(lifetime as u64)
             });

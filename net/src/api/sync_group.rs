@@ -5,6 +5,7 @@ use crate::group::state::{Disposition, SyncOutcome};
 use crate::server::Ctx;
 use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -15,6 +16,10 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 /// Handles SyncGroup.
 pub async fn handle(ctx: &Ctx, version: i16, req: SyncGroupRequest) -> SyncGroupResponse {
     let group = req.group_id.0.to_string();
+    if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        return SyncGroupResponse::default()
+            .with_error_code(crate::codes::GROUP_AUTHORIZATION_FAILED);
+    }
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;

@@ -11,6 +11,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use myelin_replication::cluster::security::{operation, resource_type};
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -29,10 +30,28 @@ pub async fn handle(
     let image = ctx.shard.metadata();
     let mut entries = Vec::new();
     let mut answer: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)> = Vec::new();
+    // WRITE on the transactional id, READ on the group, READ on each topic.
+    let txn_id = req.transactional_id.0.to_string();
+    let refused_all = if !ctx.authorized(resource_type::TRANSACTIONAL_ID, &txn_id, operation::WRITE)
+    {
+        Some(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !ctx.authorized(resource_type::GROUP, &group, operation::READ) {
+        Some(codes::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
     for t in &req.topics {
         let known = crate::topics::partition_count(&image, &t.name);
         let mut parts = Vec::new();
+        let refused = refused_all.or_else(|| {
+            (!ctx.authorized(resource_type::TOPIC, &t.name, operation::READ))
+                .then_some(codes::TOPIC_AUTHORIZATION_FAILED)
+        });
         for p in &t.partitions {
+            if let Some(code) = refused {
+                parts.push((p.partition_index, code));
+                continue;
+            }
             if !known.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                 parts.push((p.partition_index, codes::UNKNOWN_TOPIC_OR_PARTITION));
                 continue;
@@ -61,6 +80,9 @@ pub async fn handle(
     let instance = req.group_instance_id.map(|i| i.to_string());
     let generation = req.generation_id;
     let g = group.clone();
+    if refused_all.is_some() {
+        return respond(answer, Ok(()));
+    }
     let r = on_coordinator(&ctx.shard, &group, move |coordinator, log| async move {
         // Without group metadata (generation -1, no member) a transactional commit is not
         // fenced by the group, as in Kafka; with it, the member must be current.
@@ -90,6 +112,14 @@ pub async fn handle(
         Ok(())
     })
     .await;
+    respond(answer, r)
+}
+
+/// The response: each partition's own error, else the commit's.
+fn respond(
+    answer: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)>,
+    r: Result<(), i16>,
+) -> TxnOffsetCommitResponse {
     let topics = answer
         .into_iter()
         .map(|(name, parts)| {

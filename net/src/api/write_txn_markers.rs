@@ -7,6 +7,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 };
 use kafka_protocol::messages::{ApiKey, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use myelin_coordinator::txn::markers;
+use myelin_replication::cluster::security::operation;
 use std::ops::RangeInclusive;
 
 /// The API key served here.
@@ -21,12 +22,19 @@ pub async fn handle(
     _version: i16,
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    // Markers come from transaction coordinators: CLUSTER_ACTION only.
+    let refused = !ctx.cluster_authorized(operation::CLUSTER_ACTION);
     let results = req.markers.into_iter().map(|m| async move {
         let (pid, epoch, commit) = (m.producer_id, m.producer_epoch, m.transaction_result);
         let topics = m.topics.into_iter().map(|t| async move {
             let partitions = t.partition_indexes.iter().map(|&p| {
                 let topic = t.name.0.to_string();
                 async move {
+                    if refused {
+                        return WritableTxnMarkerPartitionResult::default()
+                            .with_partition_index(p)
+                            .with_error_code(crate::codes::CLUSTER_AUTHORIZATION_FAILED);
+                    }
                     let code = markers::write_local(&ctx.shard, &topic, p, pid.0, epoch, commit)
                         .await
                         .err()

@@ -1,7 +1,10 @@
 //! Who a connection is: the principal that authentication established, and the security
 //! settings of the listener it came in on.
 
+pub mod authz;
+pub mod oauth;
 pub mod sasl;
+pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -70,6 +73,8 @@ pub struct SaslConfig {
     pub plain_users: BTreeMap<String, String>,
     /// `connections.max.reauth.ms`: 0 never expires a session (KIP-368).
     pub max_reauth_ms: i64,
+    /// OAUTHBEARER's token checks, when the mechanism is enabled.
+    pub oauth: Option<oauth::OauthConfig>,
 }
 
 /// The principal of a connection that has not authenticated (a PLAINTEXT or SSL listener
@@ -115,6 +120,11 @@ impl Identity {
         *self.principal.borrow_mut() = principal;
         self.authenticated.set(true);
         self.expires_at.set(expires_at);
+    }
+
+    /// A verified client certificate named `principal` (SSL listeners; SASL replaces it).
+    pub fn certificate_principal(&self, principal: String) {
+        *self.principal.borrow_mut() = principal;
     }
 
     /// Whether SASL authentication completed (re-authentication keeps it so).

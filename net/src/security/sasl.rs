@@ -32,12 +32,15 @@ pub enum Step {
 }
 
 /// The mechanisms this broker can serve.
-pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 /// An exchange in progress on one connection.
 pub enum Exchange {
     /// PLAIN: one token, `authzid NUL user NUL password`.
     Plain,
+    /// OAUTHBEARER: one token carrying a JWT (checked by the caller, see
+    /// [`super::oauth`]).
+    OauthBearer,
     /// SCRAM, before the client-first message.
     ScramStart {
         /// [`scram_mechanism`] code.
@@ -72,6 +75,7 @@ impl Exchange {
     pub fn start(mechanism: &str) -> Option<Exchange> {
         match mechanism {
             "PLAIN" => Some(Exchange::Plain),
+            "OAUTHBEARER" => Some(Exchange::OauthBearer),
             m => scram_mechanism::from_name(m).map(|mechanism| Exchange::ScramStart { mechanism }),
         }
     }
@@ -85,6 +89,7 @@ impl Exchange {
     ) -> Step {
         match std::mem::replace(self, Exchange::Finished) {
             Exchange::Plain => plain(token, plain_users),
+            Exchange::OauthBearer => Step::Failed("OAUTHBEARER is checked by its caller".into()),
             Exchange::ScramStart { mechanism } => match self.scram_first(mechanism, token, scram) {
                 Ok(step) => step,
                 Err(m) => Step::Failed(m),

@@ -22,6 +22,32 @@ pub const PRODUCER_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
 /// No producer id: the batch is not idempotent.
 pub const NO_PRODUCER_ID: i64 = -1;
 
+/// The coordinator epoch every transaction marker carries: Myelin's transaction
+/// coordinators write their markers at this epoch (`coordinator/src/txn/markers.rs`), and the
+/// batch index the state is rebuilt from keeps no record values, so a producer that has had
+/// a marker reports it as its coordinator epoch.
+pub const MARKER_COORDINATOR_EPOCH: i32 = 0;
+
+/// No coordinator epoch: the producer has had no transaction marker here (Kafka's -1).
+pub const NO_COORDINATOR_EPOCH: i32 = -1;
+
+/// What DescribeProducers reports of one producer a partition remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its latest epoch.
+    pub producer_epoch: i16,
+    /// Sequence of the last record of its last batch at this epoch, or -1 for none.
+    pub last_sequence: i32,
+    /// Largest timestamp of its last batch or marker.
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last marker, or [`NO_COORDINATOR_EPOCH`].
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction here, or -1.
+    pub current_txn_start_offset: i64,
+}
+
 /// One remembered batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BatchSeq {
@@ -35,7 +61,23 @@ struct BatchSeq {
 struct Entry {
     epoch: i16,
     batches: VecDeque<BatchSeq>,
+    /// Wall-clock time of the last write, for expiry.
     last_ms: i64,
+    /// The last batch's (or marker's) largest timestamp, as Kafka reports it.
+    last_timestamp: i64,
+    coordinator_epoch: i32,
+}
+
+impl Entry {
+    fn new(epoch: i16, now_ms: i64) -> Entry {
+        Entry {
+            epoch,
+            batches: VecDeque::new(),
+            last_ms: now_ms,
+            last_timestamp: -1,
+            coordinator_epoch: NO_COORDINATOR_EPOCH,
+        }
+    }
 }
 
 /// What to do with an idempotent batch.
@@ -126,7 +168,7 @@ impl ProducerState {
         }
     }
 
-    /// Remembers a batch that was appended.
+    /// Remembers a batch that was appended (`max_timestamp` is its largest timestamp).
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -136,6 +178,7 @@ impl ProducerState {
         last: i32,
         base_offset: i64,
         last_offset: i64,
+        max_timestamp: i64,
         now_ms: i64,
     ) {
         if !self.producers.contains_key(&pid) && self.producers.len() >= PRODUCERS_PER_PARTITION_MAX
@@ -149,15 +192,15 @@ impl ProducerState {
                 self.producers.remove(&oldest);
             }
         }
-        let entry = self.producers.entry(pid).or_insert_with(|| Entry {
-            epoch,
-            batches: VecDeque::new(),
-            last_ms: now_ms,
-        });
+        let entry = self
+            .producers
+            .entry(pid)
+            .or_insert_with(|| Entry::new(epoch, now_ms));
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = max_timestamp;
         if entry.batches.len() == BATCHES_PER_PRODUCER {
             entry.batches.pop_front();
         }
@@ -170,19 +213,39 @@ impl ProducerState {
         entry.last_ms = entry.last_ms.max(now_ms);
     }
 
-    /// Raises a producer's epoch (a transaction marker written at a newer epoch fences the
-    /// older one), forgetting its sequences.
-    pub fn fence(&mut self, pid: i64, epoch: i16, now_ms: i64) {
-        let entry = self.producers.entry(pid).or_insert_with(|| Entry {
-            epoch,
-            batches: VecDeque::new(),
-            last_ms: now_ms,
-        });
+    /// Takes a transaction marker of `pid` at `epoch` (largest timestamp `max_timestamp`):
+    /// a marker written at a newer epoch fences the older one, forgetting its sequences.
+    pub fn fence(&mut self, pid: i64, epoch: i16, max_timestamp: i64, now_ms: i64) {
+        let entry = self
+            .producers
+            .entry(pid)
+            .or_insert_with(|| Entry::new(epoch, now_ms));
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        entry.coordinator_epoch = MARKER_COORDINATOR_EPOCH;
+        entry.last_timestamp = max_timestamp;
         entry.last_ms = entry.last_ms.max(now_ms);
+    }
+
+    /// Every producer remembered, by producer id; `txn_start` gives the first offset of a
+    /// producer's open transaction here.
+    pub fn active(&self, txn_start: impl Fn(i64) -> Option<i64>) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&pid, e)| ActiveProducer {
+                producer_id: pid,
+                producer_epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: txn_start(pid).unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// Forgets producers idle for longer than `ttl_ms`.
@@ -203,7 +266,7 @@ mod tests {
             Err(PartitionError::UnknownProducerId)
         ));
         assert!(matches!(s.check(7, 0, 0, 4), Ok(SeqCheck::Append)));
-        s.record(7, 0, 0, 4, 100, 104, 1);
+        s.record(7, 0, 0, 4, 100, 104, 50, 1);
         assert!(matches!(
             s.check(7, 0, 0, 4),
             Ok(SeqCheck::Duplicate {
@@ -224,6 +287,7 @@ mod tests {
                 i * 5 + 4,
                 100 + i as i64 * 5,
                 104 + i as i64 * 5,
+                60 + i as i64,
                 2,
             );
         }
@@ -242,16 +306,59 @@ mod tests {
             Err(PartitionError::OutOfOrderSequence)
         ));
         assert!(matches!(s.check(7, 1, 0, 0), Ok(SeqCheck::Append)));
-        s.record(7, 1, 0, 0, 200, 200, 3);
+        s.record(7, 1, 0, 0, 200, 200, 70, 3);
         assert!(matches!(
             s.check(7, 0, 35, 39),
             Err(PartitionError::InvalidProducerEpoch)
         ));
         // Sequences wrap after i32::MAX.
         assert_eq!(last_seq(i32::MAX, 2), 0);
-        s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 301, 4);
+        s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 301, 80, 4);
         assert!(matches!(s.check(8, 0, 0, 3), Ok(SeqCheck::Append)));
         s.expire(4 + PRODUCER_EXPIRATION_MS + 1, PRODUCER_EXPIRATION_MS);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn active_producers_report_sequences_markers_and_open_transactions() {
+        let mut s = ProducerState::default();
+        s.record(9, 0, 0, 2, 10, 12, 1_000, 1);
+        s.record(4, 3, 0, 0, 13, 13, 1_001, 1);
+        let open = |pid: i64| (pid == 4).then_some(13);
+        assert_eq!(
+            s.active(open),
+            vec![
+                ActiveProducer {
+                    producer_id: 4,
+                    producer_epoch: 3,
+                    last_sequence: 0,
+                    last_timestamp: 1_001,
+                    coordinator_epoch: NO_COORDINATOR_EPOCH,
+                    current_txn_start_offset: 13,
+                },
+                ActiveProducer {
+                    producer_id: 9,
+                    producer_epoch: 0,
+                    last_sequence: 2,
+                    last_timestamp: 1_000,
+                    coordinator_epoch: NO_COORDINATOR_EPOCH,
+                    current_txn_start_offset: -1,
+                },
+            ]
+        );
+        // A marker at the same epoch keeps the sequences; one at a newer epoch forgets them.
+        s.fence(4, 3, 1_002, 2);
+        let four = s.active(|_| None)[0];
+        assert_eq!(
+            (
+                four.last_sequence,
+                four.last_timestamp,
+                four.coordinator_epoch
+            ),
+            (0, 1_002, MARKER_COORDINATOR_EPOCH)
+        );
+        s.fence(4, 4, 1_003, 2);
+        let four = s.active(|_| None)[0];
+        assert_eq!((four.producer_epoch, four.last_sequence), (4, -1));
     }
 }

@@ -259,6 +259,12 @@ impl Partition {
         self.state.borrow().offsets()
     }
 
+    /// The idempotent and transactional producers this replica remembers (a leader's or a
+    /// follower's: both rebuild them from the same log), for DescribeProducers.
+    pub fn active_producers(&self) -> Vec<super::producer::ActiveProducer> {
+        self.state.borrow().active_producers()
+    }
+
     /// The leader epoch.
     pub fn leader_epoch(&self) -> LeaderEpoch {
         self.state.borrow().leader_epoch()

@@ -910,7 +910,7 @@ impl PartitionState {
         self.txns.on_batch(e);
         if e.control_type != MARKER_NONE {
             self.producers
-                .fence(e.producer_id, e.producer_epoch, now_ms);
+                .fence(e.producer_id, e.producer_epoch, e.max_timestamp, now_ms);
         }
         if e.producer_id >= 0 && e.base_sequence >= 0 {
             let count = (e.last_offset - e.base_offset + 1) as i32;
@@ -922,6 +922,7 @@ impl PartitionState {
                 last,
                 e.base_offset,
                 e.last_offset,
+                e.max_timestamp,
                 now_ms,
             );
         }
@@ -949,6 +950,11 @@ impl PartitionState {
         // there, or the replica would report an epoch its batches do not have.
         let stale = self.epochs.truncate_from_end(start);
         self.epochs.assign(epoch, start) || stale
+    }
+
+    /// The producers this replica remembers, as DescribeProducers reports them.
+    pub fn active_producers(&self) -> Vec<producer::ActiveProducer> {
+        self.producers.active(|pid| self.txns.open_since(pid))
     }
 
     /// Aborted transactions overlapping `from..=to`, for `read_committed` fetches.
@@ -1344,6 +1350,58 @@ mod tests {
             now_ms: 0,
         });
         assert_eq!(p.follower_sync(NodeId(2)), Some(Sync::Live { next: 10 }));
+    }
+
+    #[test]
+    fn a_follower_reports_the_producers_of_the_batches_it_appended() {
+        use super::super::producer::{ActiveProducer, MARKER_COORDINATOR_EPOCH};
+        let (me, other) = (NodeId(1), NodeId(2));
+        let following = Assignment {
+            replicas: vec![me, other],
+            isr: vec![me, other],
+            leader: other,
+            leader_epoch: LeaderEpoch(1),
+            partition_epoch: 1,
+        };
+        let config = ReplicationConfig::default();
+        let mut p = PartitionState::new(me, following, 0, 0, EpochCache::default(), config);
+        let txn = |base: i64, last: i64, seq: i32, control: i8, ts: i64| IndexEntry {
+            max_timestamp: ts,
+            producer_id: 42,
+            producer_epoch: 3,
+            base_sequence: seq,
+            attributes: myelin_storage::batch::ATTR_TRANSACTIONAL,
+            control_type: control,
+            ..entry(base, last)
+        };
+        let mut h = header(0, 3);
+        h.partition_leader_epoch = 1;
+        p.on_appended(&h, &txn(0, 2, 0, MARKER_NONE, 500), 1);
+        let open = ActiveProducer {
+            producer_id: 42,
+            producer_epoch: 3,
+            last_sequence: 2,
+            last_timestamp: 500,
+            coordinator_epoch: -1,
+            current_txn_start_offset: 0,
+        };
+        assert_eq!(p.active_producers(), vec![open]);
+        let mut h = header(3, 1);
+        h.partition_leader_epoch = 1;
+        let marker = txn(3, 3, -1, super::super::txn::MARKER_COMMIT, 600);
+        p.on_appended(&h, &marker, 2);
+        let committed = ActiveProducer {
+            last_timestamp: 600,
+            coordinator_epoch: MARKER_COORDINATOR_EPOCH,
+            current_txn_start_offset: -1,
+            ..open
+        };
+        assert_eq!(p.active_producers(), vec![committed]);
+        // Rebuilt from the same batches after a restart, the state is the same.
+        p.begin_replay();
+        p.replay(1, &txn(0, 2, 0, MARKER_NONE, 500), 3);
+        p.replay(1, &marker, 3);
+        assert_eq!(p.active_producers(), vec![committed]);
     }
 
     #[test]

@@ -44,6 +44,11 @@ impl TxnIndex {
         }
     }
 
+    /// The first offset of `producer_id`'s open transaction here, if it has one.
+    pub fn open_since(&self, producer_id: i64) -> Option<i64> {
+        self.ongoing.get(&producer_id).copied()
+    }
+
     /// The last stable offset: below the first offset of any open transaction, and never
     /// above the high watermark.
     pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
@@ -101,7 +106,12 @@ mod tests {
         t.on_batch(&entry(2, 8, true, MARKER_NONE));
         t.on_batch(&entry(3, 7, true, MARKER_NONE));
         assert_eq!(t.last_stable_offset(4), 1);
+        assert_eq!(
+            (t.open_since(7), t.open_since(8), t.open_since(9)),
+            (Some(1), Some(2), None)
+        );
         t.on_batch(&entry(4, 7, true, MARKER_ABORT));
+        assert_eq!(t.open_since(7), None);
         assert_eq!(t.last_stable_offset(5), 2);
         t.on_batch(&entry(5, 8, true, MARKER_COMMIT));
         assert_eq!(t.last_stable_offset(6), 6);

@@ -370,10 +370,12 @@ impl<F: FileSystem> Log<F> {
         let config = self.config.borrow();
         if config.cleanup_compact {
             for (header, bytes) in batches {
-                if !header.is_control() && crate::compact::has_null_key(bytes)? {
-                    return Err(StorageError::InvalidRecord(
-                        "a compacted topic takes only records with a key",
-                    ));
+                if header.is_control() {
+                    continue;
+                }
+                let keyless = crate::compact::keyless_records(bytes)?;
+                if !keyless.is_empty() {
+                    return Err(StorageError::KeylessRecords(keyless));
                 }
             }
         }
