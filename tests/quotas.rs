@@ -13,37 +13,16 @@
 
 mod common;
 
-use common::kref::{jars_installed, script as kref, KafkaRef};
+use common::kref::{jars_installed, tool, KafkaRef};
 use common::Broker;
-use std::process::Command;
 
 /// Where Kafka 4.4 is served from for the reference run.
 const KAFKA_HOST: &str = "127.0.0.45";
-/// One tool run may take this long (a JVM start is a few seconds on a busy machine).
-const TOOL_TIMEOUT_S: u32 = 120;
 /// The producer's quota: 512 KiB/s.
 const PRODUCE_QUOTA: u64 = 512 * 1024;
 /// Record size and count: 20 MiB, about forty seconds under the quota.
 const RECORD_BYTES: u64 = 1024;
 const RECORDS: u64 = 20 * 1024;
-
-/// Runs one of Kafka's tool classes; (exit code, stdout, stderr).
-fn tool(class: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("timeout")
-        .arg("--kill-after=10")
-        .arg(TOOL_TIMEOUT_S.to_string())
-        .arg(kref())
-        .arg("java")
-        .arg(class)
-        .args(args)
-        .output()
-        .expect("running kref.sh");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn skip_without_jars() -> bool {
     if jars_installed() {
