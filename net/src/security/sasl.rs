@@ -31,6 +31,9 @@ pub enum Step {
     Failed(String),
 }
 
+/// Random bytes in the server's part of a SCRAM nonce (24 characters of base64).
+const SERVER_NONCE_BYTES: usize = 18;
+
 /// The mechanisms this broker can serve.
 pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
@@ -153,7 +156,7 @@ impl Exchange {
         let Some(credential) = scram(&user, mechanism) else {
             return Ok(invalid_credentials(name));
         };
-        let mut random = [0u8; 18];
+        let mut random = [0u8; SERVER_NONCE_BYTES];
         getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
         let nonce = format!("{client_nonce}{}", B64.encode(random));
         let server_first = format!(
