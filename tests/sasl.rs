@@ -22,10 +22,6 @@ mod common;
 
 use common::kref::{jars_installed, tool, KafkaRef};
 use common::{free_addr, Broker};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
-use rdkafka::Message;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -259,51 +255,18 @@ fn scenario(target: &Target, dir: &Path) -> Vec<(String, String)> {
     // librdkafka with PLAIN.
     seen.push((
         "librdkafka plain".into(),
-        librdkafka_round_trip(&target.sasl),
+        common::kafka::round_trip(
+            &[
+                ("bootstrap.servers", &target.sasl),
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "PLAIN"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "alice-secret"),
+            ],
+            "sasl-rdkafka",
+        ),
     ));
     seen
-}
-
-fn librdkafka_round_trip(bootstrap: &str) -> String {
-    let config = |c: &mut ClientConfig| {
-        c.set("bootstrap.servers", bootstrap)
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", "PLAIN")
-            .set("sasl.username", "alice")
-            .set("sasl.password", "alice-secret");
-    };
-    let mut pc = ClientConfig::new();
-    config(&mut pc);
-    pc.set("message.timeout.ms", "20000");
-    let producer: FutureProducer = pc.create().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let sent = rt.block_on(producer.send(
-        FutureRecord::to("sasl-rdkafka").key("k").payload("v"),
-        Duration::from_secs(20),
-    ));
-    if let Err((e, _)) = sent {
-        return format!("produce failed: {e}");
-    }
-    let mut cc = ClientConfig::new();
-    config(&mut cc);
-    cc.set("group.id", "sasl-rdkafka")
-        .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer = cc.create().unwrap();
-    consumer.subscribe(&["sasl-rdkafka"]).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            return format!(
-                "{}={}",
-                String::from_utf8_lossy(m.key().unwrap_or_default()),
-                String::from_utf8_lossy(m.payload().unwrap_or_default())
-            );
-        }
-    }
-    "nothing consumed".into()
 }
 
 #[test]

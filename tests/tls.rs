@@ -12,51 +12,15 @@
 
 mod common;
 
+use common::certs::Ca;
 use common::kref::{jars_installed, tool};
 use common::{free_addr, Broker};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A CA and what it signs.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name.push(rcgen::DnType::CommonName, name);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = p.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A key and certificate chain PEM for `cn`, valid now (or expired).
-    fn issue(&self, cn: &str, server: bool, expired: bool) -> String {
-        let names = if server {
-            vec!["localhost".to_string(), "127.0.0.1".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut p = rcgen::CertificateParams::new(names).unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        p.extended_key_usages = vec![if server {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        if expired {
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2020, 2, 1);
-        }
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
-        format!("{}{}", key.serialize_pem(), cert.pem())
-    }
-}
+/// The names the broker's certificate is valid for.
+const SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1"];
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -151,13 +115,13 @@ fn tls_and_mtls_with_the_java_client() {
     let d = dir.path();
     let ca = Ca::new("myelin-test-ca");
     let ca_pem = write(d, "ca.pem", &ca.cert.pem());
-    let good_server = ca.issue("localhost", true, false);
+    let good_server = ca.issue("localhost", SERVER_NAMES, false);
     let store = write(d, "server.pem", &good_server);
-    let alice = write(d, "alice.pem", &ca.issue("alice", false, false));
+    let alice = write(d, "alice.pem", &ca.issue("alice", &[], false));
     let stranger = write(
         d,
         "stranger.pem",
-        &Ca::new("other-ca").issue("eve", false, false),
+        &Ca::new("other-ca").issue("eve", &[], false),
     );
     let (ssl, sasl_ssl) = (free_addr(), free_addr());
     let props = write(
@@ -202,7 +166,7 @@ fn tls_and_mtls_with_the_java_client() {
 
     // An expired server certificate is picked up (the broker checks its files every 5 s),
     // and clients refuse it; the good one put back is picked up too.
-    std::fs::write(&store, ca.issue("localhost", true, true)).unwrap();
+    std::fs::write(&store, ca.issue("localhost", SERVER_NAMES, true)).unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let _ = std::net::TcpStream::connect(&sasl_ssl); // an accept triggers the check
     std::thread::sleep(Duration::from_millis(200));

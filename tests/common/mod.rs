@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certs;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -206,6 +208,54 @@ pub mod kafka {
         }
         consumer.assign(&tpl).unwrap();
         consumer
+    }
+
+    /// Produces `k`=`v` to `topic` with librdkafka configured by `settings`, then reads the
+    /// topic from the start in a group: `"k=v"`, or what went wrong instead.
+    pub fn round_trip(settings: &[(&str, &str)], topic: &str) -> String {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        use rdkafka::Message;
+        use std::time::{Duration, Instant};
+        let client = || {
+            let mut c = ClientConfig::new();
+            for (k, v) in settings {
+                c.set(*k, *v);
+            }
+            c
+        };
+        let producer: FutureProducer = client()
+            .set("message.timeout.ms", "20000")
+            .create()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sent = rt.block_on(producer.send(
+            FutureRecord::to(topic).key("k").payload("v"),
+            Duration::from_secs(20),
+        ));
+        if let Err((e, _)) = sent {
+            return format!("produce failed: {e}");
+        }
+        let consumer: BaseConsumer = client()
+            .set("group.id", topic)
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                return format!(
+                    "{}={}",
+                    String::from_utf8_lossy(m.key().unwrap_or_default()),
+                    String::from_utf8_lossy(m.payload().unwrap_or_default())
+                );
+            }
+        }
+        "nothing consumed".into()
     }
 
     pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
