@@ -12,8 +12,11 @@ const PORT_PROBE_WINDOW_MS: u64 = 3_000;
 mod admin;
 mod config;
 
+/// The system allocator (very large blocks reserved without commitment), counted per thread
+/// for `myelin_shard_memory_bytes`.
 #[global_allocator]
-static ALLOC: myelin_shards::alloc::BrokerAlloc = myelin_shards::alloc::BrokerAlloc;
+static ALLOC: myelin_metrics::heap::Counting<myelin_shards::alloc::BrokerAlloc> =
+    myelin_metrics::heap::Counting(myelin_shards::alloc::BrokerAlloc);
 
 use anyhow::{bail, Context};
 use clap::Parser;

@@ -8,6 +8,8 @@
 //! Recording is on unless [`set_enabled`] turns it off (`--metrics false`), which leaves one
 //! relaxed load of a flag that never changes on each recording path.
 
+pub mod heap;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,8 +34,16 @@ pub const LATENCY_BOUNDS_US: [u64; 19] = [
     1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
 ];
 
+/// Upper bounds of the buckets of [`ShardMetrics::io_depth`], in operations: powers of two
+/// and the halves between them (glommio's main ring has 128 entries; our own operations may
+/// queue beyond it).
+pub const IO_DEPTH_BOUNDS: [u64; 19] = [
+    1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1_024,
+];
+
 /// Buckets of a histogram: one per bound and one above the last.
 const BUCKETS: usize = LATENCY_BOUNDS_US.len() + 1;
+const _: () = assert!(IO_DEPTH_BOUNDS.len() + 1 == BUCKETS);
 
 /// Highest API key the per-API table has room for (Kafka's keys are below 100).
 pub const API_KEYS: usize = 128;
@@ -53,11 +63,17 @@ impl Histogram {
 
     /// Records one duration in microseconds.
     pub fn record_us(&self, us: u64) {
-        let i = LATENCY_BOUNDS_US.partition_point(|&b| b < us);
+        self.record_in(&LATENCY_BOUNDS_US, us);
+    }
+
+    /// Records one value in the buckets of `bounds` (a histogram keeps to one set of
+    /// bounds; its sum is of the values, whatever their unit).
+    pub fn record_in(&self, bounds: &[u64; BUCKETS - 1], value: u64) {
+        let i = bounds.partition_point(|&b| b < value);
         if let Some(c) = self.counts.get(i) {
             c.set(c.get() + 1);
         }
-        self.sum_us.set(self.sum_us.get().saturating_add(us));
+        self.sum_us.set(self.sum_us.get().saturating_add(value));
     }
 
     /// A copy of the counts.
@@ -133,6 +149,34 @@ impl Counter {
     }
 }
 
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(Cell<u64>);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: u64) {
+        self.0.set(v);
+    }
+
+    /// Adds one and returns the new value.
+    pub fn increment(&self) -> u64 {
+        let v = self.0.get().saturating_add(1);
+        self.0.set(v);
+        v
+    }
+
+    /// Takes one away (never below zero).
+    pub fn decrement(&self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+
+    /// The value.
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// Requests of one API key on one shard.
 #[derive(Debug, Default)]
 pub struct ApiMetrics {
@@ -194,6 +238,16 @@ pub struct ShardMetrics {
     pub isr_shrinks: Counter,
     /// ISR expansions this shard's leaders had the controller commit.
     pub isr_expands: Counter,
+    /// The logs' file operations (segment opens, reads, block writes, syncs,
+    /// preallocations, truncations, size and close calls) issued to glommio and not yet
+    /// complete: our own operations, not the io_uring ring's entries.
+    pub io_in_flight: Gauge,
+    /// [`ShardMetrics::io_in_flight`] as each operation is issued (itself included), in the
+    /// buckets of [`IO_DEPTH_BOUNDS`].
+    pub io_depth: Histogram,
+    /// The io_memory the shard's executor was built with: glommio's buffers registered with
+    /// io_uring, locked and outside the heap.
+    pub io_memory_bytes: Gauge,
 }
 
 /// Batches fetched later than this after becoming durable are not tailing reads and are left
@@ -221,6 +275,9 @@ impl Default for ShardMetrics {
             replication_bytes_in: Counter::default(),
             isr_shrinks: Counter::default(),
             isr_expands: Counter::default(),
+            io_in_flight: Gauge::default(),
+            io_depth: Histogram::default(),
+            io_memory_bytes: Gauge::default(),
         }
     }
 }
@@ -275,6 +332,33 @@ pub fn retain_topics(exists: impl Fn(&str) -> bool) {
     SHARD.with(|m| m.topics.borrow_mut().retain(|name, _| exists(name)));
 }
 
+/// One of the logs' file operations in flight (see [`ShardMetrics::io_in_flight`]): counted
+/// from [`IoInFlight::start`] until dropped, so an operation whose future is dropped before
+/// it completes stops counting then.
+#[derive(Debug)]
+pub struct IoInFlight(bool);
+
+impl IoInFlight {
+    /// Counts an operation about to be issued.
+    pub fn start() -> IoInFlight {
+        let mut counted = false;
+        record(|m| {
+            let depth = m.io_in_flight.increment();
+            m.io_depth.record_in(&IO_DEPTH_BOUNDS, depth);
+            counted = true;
+        });
+        IoInFlight(counted)
+    }
+}
+
+impl Drop for IoInFlight {
+    fn drop(&mut self) {
+        if self.0 {
+            SHARD.with(|m| m.io_in_flight.decrement());
+        }
+    }
+}
+
 /// This thread's metrics at one moment.
 pub fn snapshot() -> ShardSnapshot {
     SHARD.with(|m| ShardSnapshot {
@@ -307,6 +391,10 @@ pub fn snapshot() -> ShardSnapshot {
         replication_bytes_in: m.replication_bytes_in.get(),
         isr_shrinks: m.isr_shrinks.get(),
         isr_expands: m.isr_expands.get(),
+        io_in_flight: m.io_in_flight.get(),
+        io_depth: m.io_depth.snapshot(),
+        io_memory_bytes: m.io_memory_bytes.get(),
+        heap: heap::this_thread(),
     })
 }
 
@@ -334,6 +422,11 @@ pub struct ShardSnapshot {
     pub replication_bytes_in: u64,
     pub isr_shrinks: u64,
     pub isr_expands: u64,
+    pub io_in_flight: u64,
+    pub io_depth: HistogramSnapshot,
+    pub io_memory_bytes: u64,
+    /// The shard thread's heap counts (`None` without the counting allocator).
+    pub heap: Option<heap::HeapCounts>,
 }
 
 /// Prometheus text exposition format (version 0.0.4), written family by family.
@@ -359,14 +452,27 @@ impl Exposition {
         let _ = writeln!(self.out, " {}", number(value));
     }
 
-    /// A histogram's `_bucket`, `_sum` and `_count` samples, in seconds.
+    /// A latency histogram's `_bucket`, `_sum` and `_count` samples, in seconds.
     pub fn histogram(&mut self, name: &str, labels: Labels<'_>, h: &HistogramSnapshot) {
+        self.histogram_in(name, labels, h, &LATENCY_BOUNDS_US, 1e6);
+    }
+
+    /// A histogram recorded in the buckets of `bounds`, its bounds and sum written divided by
+    /// `divisor` (1e6 turns microseconds into seconds).
+    pub fn histogram_in(
+        &mut self,
+        name: &str,
+        labels: Labels<'_>,
+        h: &HistogramSnapshot,
+        bounds: &[u64],
+        divisor: f64,
+    ) {
         let mut cumulative = 0;
         for (i, c) in h.counts.iter().enumerate() {
             cumulative += c;
-            let le = LATENCY_BOUNDS_US
+            let le = bounds
                 .get(i)
-                .map_or_else(|| "+Inf".to_owned(), |us| number(*us as f64 / 1e6));
+                .map_or_else(|| "+Inf".to_owned(), |b| number(*b as f64 / divisor));
             self.out.push_str(name);
             self.out.push_str("_bucket");
             write_labels(&mut self.out, labels, Some(&le));
@@ -378,7 +484,7 @@ impl Exposition {
             write_labels(&mut self.out, labels, Some("+Inf"));
             self.out.push_str(" 0\n");
         }
-        self.sample(&format!("{name}_sum"), labels, h.sum_us as f64 / 1e6);
+        self.sample(&format!("{name}_sum"), labels, h.sum_us as f64 / divisor);
         self.sample(&format!("{name}_count"), labels, h.count() as f64);
     }
 
@@ -470,6 +576,28 @@ mod tests {
         assert!(text.contains("myelin_x_seconds_bucket{api=\"Pro\\\"duce\",le=\"+Inf\"} 1\n"));
         assert!(text.contains("myelin_x_seconds_count{api=\"Pro\\\"duce\"} 1\n"));
         assert!(text.contains("myelin_y 1.5\n"));
+    }
+
+    #[test]
+    fn io_in_flight_counts_until_dropped_and_samples_the_depth_at_start() {
+        let first = IoInFlight::start();
+        let second = IoInFlight::start();
+        let s = snapshot();
+        assert_eq!(s.io_in_flight, 2);
+        // Depths 1 and 2, one each, in the buckets of IO_DEPTH_BOUNDS.
+        assert_eq!(s.io_depth.counts.first(), Some(&1));
+        assert_eq!(s.io_depth.counts.get(1), Some(&1));
+        assert_eq!(s.io_depth.sum_us, 3);
+        drop(first);
+        assert_eq!(snapshot().io_in_flight, 1);
+        drop(second);
+        assert_eq!(snapshot().io_in_flight, 0);
+        let mut e = Exposition::default();
+        e.histogram_in("myelin_d", &[], &s.io_depth, &IO_DEPTH_BOUNDS, 1.0);
+        let text = e.finish();
+        assert!(text.contains("myelin_d_bucket{le=\"1\"} 1\n"), "{text}");
+        assert!(text.contains("myelin_d_bucket{le=\"2\"} 2\n"), "{text}");
+        assert!(text.contains("myelin_d_sum 3\n"), "{text}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use myelin_replication::partition::epochs::{EpochCache, CHECKPOINT_FILE};
+use myelin_replication::partition::Reader;
 use myelin_replication::{Acks, Assignment, LeaderEpoch, NodeId, Partition, PartitionError};
 use myelin_storage::{batch, LogConfig};
 use std::path::Path;
@@ -112,7 +113,10 @@ fn batches_carry_the_leader_epoch_and_the_checkpoint_follows_it() {
         let p = open(&path, at_epoch(3)).await;
         assert_eq!(p.leader_epoch(), LeaderEpoch(3));
         produce(&p, batch_of(1, -1, -1, -1)).await.unwrap();
-        let read = p.read(0, 1 << 20, false, 3).await.unwrap();
+        let read = p
+            .read(0, 1 << 20, false, 3, Reader::Consumer)
+            .await
+            .unwrap();
         let epochs: Vec<i32> = read
             .batches
             .iter()
@@ -120,11 +124,11 @@ fn batches_carry_the_leader_epoch_and_the_checkpoint_follows_it() {
             .collect();
         assert_eq!(epochs, vec![0, 3]);
         assert!(matches!(
-            p.read(0, 1 << 20, false, 2).await,
+            p.read(0, 1 << 20, false, 2, Reader::Consumer).await,
             Err(PartitionError::FencedLeaderEpoch { .. })
         ));
         assert!(matches!(
-            p.read(0, 1 << 20, false, 4).await,
+            p.read(0, 1 << 20, false, 4, Reader::Consumer).await,
             Err(PartitionError::UnknownLeaderEpoch { .. })
         ));
         assert_eq!(
@@ -162,9 +166,39 @@ fn a_follower_refuses_produces_and_reads() {
             Err(PartitionError::NotLeader)
         ));
         assert!(matches!(
-            p.read(0, 1 << 20, false, -1).await,
+            p.read(0, 1 << 20, false, -1, Reader::Consumer).await,
             Err(PartitionError::NotLeader)
         ));
+        p.close().await.unwrap();
+    });
+}
+
+/// Only a consumer's read of a batch is a durable→first-fetch sample: the console's, a
+/// follower's or a debugging consumer's read before it takes nothing from it.
+#[test]
+fn only_a_consumers_first_read_is_a_durable_to_fetch_sample() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let samples = || myelin_metrics::snapshot().durable_to_fetch.count();
+        let p = open(&path, at_epoch(0)).await;
+        produce(&p, batch_of(2, -1, -1, -1)).await.unwrap();
+        let before = samples();
+        let read = p.read(0, 1 << 20, false, -1, Reader::Other).await.unwrap();
+        assert_eq!(read.batches.len(), 1);
+        assert_eq!(samples(), before, "a read by no consumer is not a fetch");
+        p.read(0, 1 << 20, false, -1, Reader::Consumer)
+            .await
+            .unwrap();
+        assert_eq!(
+            samples(),
+            before + 1,
+            "the consumer's read after it is the first"
+        );
+        p.read(0, 1 << 20, false, -1, Reader::Consumer)
+            .await
+            .unwrap();
+        assert_eq!(samples(), before + 1, "and only the first");
         p.close().await.unwrap();
     });
 }

@@ -15,6 +15,7 @@ pub mod topic_config;
 
 pub use cluster::{ClusterConfig, ClusterNode, VoterAddr};
 pub use error::ShardError;
+pub use myelin_replication::partition::Reader;
 pub use partitions::{ListedOffset, OffsetQuery, ReadFailure, ReadRequest, ReplicaOnDisk};
 pub use runtime::{legacy_catalog_records, run, RuntimeConfig, StopHandle};
 pub use shard::{NodeConfig, Shard};

@@ -10,7 +10,7 @@ use crate::shard::Shard;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use myelin_replication::partition::producer::ActiveProducer;
-use myelin_replication::partition::{Acks, Fetched, PartitionOffsets, Produced};
+use myelin_replication::partition::{Acks, Fetched, PartitionOffsets, Produced, Reader};
 use myelin_replication::LeaderEpoch;
 use myelin_storage::batch::BatchHeader;
 use std::rc::Rc;
@@ -27,6 +27,8 @@ pub struct ReadRequest {
     pub committed_only: bool,
     /// The client's leader epoch (-1: unchecked).
     pub current_leader_epoch: i32,
+    /// Who reads: only a consumer's first read of a batch is a durable→fetch sample.
+    pub reader: Reader,
 }
 
 /// A failed read: the error, and the partition's offsets when the answer needs them
@@ -132,6 +134,7 @@ impl Shard {
                         req.max_bytes,
                         req.committed_only,
                         req.current_leader_epoch,
+                        req.reader,
                     )
                     .await
                 {

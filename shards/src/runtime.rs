@@ -188,6 +188,7 @@ where
             .spin_before_park(config.spin_before_park);
         let handle = builder
             .spawn(move || async move {
+                myelin_metrics::record(|m| m.io_memory_bytes.set(io_memory as u64));
                 let shard = match start_shard(mesh, node, stopping, count).await {
                     Ok(s) => s,
                     Err(e) => {

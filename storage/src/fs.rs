@@ -144,6 +144,7 @@ impl FileSystem for DmaFs {
         if self.dsync {
             options.custom_flags(libc::O_DSYNC);
         }
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(options.dma_open(path).await?)
     }
 
@@ -330,6 +331,7 @@ pub mod reaper {
     }
 }
 
+/// Every operation counts in the shard's `io_in_flight` gauge while it awaits glommio.
 impl SegmentIo for DmaFile {
     async fn write_blocks(&self, position: u64, pieces: &[&[u8]]) -> io::Result<()> {
         let used: usize = pieces.iter().map(|p| p.len()).sum();
@@ -348,7 +350,10 @@ impl SegmentIo for DmaFile {
         if let Some(rest) = out.get_mut(used..) {
             rest.fill(0);
         }
-        let n = self.write_at(buf, position).await?;
+        let n = {
+            let _in_flight = myelin_metrics::IoInFlight::start();
+            self.write_at(buf, position).await?
+        };
         myelin_metrics::record(|m| m.log_bytes_written.add(n as u64));
         if (n as u64) < len {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short dma write"));
@@ -357,29 +362,37 @@ impl SegmentIo for DmaFile {
     }
 
     async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(DmaFile::read_at(self, position, len).await?.to_vec())
     }
 
     async fn sync(&self) -> io::Result<()> {
         let started = std::time::Instant::now();
-        self.fdatasync().await?;
+        {
+            let _in_flight = myelin_metrics::IoInFlight::start();
+            self.fdatasync().await?;
+        }
         myelin_metrics::record(|m| m.log_sync.record(started.elapsed()));
         Ok(())
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(DmaFile::truncate(self, len).await?)
     }
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(self.pre_allocate(len, false).await?)
     }
 
     async fn size(&self) -> io::Result<u64> {
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(self.file_size().await?)
     }
 
     async fn close(self) -> io::Result<()> {
+        let _in_flight = myelin_metrics::IoInFlight::start();
         Ok(DmaFile::close(self).await?)
     }
 }

@@ -2,20 +2,23 @@
 //! partition, from an offset, from a time, or the newest, and shows each record's offset,
 //! timestamp, key, value and headers.
 //!
-//! It asks the partition's owner through the same typed partition API the Kafka handlers
-//! use: `Shard::list_offset` resolves a time to an offset as ListOffsets does, and
-//! `Shard::read` returns whole stored batches as Fetch gets them (up to the high watermark,
-//! so only committed records are shown). Batches are decompressed (bounded) and walked by
+//! On the partition's leader it asks the partition's owner through the same typed partition
+//! API the Kafka handlers use: `Shard::list_offset` resolves a time to an offset as
+//! ListOffsets does, and `Shard::read` returns whole stored batches as Fetch gets them (up to
+//! the high watermark, so only committed records are shown). On any other broker it asks the
+//! leader, with ListOffsets and a Fetch as a debugging consumer ([`super::leader`]). Neither
+//! read counts as a consumer's first fetch. Batches are decompressed (bounded) and walked by
 //! `myelin_storage::records`; nothing is decoded twice and nothing here is written. A
 //! request reads at most [`limits::CONSOLE_READ_BYTES_MAX`] of batches in at most
 //! [`limits::CONSOLE_READS_MAX`] reads and returns at most [`limits::CONSOLE_MESSAGES_MAX`]
 //! records, each key and value cut to [`limits::CONSOLE_PREVIEW_BYTES_MAX`].
 
 use super::http::Response;
+use super::leader::Leader;
 use super::params::{self, MessagesQuery, ParamError, Start};
 use crate::limits;
 use myelin_replication::PartitionError;
-use myelin_shards::{ListedOffset, OffsetQuery, ReadRequest, Shard, ShardError};
+use myelin_shards::{ListedOffset, OffsetQuery, ReadRequest, Reader, Shard, ShardError};
 use myelin_storage::batch::{BatchHeader, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL};
 use myelin_storage::{compression, records, StorageError};
 use serde_json::{json, Value};
@@ -29,9 +32,11 @@ impl Refused {
     fn of(e: &ShardError) -> Refused {
         match e {
             ShardError::UnknownTopicOrPartition => Refused(404, e.to_string()),
+            // Metadata named this broker the leader, but the replica no longer leads:
+            // leadership is moving, and the next request finds the new leader.
             ShardError::Partition(PartitionError::NotLeader) => Refused(
-                409,
-                "this broker does not lead the partition; open its leader's console".into(),
+                503,
+                "leadership of the partition is moving; try again".into(),
             ),
             ShardError::Storage(StorageError::OffsetOutOfRange { .. }) => {
                 Refused(400, e.to_string())
@@ -50,6 +55,119 @@ pub async fn handle(shard: &Rc<Shard>, query: &str) -> Response {
     match browse(shard, &q).await {
         Ok(page) => Response::json(200, &page),
         Err(Refused(status, why)) => Response::error(status, why),
+    }
+}
+
+/// Where the partition is read: on this broker, which leads it, or from its leader.
+enum Source<'a> {
+    Local(&'a Rc<Shard>),
+    Leader(Leader),
+}
+
+/// Batches read from `Source`, and the high watermark the read saw.
+struct Read {
+    batches: Vec<bytes::Bytes>,
+    high_watermark: i64,
+}
+
+impl Source<'_> {
+    fn of(
+        shard: &Rc<Shard>,
+        leader: myelin_replication::types::NodeId,
+    ) -> Result<Source<'_>, Refused> {
+        if leader == shard.node_id() {
+            return Ok(Source::Local(shard));
+        }
+        if !leader.is_some() {
+            return Err(Refused(503, "the partition has no leader".into()));
+        }
+        let addr = super::report::broker_addr(&shard.metadata(), leader).ok_or_else(|| {
+            Refused(
+                503,
+                format!("no address is known for the leader, broker {}", leader.0),
+            )
+        })?;
+        Ok(Source::Leader(Leader {
+            node: leader.0,
+            addr,
+            peers: super::report::admin_peers(shard),
+        }))
+    }
+
+    /// The log start offset and the high watermark.
+    async fn offsets(&self, q: &MessagesQuery) -> Result<(i64, i64), Refused> {
+        match self {
+            Source::Local(shard) => {
+                let o = shard
+                    .partition_offsets(&q.topic, q.partition)
+                    .await
+                    .map_err(|e| Refused::of(&e))?;
+                Ok((o.log_start_offset, o.high_watermark))
+            }
+            Source::Leader(l) => l
+                .offsets(&q.topic, q.partition)
+                .await
+                .map_err(Refused::from),
+        }
+    }
+
+    /// The first offset whose record's timestamp is at or after `t`, as ListOffsets answers;
+    /// the high watermark when no record is that new.
+    async fn offset_for_time(
+        &self,
+        q: &MessagesQuery,
+        t: i64,
+        high_watermark: i64,
+    ) -> Result<i64, Refused> {
+        match self {
+            Source::Local(shard) => offset_for_time(shard, q, t, high_watermark).await,
+            Source::Leader(l) => {
+                let o = l.list_offset(&q.topic, q.partition, t).await?;
+                Ok(if o < 0 { high_watermark } else { o })
+            }
+        }
+    }
+
+    /// Up to `max_bytes` of batches from `offset`; not a consumer's fetch.
+    async fn read(
+        &self,
+        q: &MessagesQuery,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Read, Refused> {
+        match self {
+            Source::Local(shard) => {
+                let req = ReadRequest {
+                    offset,
+                    max_bytes,
+                    committed_only: false,
+                    current_leader_epoch: -1,
+                    // The browser is no consumer: its reads leave durable→fetch to them.
+                    reader: Reader::Other,
+                };
+                let fetched = shard
+                    .read(&q.topic, q.partition, req)
+                    .await
+                    .map_err(|f| Refused::of(&f.error))?;
+                Ok(Read {
+                    batches: fetched.batches,
+                    high_watermark: fetched.high_watermark,
+                })
+            }
+            Source::Leader(l) => {
+                let r = l.fetch(&q.topic, q.partition, offset, max_bytes).await?;
+                Ok(Read {
+                    batches: vec![r.records],
+                    high_watermark: r.high_watermark,
+                })
+            }
+        }
+    }
+}
+
+impl From<super::leader::Failed> for Refused {
+    fn from((status, why): super::leader::Failed) -> Refused {
+        Refused(status, why)
     }
 }
 
@@ -73,13 +191,10 @@ async fn browse(shard: &Rc<Shard>, q: &MessagesQuery) -> Result<Value, Refused> 
                     ),
                 )
             })?;
-        p.leader.0
+        p.leader
     };
-    let offsets = shard
-        .partition_offsets(&q.topic, q.partition)
-        .await
-        .map_err(|e| Refused::of(&e))?;
-    let (log_start, high_watermark) = (offsets.log_start_offset, offsets.high_watermark);
+    let source = Source::of(shard, leader)?;
+    let (log_start, high_watermark) = source.offsets(q).await?;
     let from = match q.start {
         Start::Offset(o) if o < log_start || o > high_watermark => {
             return Err(Refused(
@@ -91,10 +206,10 @@ async fn browse(shard: &Rc<Shard>, q: &MessagesQuery) -> Result<Value, Refused> 
             ))
         }
         Start::Offset(o) => o,
-        Start::Timestamp(t) => offset_for_time(shard, q, t, high_watermark).await?,
+        Start::Timestamp(t) => source.offset_for_time(q, t, high_watermark).await?,
         Start::Newest => high_watermark.saturating_sub(q.limit as i64).max(log_start),
     };
-    let page = read_page(shard, q, from, high_watermark).await?;
+    let page = read_page(&source, q, from, high_watermark).await?;
     let timestamp = match q.start {
         Start::Timestamp(t) => Some(t),
         _ => None,
@@ -102,7 +217,11 @@ async fn browse(shard: &Rc<Shard>, q: &MessagesQuery) -> Result<Value, Refused> 
     Ok(json!({
         "topic": q.topic,
         "partition": q.partition,
-        "leader": leader,
+        "leader": leader.0,
+        "read_from": match source {
+            Source::Local(_) => "local",
+            Source::Leader(_) => "leader",
+        },
         "log_start_offset": log_start,
         "high_watermark": page.high_watermark,
         "start_offset": from,
@@ -144,7 +263,7 @@ struct Page {
 }
 
 async fn read_page(
-    shard: &Rc<Shard>,
+    source: &Source<'_>,
     q: &MessagesQuery,
     from: i64,
     mut high_watermark: i64,
@@ -163,16 +282,8 @@ async fn read_page(
         {
             break;
         }
-        let req = ReadRequest {
-            offset: next,
-            max_bytes: limits::CONSOLE_READ_BYTES_MAX - page.bytes_read,
-            committed_only: false,
-            current_leader_epoch: -1,
-        };
-        let fetched = shard
-            .read(&q.topic, q.partition, req)
-            .await
-            .map_err(|f| Refused::of(&f.error))?;
+        let max_bytes = limits::CONSOLE_READ_BYTES_MAX - page.bytes_read;
+        let fetched = source.read(q, next, max_bytes).await?;
         high_watermark = fetched.high_watermark;
         let mut after = next;
         for stored in &fetched.batches {

@@ -9,6 +9,7 @@
 
 mod console;
 mod http;
+mod leader;
 mod messages;
 mod params;
 mod report;

@@ -103,6 +103,8 @@ pub struct NodeReport {
     pub disk_total_bytes: Option<u64>,
     /// Resident memory of the process.
     pub resident_bytes: Option<u64>,
+    /// Heap counts of every thread of the process (`None` without the counting allocator).
+    pub heap: Option<myelin_metrics::heap::HeapCounts>,
     /// High watermarks of partitions other brokers lead that groups coordinated here have
     /// offsets on, asked of those leaders (ListOffsets) for the lag.
     pub remote_high_watermarks: HashMap<(String, i32), i64>,
@@ -209,6 +211,7 @@ pub async fn gather(shard: &Rc<Shard>) -> NodeReport {
         disk_free_bytes,
         disk_total_bytes,
         resident_bytes: resident_bytes(),
+        heap: myelin_metrics::heap::all_threads(),
         remote_high_watermarks,
         unread_timestamps,
         now_ms: shard.now_ms(),
@@ -271,7 +274,34 @@ async fn unread_timestamps(
 /// The admin listener's own connections to other brokers (apart from the transaction
 /// coordinator's, so a slow scrape never holds up a transaction marker).
 #[derive(Default)]
-struct AdminPeers(myelin_coordinator::peer::PeerClient);
+pub(super) struct AdminPeers(pub(super) myelin_coordinator::peer::PeerClient);
+
+/// Shard 0's [`AdminPeers`], made on first use.
+pub(super) fn admin_peers(shard: &Rc<Shard>) -> Rc<AdminPeers> {
+    match shard.service::<AdminPeers>() {
+        Some(p) => p,
+        None => {
+            let p = Rc::new(AdminPeers::default());
+            shard.install(p.clone());
+            p
+        }
+    }
+}
+
+/// `host:port` of a broker's Kafka listener as cluster metadata has it (its PLAINTEXT one,
+/// else its first).
+pub(super) fn broker_addr(
+    image: &myelin_replication::cluster::MetadataImage,
+    node: myelin_replication::types::NodeId,
+) -> Option<String> {
+    image.broker(node).and_then(|b| {
+        b.listeners
+            .iter()
+            .find(|l| l.name == "PLAINTEXT")
+            .or(b.listeners.first())
+            .map(|l| format!("{}:{}", l.host, l.port))
+    })
+}
 
 /// How long a scrape waits for another broker's offsets.
 const REMOTE_OFFSETS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -304,13 +334,7 @@ async fn remote_high_watermarks(
         else {
             continue;
         };
-        let Some(addr) = image.broker(leader).and_then(|b| {
-            b.listeners
-                .iter()
-                .find(|l| l.name == "PLAINTEXT")
-                .or(b.listeners.first())
-                .map(|l| format!("{}:{}", l.host, l.port))
-        }) else {
+        let Some(addr) = broker_addr(&image, leader) else {
             continue;
         };
         let parts = wanted
@@ -326,14 +350,7 @@ async fn remote_high_watermarks(
     if wanted.is_empty() {
         return out;
     }
-    let peers = match shard.service::<AdminPeers>() {
-        Some(p) => p,
-        None => {
-            let p = Rc::new(AdminPeers::default());
-            shard.install(p.clone());
-            p
-        }
-    };
+    let peers = admin_peers(shard);
     for (addr, topics) in wanted {
         let req = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -582,7 +599,6 @@ pub fn prometheus(node: &NodeReport) -> String {
         }
     }
 
-    type Count = fn(&ShardSnapshot) -> u64;
     let counters: [(&str, &str, Count); 11] = [
         (
             "myelin_log_bytes_written_total",
@@ -640,17 +656,7 @@ pub fn prometheus(node: &NodeReport) -> String {
             |m| m.isr_expands,
         ),
     ];
-    for (name, help, count) in counters {
-        e.family(name, "counter", help);
-        for s in &node.shards {
-            let shard = s.shard.to_string();
-            e.sample(
-                name,
-                &[("node", n), ("shard", &shard)],
-                count(&s.metrics) as f64,
-            );
-        }
-    }
+    shard_families(&mut e, n, node, "counter", &counters);
     type Runtime = fn(&RuntimeTotals) -> f64;
     let runtime: [(&str, &str, Runtime); 6] = [
         (
@@ -671,6 +677,7 @@ pub fn prometheus(node: &NodeReport) -> String {
             e.sample(name, &[("node", n), ("shard", &shard)], value(&s.runtime));
         }
     }
+    shard_resources(&mut e, n, node);
     e.family(
         "myelin_connections",
         "gauge",
@@ -888,6 +895,93 @@ pub fn prometheus(node: &NodeReport) -> String {
     e.finish()
 }
 
+/// A count each shard keeps.
+type Count = fn(&ShardSnapshot) -> u64;
+
+/// Families of one sample per shard: (name, help, the shard's value).
+fn shard_families(
+    e: &mut Exposition,
+    n: &str,
+    node: &NodeReport,
+    kind: &str,
+    families: &[(&str, &str, Count)],
+) {
+    for (name, help, value) in families {
+        e.family(name, kind, help);
+        for s in &node.shards {
+            let shard = s.shard.to_string();
+            e.sample(
+                name,
+                &[("node", n), ("shard", &shard)],
+                value(&s.metrics) as f64,
+            );
+        }
+    }
+}
+
+/// Per shard: its heap counts, io_memory, and the logs' file operations in flight.
+fn shard_resources(e: &mut Exposition, n: &str, node: &NodeReport) {
+    type Heap = fn(&myelin_metrics::heap::HeapCounts) -> f64;
+    let heap: [(&str, &str, &str, Heap); 4] = [
+        (
+            "myelin_shard_memory_bytes",
+            "gauge",
+            "Heap bytes allocated on the shard's thread minus those freed on it (a free counts where it happens, whichever shard allocated).",
+            |h| h.live_bytes() as f64,
+        ),
+        ("myelin_shard_allocated_bytes_total", "counter", "Heap bytes allocated on the shard's thread.", |h| h.allocated_bytes as f64),
+        ("myelin_shard_freed_bytes_total", "counter", "Heap bytes freed on the shard's thread.", |h| h.freed_bytes as f64),
+        ("myelin_shard_allocations_total", "counter", "Heap allocations made on the shard's thread.", |h| h.allocations as f64),
+    ];
+    for (name, kind, help, value) in heap {
+        e.family(name, kind, help);
+        for s in &node.shards {
+            if let Some(h) = &s.metrics.heap {
+                let shard = s.shard.to_string();
+                e.sample(name, &[("node", n), ("shard", &shard)], value(h));
+            }
+        }
+    }
+    let io: [(&str, &str, Count); 2] = [
+        (
+            "myelin_shard_io_memory_bytes",
+            "io_memory the shard's executor registered with io_uring (locked, outside the heap).",
+            |m| m.io_memory_bytes,
+        ),
+        (
+            "myelin_io_in_flight",
+            "The logs' file operations issued to glommio and not yet complete (ours, not the ring's entries).",
+            |m| m.io_in_flight,
+        ),
+    ];
+    shard_families(e, n, node, "gauge", &io);
+    let name = "myelin_io_in_flight_at_submit";
+    e.family(
+        name,
+        "histogram",
+        "myelin_io_in_flight as each file operation is issued, itself included.",
+    );
+    for s in &node.shards {
+        let shard = s.shard.to_string();
+        e.histogram_in(
+            name,
+            &[("node", n), ("shard", &shard)],
+            &s.metrics.io_depth,
+            &myelin_metrics::IO_DEPTH_BOUNDS,
+            1.0,
+        );
+    }
+    if let Some(h) = &node.heap {
+        let name = "myelin_heap_bytes";
+        e.family(
+            name,
+            "gauge",
+            "Live heap of the broker process, all threads (requested bytes).",
+        );
+        e.sample(name, &[("node", n)], h.live_bytes() as f64);
+    }
+}
+
 /// Brokers as cluster metadata has them.
 pub fn brokers_json(shard: &Shard) -> serde_json::Value {
     let image = shard.metadata();
@@ -971,6 +1065,12 @@ mod tests {
             ..Default::default()
         };
         metrics.log_write = h.snapshot();
+        metrics.heap = Some(myelin_metrics::heap::HeapCounts {
+            allocated_bytes: 5000,
+            freed_bytes: 1000,
+            allocations: 7,
+        });
+        metrics.io_in_flight = 2;
         NodeReport {
             node_id: 1,
             shards: vec![ShardReport {
@@ -1002,6 +1102,7 @@ mod tests {
             disk_free_bytes: Some(1),
             disk_total_bytes: Some(2),
             resident_bytes: Some(3),
+            heap: Some(myelin_metrics::heap::HeapCounts::default()),
             ..Default::default()
         }
     }
@@ -1037,6 +1138,8 @@ mod tests {
             "myelin_consumer_group_lag_offsets{node=\"1\",group=\"g\",topic=\"t\",partition=\"0\"} 3\n"
         ));
         assert!(text.contains("myelin_requests_total{node=\"1\",shard=\"0\",api=\"Produce\"} 3\n"));
+        assert!(text.contains("myelin_shard_memory_bytes{node=\"1\",shard=\"0\"} 4000\n"));
+        assert!(text.contains("myelin_io_in_flight{node=\"1\",shard=\"0\"} 2\n"));
         assert!(text.contains(
             "myelin_follower_lag_seconds{node=\"1\",topic=\"t\",partition=\"0\",follower=\"2\"} 0.15\n"
         ));

@@ -14,7 +14,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use myelin_replication::cluster::security::{operation, resource_type};
-use myelin_shards::ReadRequest;
+use myelin_shards::{ReadRequest, Reader};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,13 @@ pub const API_KEY: ApiKey = ApiKey::Fetch;
 /// Versions implemented (v13+ address topics by id; v0–3 get magic 0/1 message sets,
 /// down-converted from the stored batches).
 pub const VERSIONS: RangeInclusive<i16> = 0..=16;
+
+/// The replica id a consumer's Fetch carries.
+pub const CONSUMER_REPLICA_ID: i32 = -1;
+/// The replica id Kafka names a debugging consumer's: a reader that is no consumer. The
+/// console of another broker fetches with it, so that its reads are not taken for a
+/// consumer's first fetch; it is otherwise served as a consumer is.
+pub const DEBUGGING_CONSUMER_ID: i32 = -2;
 
 struct Wanted {
     name: TopicName,
@@ -82,6 +89,7 @@ async fn read_once(
     max_bytes: usize,
     version: i16,
     committed_only: bool,
+    reader: Reader,
 ) -> Pass {
     let mut watch = Vec::new();
     let mut total = 0usize;
@@ -117,6 +125,7 @@ async fn read_once(
                 } else {
                     -1
                 },
+                reader,
             };
             match ctx.shard.read(topic, p.partition, read).await {
                 Ok(out) => {
@@ -207,6 +216,13 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
         req.replica_id.0
     };
     let follower_refused = replica_id >= 0 && !ctx.cluster_authorized(operation::CLUSTER_ACTION);
+    // Followers and debugging consumers read, but only a consumer's first read of a batch
+    // is a durable→fetch sample.
+    let reader = if replica_id == CONSUMER_REPLICA_ID {
+        Reader::Consumer
+    } else {
+        Reader::Other
+    };
     let wanted: Vec<Wanted> = req
         .topics
         .into_iter()
@@ -249,7 +265,7 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
     // isolation_level 1 is read_committed (v4+).
     let committed_only = version >= 4 && req.isolation_level == 1;
     loop {
-        let pass = read_once(ctx, &wanted, max_bytes, version, committed_only).await;
+        let pass = read_once(ctx, &wanted, max_bytes, version, committed_only, reader).await;
         let now = Instant::now();
         if pass.total >= min_bytes.max(1)
             || pass.failed

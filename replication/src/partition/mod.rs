@@ -14,7 +14,7 @@ pub mod state;
 mod tailing;
 pub mod txn;
 
-pub use shell::{Acks, Fetched, Partition, Produced, ReplicaEnv};
+pub use shell::{Acks, Fetched, Partition, Produced, Reader, ReplicaEnv};
 pub use state::{
     Assignment, Input, Output, PartitionOffsets, PartitionState, ReplicationConfig, Role,
 };

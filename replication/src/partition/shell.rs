@@ -53,6 +53,17 @@ pub struct Produced {
     pub log_start_offset: i64,
 }
 
+/// Who reads a partition through [`Partition::read`]: only a consumer's read is a fetch
+/// that the durable→first-fetch latency (`durable_to_fetch`) measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// A Kafka consumer's Fetch.
+    Consumer,
+    /// Anyone else: a follower's Fetch, the console's message browser, a debugging
+    /// consumer. What it reads still counts as unfetched for the next consumer.
+    Other,
+}
+
 /// What a consumer's read returns.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
@@ -583,14 +594,16 @@ impl Partition {
         self.state.borrow().follower_lags(self.clock.now_ms())
     }
 
-    /// Reads committed batches from `offset` for a consumer (`read_committed` stops at the
+    /// Reads committed batches from `offset` for `reader` (`read_committed` stops at the
     /// last stable offset). `current_leader_epoch` is the client's view (-1: unchecked).
+    /// Only a [`Reader::Consumer`]'s read counts as the first fetch of what it returns.
     pub async fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         committed_only: bool,
         current_leader_epoch: i32,
+        reader: Reader,
     ) -> Result<Fetched, PartitionError> {
         let (bound, offsets) = {
             let st = self.state.borrow();
@@ -599,7 +612,7 @@ impl Partition {
             (st.read_bound(committed_only), st.offsets())
         };
         let out = self.log.read_upto(offset, max_bytes, bound).await?;
-        if let Some(last) = out.last_offset {
+        if let (Some(last), Reader::Consumer) = (out.last_offset, reader) {
             self.tailing.fetched(offset, last);
         }
         let aborted = match out.last_offset {
