@@ -7,7 +7,6 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
 use common::{kafka, Broker};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -18,8 +17,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::{
     ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, DescribeConfigsRequest,
     DescribeConfigsResponse, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
@@ -27,8 +25,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const INVALID_CONFIG: i16 = 40;
@@ -39,29 +35,7 @@ const POLICY_VIOLATION: i16 = 44;
 
 /// Sends one request on a fresh connection and decodes the answer.
 fn call<Req: Encodable, Resp: Decodable>(b: &Broker, key: ApiKey, version: i16, req: &Req) -> Resp {
-    let mut s = TcpStream::connect(b.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("admin-alter-test")));
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    req.encode(&mut buf, version).unwrap();
-    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&buf);
-    s.write_all(&frame).unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    let mut body = Bytes::from(body);
-    let h = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
-    assert_eq!(h.correlation_id, 7);
-    Resp::decode(&mut body, version).unwrap()
+    common::wire::call(b.addr, "admin-alter-test", key, version, req)
 }
 
 fn op(name: &str, op: i8, value: Option<&str>) -> AlterableConfig {

@@ -21,8 +21,7 @@ use common::{kafka, Broker};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     describe_producers_request, ApiKey, DescribeProducersRequest, DescribeProducersResponse,
-    ListGroupsRequest, ListGroupsResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    ListGroupsRequest, ListGroupsResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -32,8 +31,7 @@ use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::Message;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -120,29 +118,7 @@ fn raw<Req: Encodable, Resp: Decodable>(
     version: i16,
     body: &Req,
 ) -> Resp {
-    let mut s = TcpStream::connect(bootstrap).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("kafka-tools-test")));
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&buf);
-    s.write_all(&frame).unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    let mut body = Bytes::from(body);
-    let h = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
-    assert_eq!(h.correlation_id, 7);
-    Resp::decode(&mut body, version).unwrap()
+    common::wire::call(bootstrap, "kafka-tools-test", key, version, body)
 }
 
 /// A raw ListGroups at `version`: (group, protocol type, state, type) sorted.

@@ -17,13 +17,11 @@ mod common;
 
 use common::certs::Ca;
 use common::kref::{jars_installed, KafkaRef};
-use common::{free_addr, Broker};
+use common::{free_addr, Broker, PLAIN_JAAS, SCRAM_JAAS};
 use std::path::Path;
 use std::process::Command;
 
 const KAFKA_HOST: &str = "127.0.0.47";
-const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
-const SCRAM_JAAS: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// Where one broker's listeners are.
 struct Listeners {

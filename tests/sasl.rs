@@ -21,15 +21,13 @@
 mod common;
 
 use common::kref::{jars_installed, tool, KafkaRef};
-use common::{free_addr, Broker};
+use common::{free_addr, Broker, PLAIN_JAAS, SCRAM_JAAS};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 const KAFKA_HOST: &str = "127.0.0.45";
-const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
-const SCRAM_JAAS: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// Where one system under test is reached.
 struct Target {

@@ -63,6 +63,10 @@ pub enum Command {
         /// repeatable (e.g. `min.insync.replicas=2`).
         #[arg(long)]
         b_topic_config: Option<Vec<String>>,
+        /// librdkafka settings of B's clients instead of `--rdkafka-config`, `key=value`,
+        /// repeatable (with `--b` the same broker's TLS listener, TLS against plaintext).
+        #[arg(long)]
+        b_rdkafka_config: Option<Vec<String>>,
         #[command(flatten)]
         workload: WorkloadArgs,
     },

@@ -196,9 +196,11 @@ pub fn run(
     Ok(cmp)
 }
 
-/// Whether B's topics are created with other settings than A's.
+/// Whether B's topics are created, or its clients configured, otherwise than A's.
 fn side_b_differs(a: &Params, b: &Params) -> bool {
-    a.replication_factor != b.replication_factor || a.topic_configs != b.topic_configs
+    a.replication_factor != b.replication_factor
+        || a.topic_configs != b.topic_configs
+        || a.rdkafka_configs != b.rdkafka_configs
 }
 
 fn cmp_workload(c: &Comparison) -> String {

@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             rounds,
             b_replication_factor,
             b_topic_config,
+            b_rdkafka_config,
             workload,
         } => {
             let p = params(&cli, workload, a)?;
@@ -70,6 +71,9 @@ fn main() -> anyhow::Result<()> {
             }
             if b_topic_config.is_some() {
                 wb.topic_config = b_topic_config.clone();
+            }
+            if b_rdkafka_config.is_some() {
+                wb.rdkafka_config = b_rdkafka_config.clone();
             }
             let pb = params(&cli, &wb, b)?;
             let out = cli

@@ -153,6 +153,10 @@ pub struct WorkloadArgs {
     /// memory and disk traffic during the measured window go in the report.
     #[arg(long)]
     pub broker_pid: Option<u32>,
+    /// (`--client rdkafka` only) A librdkafka setting for every client of the run,
+    /// `key=value`, repeatable: e.g. `security.protocol=SSL` and `ssl.ca.location=ca.pem`.
+    #[arg(long)]
+    pub rdkafka_config: Option<Vec<String>>,
 }
 
 /// Everything a run uses, resolved from a workload's defaults and the command line.
@@ -210,6 +214,8 @@ pub struct Params {
     pub replication_factor: i16,
     /// The broker's process id, for its side of the report.
     pub broker_pid: Option<u32>,
+    /// librdkafka settings applied to every client of an rdkafka run.
+    pub rdkafka_configs: Vec<(String, String)>,
 }
 
 /// The defaults one workload sets; a row of the table in BENCHMARKING.md.
@@ -287,7 +293,7 @@ pub fn parse_acks(s: &str) -> anyhow::Result<i16> {
 fn parse_config(s: &str) -> anyhow::Result<(String, String)> {
     let (k, v) = s
         .split_once('=')
-        .with_context(|| format!("topic config {s:?} is not key=value"))?;
+        .with_context(|| format!("config {s:?} is not key=value"))?;
     Ok((k.to_string(), v.to_string()))
 }
 
@@ -337,6 +343,12 @@ impl Params {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         };
+        let rdkafka_configs = args
+            .rdkafka_config
+            .iter()
+            .flatten()
+            .map(|s| parse_config(s))
+            .collect::<anyhow::Result<_>>()?;
         let p = Params {
             workload,
             client: args.client.unwrap_or(ClientKind::Native),
@@ -374,6 +386,7 @@ impl Params {
             topic_configs,
             replication_factor: args.replication_factor.unwrap_or(1),
             broker_pid: args.broker_pid,
+            rdkafka_configs,
         };
         p.check()?;
         Ok(p)
@@ -404,6 +417,9 @@ impl Params {
         let rate = self.rate_msgs_per_s;
         if rate.is_nan() || rate < 0.0 || !self.duration_s.is_finite() || self.duration_s <= 0.0 {
             bail!("rate must be >= 0 and duration > 0");
+        }
+        if !self.rdkafka_configs.is_empty() && self.client != ClientKind::Rdkafka {
+            bail!("--rdkafka-config needs --client rdkafka");
         }
         if self.batch_bytes < self.message_bytes {
             bail!("--batch-bytes must hold at least one message");

@@ -25,10 +25,15 @@ use std::time::{Duration, Instant};
 /// Consumers stop this long after the producers finished and no message arrived.
 const IDLE_END: Duration = Duration::from_millis(1000);
 
-fn client(bootstrap: &str) -> ClientConfig {
+/// A librdkafka configuration for the run's broker, with the run's own settings
+/// (`--rdkafka-config`) last.
+fn client(p: &Params) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
+    c.set("bootstrap.servers", &p.bootstrap)
         .set("broker.address.family", "v4");
+    for (k, v) in &p.rdkafka_configs {
+        c.set(k, v);
+    }
     c
 }
 
@@ -53,7 +58,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn create_topics(p: &Params) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client(&p.bootstrap).create()?;
+    let admin: AdminClient<DefaultClientContext> = client(p).create()?;
     let names = p.topic_names();
     let topics: Vec<NewTopic<'_>> = names
         .iter()
@@ -133,7 +138,7 @@ fn producer(
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
     let linger_ms = p.linger_us as f64 / 1000.0;
-    let producer: ThreadedProducer<Acks> = client(&p.bootstrap)
+    let producer: ThreadedProducer<Acks> = client(p)
         .set("acks", p.acks.to_string())
         .set("linger.ms", format!("{linger_ms}"))
         .set("batch.size", p.batch_bytes.to_string())
@@ -228,7 +233,7 @@ fn consumer(
     shared: Arc<Shared>,
     producers_left: Arc<AtomicU32>,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = client(&p.bootstrap)
+    let consumer: BaseConsumer = client(p)
         .set("group.id", format!("{}-g{group}", p.topic_prefix))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")

@@ -5,6 +5,54 @@
 
 pub mod certs;
 
+pub mod wire {
+    //! Kafka requests by hand, through kafka-protocol's codec.
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    /// Sends one request on a fresh connection (client id `client`) and decodes the answer.
+    pub fn call<Req: Encodable, Resp: Decodable>(
+        addr: impl ToSocketAddrs,
+        client: &'static str,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Resp {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str(client)));
+        let mut buf = BytesMut::new();
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .unwrap();
+        req.encode(&mut buf, version).unwrap();
+        let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&buf);
+        s.write_all(&frame).unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        let mut body = Bytes::from(body);
+        let h = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
+        assert_eq!(h.correlation_id, 7);
+        Resp::decode(&mut body, version).unwrap()
+    }
+}
+
+/// Kafka's JAAS login modules, for broker and client properties.
+pub const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+pub const SCRAM_JAAS: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

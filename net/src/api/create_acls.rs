@@ -27,14 +27,8 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: CreateAclsRequest) -> CreateA
             .with_error_message(Some(StrBytes::from_string(message.to_string())));
         CreateAclsResponse::default().with_results(vec![result; req.creations.len()])
     };
-    if !ctx.server.authorizer.enabled {
-        return all(codes::SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !ctx.authorized(resource_type::CLUSTER, CLUSTER_NAME, operation::ALTER) {
-        return all(
-            codes::CLUSTER_AUTHORIZATION_FAILED,
-            "Cluster authorization failed.",
-        );
+    if let Err((code, message)) = may_change_acls(ctx) {
+        return all(code, message);
     }
     let acls: Vec<AclBinding> = req
         .creations
@@ -52,19 +46,14 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: CreateAclsRequest) -> CreateA
     if acls.is_empty() {
         return CreateAclsResponse::default();
     }
-    let results = match ctx
-        .shard
-        .controller(ControllerRequest::CreateAcls { acls })
-        .await
-    {
-        Ok(ControllerResponse::CreateAcls(r)) if r.len() == req.creations.len() => r,
-        Ok(other) => {
-            return all(
-                codes::UNKNOWN_SERVER_ERROR,
-                &format!("unexpected controller answer {other:?}"),
-            )
-        }
-        Err(e) => return all(codes::controller(&e), &e.to_string()),
+    let request = ControllerRequest::CreateAcls { acls };
+    let answer = controller_results(ctx, request, req.creations.len(), |r| match r {
+        ControllerResponse::CreateAcls(r) => Ok(r),
+        other => Err(other),
+    });
+    let results = match answer.await {
+        Ok(results) => results,
+        Err((code, message)) => return all(code, &message),
     };
     let results = results
         .into_iter()
@@ -76,6 +65,44 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: CreateAclsRequest) -> CreateA
         })
         .collect();
     CreateAclsResponse::default().with_results(results)
+}
+
+/// Whether this connection may change ACLs: an authorizer is on and the principal has CLUSTER
+/// ALTER. Otherwise the error code and message every item of the request gets.
+pub(crate) fn may_change_acls(ctx: &Ctx) -> Result<(), (i16, &'static str)> {
+    if !ctx.server.authorizer.enabled {
+        return Err((codes::SECURITY_DISABLED, NO_AUTHORIZER));
+    }
+    if !ctx.authorized(resource_type::CLUSTER, CLUSTER_NAME, operation::ALTER) {
+        return Err((
+            codes::CLUSTER_AUTHORIZATION_FAILED,
+            "Cluster authorization failed.",
+        ));
+    }
+    Ok(())
+}
+
+/// The active controller's results for `request`, one per item asked (`items`); `take` picks
+/// them out of the answer, or gives back an answer of another kind. Otherwise the error code
+/// and message every item gets.
+pub(crate) async fn controller_results<T>(
+    ctx: &Ctx,
+    request: ControllerRequest,
+    items: usize,
+    take: impl FnOnce(ControllerResponse) -> Result<Vec<T>, ControllerResponse>,
+) -> Result<Vec<T>, (i16, String)> {
+    match ctx.shard.controller(request).await.map(take) {
+        Ok(Ok(results)) if results.len() == items => Ok(results),
+        Ok(Ok(results)) => Err((
+            codes::UNKNOWN_SERVER_ERROR,
+            format!("{} controller results for {items} items", results.len()),
+        )),
+        Ok(Err(other)) => Err((
+            codes::UNKNOWN_SERVER_ERROR,
+            format!("unexpected controller answer {other:?}"),
+        )),
+        Err(e) => Err((codes::controller(&e), e.to_string())),
+    }
 }
 
 /// The text of a controller refusal, without our own prefix where Kafka has none.

@@ -2,17 +2,15 @@
 //! controller, and reported per filter. Needs CLUSTER ALTER; without an authorizer every
 //! filter answers SECURITY_DISABLED, as Kafka does.
 
-use crate::api::create_acls::message;
-use crate::api::describe_acls::NO_AUTHORIZER;
+use crate::api::create_acls::{controller_results, may_change_acls, message};
 use crate::codes;
-use crate::security::authz::CLUSTER_NAME;
 use crate::server::Ctx;
 use kafka_protocol::messages::delete_acls_response::{
     DeleteAclsFilterResult, DeleteAclsMatchingAcl,
 };
 use kafka_protocol::messages::{ApiKey, DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::StrBytes;
-use myelin_replication::cluster::security::{operation, resource_type, AclFilter};
+use myelin_replication::cluster::security::AclFilter;
 use myelin_replication::controller::{ControllerRequest, ControllerResponse};
 use std::ops::RangeInclusive;
 
@@ -29,14 +27,8 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteAclsRequest) -> DeleteA
             .with_error_message(Some(StrBytes::from_string(message.to_string())));
         DeleteAclsResponse::default().with_filter_results(vec![result; req.filters.len()])
     };
-    if !ctx.server.authorizer.enabled {
-        return all(codes::SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !ctx.authorized(resource_type::CLUSTER, CLUSTER_NAME, operation::ALTER) {
-        return all(
-            codes::CLUSTER_AUTHORIZATION_FAILED,
-            "Cluster authorization failed.",
-        );
+    if let Err((code, message)) = may_change_acls(ctx) {
+        return all(code, message);
     }
     let filters: Vec<AclFilter> = req
         .filters
@@ -55,15 +47,13 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteAclsRequest) -> DeleteA
         return DeleteAclsResponse::default();
     }
     let request = ControllerRequest::DeleteAcls { filters };
-    let results = match ctx.shard.controller(request).await {
-        Ok(ControllerResponse::DeleteAcls(r)) if r.len() == req.filters.len() => r,
-        Ok(other) => {
-            return all(
-                codes::UNKNOWN_SERVER_ERROR,
-                &format!("unexpected controller answer {other:?}"),
-            )
-        }
-        Err(e) => return all(codes::controller(&e), &e.to_string()),
+    let answer = controller_results(ctx, request, req.filters.len(), |r| match r {
+        ControllerResponse::DeleteAcls(r) => Ok(r),
+        other => Err(other),
+    });
+    let results = match answer.await {
+        Ok(results) => results,
+        Err((code, message)) => return all(code, &message),
     };
     let results = results
         .into_iter()

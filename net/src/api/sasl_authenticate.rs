@@ -3,8 +3,7 @@
 //! the connection closes, as Kafka does. Re-authentication (KIP-368) must keep the principal.
 
 use crate::codes;
-use crate::security::oauth;
-use crate::security::sasl::{Exchange, Step};
+use crate::security::sasl::{Step, Verifier};
 use crate::server::Ctx;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse};
@@ -54,46 +53,23 @@ pub async fn handle(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    // An OAUTHBEARER session ends with its token, at the latest.
-    let mut token_expires_ms = None;
-    let step = match exchange {
-        Exchange::OauthBearer => {
-            let checked = ctx
-                .server
-                .sasl
-                .oauth
-                .as_ref()
-                .ok_or_else(|| "OAUTHBEARER is not configured".to_string())
-                .and_then(|c| {
-                    let token = oauth::bearer_token(&req.auth_bytes)?;
-                    oauth::validate(&token, c, now_ms)
-                });
-            match checked {
-                Ok(v) => {
-                    token_expires_ms = Some(v.expires_ms);
-                    Step::Done {
-                        principal: v.principal,
-                        token: Vec::new(),
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %ctx.peer, "OAUTHBEARER token refused: {e}");
-                    Step::Failed(
-                        "Authentication failed during authentication due to invalid \
-                         credentials with SASL mechanism OAUTHBEARER"
-                            .into(),
-                    )
-                }
-            }
-        }
-        _ => exchange.step(&req.auth_bytes, &ctx.server.sasl.plain_users, lookup),
+    let verifier = Verifier {
+        plain_users: &ctx.server.sasl.plain_users,
+        scram: lookup,
+        oauth: ctx.server.sasl.oauth.as_ref(),
+        now_ms,
     };
+    let step = exchange.step(&req.auth_bytes, &verifier);
     match step {
         Step::Continue(token) => {
             *ctx.identity.exchange.borrow_mut() = Some(exchange);
             (resp.with_auth_bytes(Bytes::from(token)), After::Continue)
         }
-        Step::Done { principal, token } => {
+        Step::Done {
+            principal,
+            token,
+            expires_ms,
+        } => {
             if ctx.identity.is_authenticated() && ctx.principal() != principal {
                 let message = format!(
                     "cannot change principals during re-authentication from {}: {principal}",
@@ -107,7 +83,7 @@ pub async fn handle(
             let mut lifetime = ctx.server.sasl.max_reauth_ms.max(0);
             // As Kafka: with re-authentication on, an OAUTHBEARER session also ends with its
             // token.
-            if let (Some(exp), true) = (token_expires_ms, lifetime > 0) {
+            if let (Some(exp), true) = (expires_ms, lifetime > 0) {
                 lifetime = lifetime.min(exp.saturating_sub(now_ms).max(1));
             }
             let expires = (lifetime > 0).then(|| {

@@ -2,9 +2,11 @@
 //! sans-IO exchanges: each takes the client's token and answers with the next server token,
 //! the principal once authenticated, or a failure carrying the message Kafka sends.
 //!
-//! Credentials come from the caller: PLAIN users from the listener's JAAS-style list, SCRAM
-//! credentials from cluster metadata, looked up by user name.
+//! Credentials come from the caller in a [`Verifier`]: PLAIN users from the listener's
+//! JAAS-style list, SCRAM credentials from cluster metadata, looked up by user name, and the
+//! OAUTHBEARER settings (tokens are JWTs checked by [`super::oauth`]).
 
+use super::oauth::{self, OauthConfig};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::digest::core_api::BlockSizeUser;
@@ -26,6 +28,9 @@ pub enum Step {
         principal: String,
         /// The last server token.
         token: Vec<u8>,
+        /// When the credential itself ends, in ms since the epoch: an OAUTHBEARER token's
+        /// expiry.
+        expires_ms: Option<i64>,
     },
     /// Authentication failed; the message goes into SaslAuthenticate's `error_message`.
     Failed(String),
@@ -37,12 +42,23 @@ const SERVER_NONCE_BYTES: usize = 18;
 /// The mechanisms this broker can serve.
 pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
+/// What a client's tokens are checked against.
+pub struct Verifier<'a, F> {
+    /// PLAIN users and their passwords (the listener's JAAS list).
+    pub plain_users: &'a BTreeMap<String, String>,
+    /// SCRAM credentials by user name and [`scram_mechanism`] code.
+    pub scram: F,
+    /// OAUTHBEARER's settings, when the listener has them.
+    pub oauth: Option<&'a OauthConfig>,
+    /// Now, in ms since the epoch, for token expiry.
+    pub now_ms: i64,
+}
+
 /// An exchange in progress on one connection.
 pub enum Exchange {
     /// PLAIN: one token, `authzid NUL user NUL password`.
     Plain,
-    /// OAUTHBEARER: one token carrying a JWT (checked by the caller, see
-    /// [`super::oauth`]).
+    /// OAUTHBEARER: one token carrying a JWT.
     OauthBearer,
     /// SCRAM, before the client-first message.
     ScramStart {
@@ -84,19 +100,19 @@ impl Exchange {
     }
 
     /// Takes the client's next token.
-    pub fn step(
-        &mut self,
-        token: &[u8],
-        plain_users: &BTreeMap<String, String>,
-        scram: impl Fn(&str, u8) -> Option<ScramCredential>,
-    ) -> Step {
+    pub fn step<F>(&mut self, token: &[u8], v: &Verifier<'_, F>) -> Step
+    where
+        F: Fn(&str, u8) -> Option<ScramCredential>,
+    {
         match std::mem::replace(self, Exchange::Finished) {
-            Exchange::Plain => plain(token, plain_users),
-            Exchange::OauthBearer => Step::Failed("OAUTHBEARER is checked by its caller".into()),
-            Exchange::ScramStart { mechanism } => match self.scram_first(mechanism, token, scram) {
-                Ok(step) => step,
-                Err(m) => Step::Failed(m),
-            },
+            Exchange::Plain => plain(token, v.plain_users),
+            Exchange::OauthBearer => oauth_bearer(token, v.oauth, v.now_ms),
+            Exchange::ScramStart { mechanism } => {
+                match self.scram_first(mechanism, token, &v.scram) {
+                    Ok(step) => step,
+                    Err(m) => Step::Failed(m),
+                }
+            }
             Exchange::ScramSent {
                 mechanism,
                 user,
@@ -176,6 +192,23 @@ impl Exchange {
     }
 }
 
+fn oauth_bearer(token: &[u8], config: Option<&OauthConfig>, now_ms: i64) -> Step {
+    let checked = config
+        .ok_or_else(|| "OAUTHBEARER is not configured".to_string())
+        .and_then(|c| oauth::validate(&oauth::bearer_token(token)?, c, now_ms));
+    match checked {
+        Ok(valid) => Step::Done {
+            principal: valid.principal,
+            token: Vec::new(),
+            expires_ms: Some(valid.expires_ms),
+        },
+        Err(e) => {
+            tracing::debug!("OAUTHBEARER token refused: {e}");
+            invalid_credentials("OAUTHBEARER")
+        }
+    }
+}
+
 fn plain(token: &[u8], users: &BTreeMap<String, String>) -> Step {
     let mut parts = token.split(|b| *b == 0);
     let (Some(authzid), Some(user), Some(password), None) =
@@ -204,6 +237,7 @@ fn plain(token: &[u8], users: &BTreeMap<String, String>) -> Step {
         Step::Done {
             principal: format!("User:{user}"),
             token: Vec::new(),
+            expires_ms: None,
         }
     } else {
         Step::Failed("Authentication failed: Invalid username or password".into())
@@ -252,6 +286,7 @@ fn scram_final(
     Step::Done {
         principal: format!("User:{user}"),
         token: format!("v={}", B64.encode(server_signature)).into_bytes(),
+        expires_ms: None,
     }
 }
 
@@ -355,6 +390,16 @@ mod tests {
         out
     }
 
+    /// A verifier without OAUTHBEARER.
+    fn verifier<F>(plain_users: &BTreeMap<String, String>, scram: F) -> Verifier<'_, F> {
+        Verifier {
+            plain_users,
+            scram,
+            oauth: None,
+            now_ms: 0,
+        }
+    }
+
     #[test]
     fn rfc7677_exchange_authenticates() {
         // RFC 7677's SCRAM-SHA-256 example: user "user", password "pencil".
@@ -364,8 +409,10 @@ mod tests {
         let mut ex = Exchange::start("SCRAM-SHA-256").unwrap();
         let users = BTreeMap::new();
         let lookup = |u: &str, m: u8| (u == "user" && m == 1).then(|| cred.clone());
-        let Step::Continue(first) = ex.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &users, lookup)
-        else {
+        let Step::Continue(first) = ex.step(
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &verifier(&users, lookup),
+        ) else {
             panic!("no server-first")
         };
         let first = String::from_utf8(first).unwrap();
@@ -384,8 +431,10 @@ mod tests {
             .collect();
         let last = format!("{without_proof},p={}", B64.encode(&proof));
         let mut wrong = ex_clone(&ex);
-        match ex.step(last.as_bytes(), &users, lookup) {
-            Step::Done { principal, token } => {
+        match ex.step(last.as_bytes(), &verifier(&users, lookup)) {
+            Step::Done {
+                principal, token, ..
+            } => {
                 assert_eq!(principal, "User:user");
                 let expected = hmac(&hmac(&salted, b"Server Key"), auth.as_bytes());
                 assert_eq!(token, format!("v={}", B64.encode(expected)).into_bytes());
@@ -396,7 +445,7 @@ mod tests {
         bad[0] ^= 1;
         let forged = format!("{without_proof},p={}", B64.encode(&bad));
         assert!(matches!(
-            wrong.step(forged.as_bytes(), &users, lookup),
+            wrong.step(forged.as_bytes(), &verifier(&users, lookup)),
             Step::Failed(_)
         ));
     }
@@ -428,7 +477,7 @@ mod tests {
         let none = |_: &str, _: u8| None;
         let mut p = Exchange::start("PLAIN").unwrap();
         assert!(matches!(
-            p.step(b"\0alice\0secret", &users, none),
+            p.step(b"\0alice\0secret", &verifier(&users, none)),
             Step::Done { .. }
         ));
         for bad in [
@@ -440,13 +489,13 @@ mod tests {
         ] {
             let mut p = Exchange::start("PLAIN").unwrap();
             assert!(
-                matches!(p.step(bad, &users, none), Step::Failed(_)),
+                matches!(p.step(bad, &verifier(&users, none)), Step::Failed(_)),
                 "{bad:?}"
             );
         }
         let mut s = Exchange::start("SCRAM-SHA-512").unwrap();
         assert!(matches!(
-            s.step(b"n,,n=nobody,r=abc", &users, none),
+            s.step(b"n,,n=nobody,r=abc", &verifier(&users, none)),
             Step::Failed(_)
         ));
         for bad in [
@@ -459,7 +508,7 @@ mod tests {
         ] {
             let mut s = Exchange::start("SCRAM-SHA-256").unwrap();
             assert!(
-                matches!(s.step(bad, &users, none), Step::Failed(_)),
+                matches!(s.step(bad, &verifier(&users, none)), Step::Failed(_)),
                 "{bad:?}"
             );
         }
