@@ -1,26 +1,33 @@
-//! TLS listeners with Kafka 4.4's Java client (its console producer and consumer), certificates
-//! made by the test:
+//! TLS listeners with Kafka 4.4's Java client (its console producer and consumer, and
+//! kafka-acls), certificates made by the test, ACLs on:
 //!
 //! * SSL with `ssl.client.auth=required`: a client with a certificate from the trusted CA
-//!   round-trips records; one without a certificate, or with one from another CA, fails its
-//!   handshake;
+//!   round-trips records as the principal its certificate names (`User:CN=alice`, which the
+//!   ACLs allow); one whose certificate names another principal is refused by the ACLs; one
+//!   without a certificate, or with one from another CA, fails its handshake;
 //! * SASL_SSL with PLAIN: authentication runs inside TLS;
 //! * the keystore file replaced by an expired certificate is reloaded, and new clients
-//!   refuse the broker; put back, it is reloaded again and clients connect.
+//!   refuse the broker; put back, it is reloaded again and clients connect (Myelin only:
+//!   Kafka reloads keystores only when told to through a dynamic config).
+//!
+//! With `MYELIN_KAFKA_REF=1` the same steps, but the reload, run against Kafka 4.4 (on
+//! 127.0.0.50) with the same certificates, and every step must give the same outcome.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
 use common::certs::Ca;
-use common::kref::{jars_installed, tool};
-use common::{free_addr, Broker};
+use common::kref::{jars_installed, tool, KafkaRef};
+use common::{free_addr, Broker, PLAIN_JAAS};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+const KAFKA_HOST: &str = "127.0.0.50";
 /// The names the broker's certificate is valid for.
-const SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1"];
+const SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1", KAFKA_HOST];
+const AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -95,10 +102,93 @@ fn consume(bootstrap: &str, topic: &str, props: &str, n: usize) -> String {
             props,
         ],
     );
-    if err.contains("SslAuthenticationException") {
-        return "SslAuthenticationException".into();
+    for refusal in ["SslAuthenticationException", "TopicAuthorizationException"] {
+        if err.contains(refusal) {
+            return refusal.into();
+        }
     }
     out.trim().to_string()
+}
+
+/// Where one broker under test is reached, and the client files the steps use.
+struct Target {
+    plaintext: String,
+    ssl: String,
+    sasl_ssl: String,
+}
+
+/// The client files: trusted client certificates of alice and bob, one from another CA.
+struct Clients {
+    alice: PathBuf,
+    bob: PathBuf,
+    stranger: PathBuf,
+    ca: PathBuf,
+}
+
+/// The steps both brokers go through, with what each gave.
+fn scenario(t: &Target, c: &Clients, d: &Path) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    let (code, out, err) = tool(
+        "org.apache.kafka.tools.TopicCommand",
+        &[
+            "--bootstrap-server",
+            &t.plaintext,
+            "--create",
+            "--topic",
+            "tls-payments",
+        ],
+    );
+    seen.push(("create topic".into(), format!("{code} {out}{err}")));
+    // The certificate's subject is the principal: alice's, and the SASL user alice, may.
+    let (code, _, err) = tool(
+        "org.apache.kafka.tools.AclCommand",
+        &[
+            "--bootstrap-server",
+            &t.plaintext,
+            "--add",
+            "--allow-principal",
+            "User:CN=alice",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "All",
+            "--topic",
+            "tls-payments",
+            "--group",
+            "*",
+        ],
+    );
+    seen.push(("acls".into(), format!("{code} {err}")));
+    let mtls = client(d, "mtls", "SSL", Some(&c.alice), &c.ca);
+    let (ok, out) = produce(&t.ssl, "tls-payments", &mtls, "t1\nt2\n");
+    seen.push(("mtls produce".into(), if ok { "ok".into() } else { out }));
+    seen.push((
+        "mtls consume".into(),
+        consume(&t.ssl, "tls-payments", &mtls, 2),
+    ));
+    let bob = client(d, "bob", "SSL", Some(&c.bob), &c.ca);
+    seen.push((
+        "mtls without acl".into(),
+        consume(&t.ssl, "tls-payments", &bob, 1),
+    ));
+    // No certificate, or one from another CA: the handshake fails.
+    let bare = client(d, "bare", "SSL", None, &c.ca);
+    seen.push((
+        "no certificate".into(),
+        consume(&t.ssl, "tls-payments", &bare, 1),
+    ));
+    let eve = client(d, "eve", "SSL", Some(&c.stranger), &c.ca);
+    seen.push((
+        "untrusted certificate".into(),
+        consume(&t.ssl, "tls-payments", &eve, 1),
+    ));
+    // SASL inside TLS, no client certificate needed there.
+    let sasl = client(d, "sasl", "SASL_SSL", None, &c.ca);
+    seen.push((
+        "sasl_ssl consume".into(),
+        consume(&t.sasl_ssl, "tls-payments", &sasl, 2),
+    ));
+    seen
 }
 
 #[test]
@@ -114,15 +204,18 @@ fn tls_and_mtls_with_the_java_client() {
     let dir = tempfile::tempdir_in(common::test_tmp()).unwrap();
     let d = dir.path();
     let ca = Ca::new("myelin-test-ca");
-    let ca_pem = write(d, "ca.pem", &ca.cert.pem());
     let good_server = ca.issue("localhost", SERVER_NAMES, false);
     let store = write(d, "server.pem", &good_server);
-    let alice = write(d, "alice.pem", &ca.issue("alice", &[], false));
-    let stranger = write(
-        d,
-        "stranger.pem",
-        &Ca::new("other-ca").issue("eve", &[], false),
-    );
+    let clients = Clients {
+        alice: write(d, "alice.pem", &ca.issue("alice", &[], false)),
+        bob: write(d, "bob.pem", &ca.issue("bob", &[], false)),
+        stranger: write(
+            d,
+            "stranger.pem",
+            &Ca::new("other-ca").issue("eve", &[], false),
+        ),
+        ca: write(d, "ca.pem", &ca.cert.pem()),
+    };
     let (ssl, sasl_ssl) = (free_addr(), free_addr());
     let props = write(
         d,
@@ -132,40 +225,42 @@ fn tls_and_mtls_with_the_java_client() {
              ssl.keystore.type=PEM\nssl.keystore.location={}\n\
              ssl.truststore.type=PEM\nssl.truststore.location={}\n\
              listener.name.ssl.ssl.client.auth=required\n\
+             authorizer.class.name={AUTHORIZER}\nsuper.users=User:ANONYMOUS\n\
              sasl.enabled.mechanisms=PLAIN\n\
-             listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.\
-             plain.PlainLoginModule required user_alice=\"alice-secret\";\n",
+             listener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS} required \
+             user_alice=\"alice-secret\";\n",
             store.display(),
-            ca_pem.display()
+            clients.ca.display()
         ),
     );
-    let _broker = Broker::start(&["--config", props.to_str().unwrap()]);
-    let (ssl, sasl_ssl) = (ssl.to_string(), sasl_ssl.to_string());
-
-    // mTLS: the trusted client certificate round-trips.
-    let mtls = client(d, "mtls", "SSL", Some(&alice), &ca_pem);
-    let (ok, out) = produce(&ssl, "tls-payments", &mtls, "t1\nt2\n");
-    assert!(ok, "{out}");
-    assert_eq!(consume(&ssl, "tls-payments", &mtls, 2), "t1\nt2");
-
-    // No certificate, or one from another CA: the handshake fails.
-    let bare = client(d, "bare", "SSL", None, &ca_pem);
-    assert_eq!(
-        consume(&ssl, "tls-payments", &bare, 1),
-        "SslAuthenticationException"
+    let broker = Broker::start(&["--config", props.to_str().unwrap()]);
+    let myelin = scenario(
+        &Target {
+            plaintext: broker.bootstrap(),
+            ssl: ssl.to_string(),
+            sasl_ssl: sasl_ssl.to_string(),
+        },
+        &clients,
+        d,
     );
-    let eve = client(d, "eve", "SSL", Some(&stranger), &ca_pem);
-    assert_eq!(
-        consume(&ssl, "tls-payments", &eve, 1),
-        "SslAuthenticationException"
-    );
-
-    // SASL inside TLS, no client certificate needed there.
-    let sasl = client(d, "sasl", "SASL_SSL", None, &ca_pem);
-    assert_eq!(consume(&sasl_ssl, "tls-payments", &sasl, 2), "t1\nt2");
+    let step = |name: &str| {
+        myelin
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, o)| o.as_str())
+            .unwrap_or_default()
+    };
+    assert_eq!(step("mtls produce"), "ok", "{myelin:#?}");
+    assert_eq!(step("mtls consume"), "t1\nt2");
+    assert_eq!(step("mtls without acl"), "TopicAuthorizationException");
+    assert_eq!(step("no certificate"), "SslAuthenticationException");
+    assert_eq!(step("untrusted certificate"), "SslAuthenticationException");
+    assert_eq!(step("sasl_ssl consume"), "t1\nt2");
 
     // An expired server certificate is picked up (the broker checks its files every 5 s),
     // and clients refuse it; the good one put back is picked up too.
+    let sasl_ssl = sasl_ssl.to_string();
+    let sasl = client(d, "sasl", "SASL_SSL", None, &clients.ca);
     std::fs::write(&store, ca.issue("localhost", SERVER_NAMES, true)).unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let _ = std::net::TcpStream::connect(&sasl_ssl); // an accept triggers the check
@@ -174,9 +269,55 @@ fn tls_and_mtls_with_the_java_client() {
         consume(&sasl_ssl, "tls-payments", &sasl, 1),
         "SslAuthenticationException"
     );
-    std::fs::write(&store, good_server).unwrap();
+    std::fs::write(&store, &good_server).unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let _ = std::net::TcpStream::connect(&sasl_ssl);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(consume(&sasl_ssl, "tls-payments", &sasl, 2), "t1\nt2");
+
+    if std::env::var_os("MYELIN_KAFKA_REF").is_none() {
+        return;
+    }
+    let space = "\\u0020";
+    let store = store.display();
+    let ca_pem = clients.ca.display();
+    let kafka_props = [
+        format!(
+            "listeners=PLAINTEXT://{KAFKA_HOST}:9092,CONTROLLER://{KAFKA_HOST}:9093,\
+             SSL://{KAFKA_HOST}:9095,SASL_SSL://{KAFKA_HOST}:9096"
+        ),
+        format!(
+            "advertised.listeners=PLAINTEXT://{KAFKA_HOST}:9092,SSL://{KAFKA_HOST}:9095,\
+             SASL_SSL://{KAFKA_HOST}:9096"
+        ),
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,\
+         SASL_SSL:SASL_SSL"
+            .to_string(),
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={store}"),
+        "ssl.truststore.type=PEM".to_string(),
+        format!("ssl.truststore.location={ca_pem}"),
+        "listener.name.ssl.ssl.client.auth=required".to_string(),
+        format!("authorizer.class.name={AUTHORIZER}"),
+        "super.users=User:ANONYMOUS".to_string(),
+        "sasl.enabled.mechanisms=PLAIN".to_string(),
+        format!(
+            "listener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS}{space}required\
+             {space}user_alice=\"alice-secret\";"
+        ),
+    ];
+    let kafka_props = kafka_props.iter().map(String::as_str).collect::<Vec<_>>();
+    let kafka = KafkaRef::start_with(KAFKA_HOST, &kafka_props);
+    let reference = scenario(
+        &Target {
+            plaintext: kafka.bootstrap(),
+            ssl: format!("{KAFKA_HOST}:9095"),
+            sasl_ssl: format!("{KAFKA_HOST}:9096"),
+        },
+        &clients,
+        d,
+    );
+    for ((step, ours), (_, theirs)) in myelin.iter().zip(&reference) {
+        assert_eq!(ours, theirs, "step {step:?}: Myelin and Kafka 4.4 differ");
+    }
 }
