@@ -19,13 +19,15 @@ func TestKafkaGoBriefProgram(t *testing.T) {
 	addr := listener(t, "PLAINTEXT")
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "payments", Balancer: &kafka.Hash{}}
 	sent := time.Now()
+	// One call for all ten: each call waits out the Writer's batch timeout (1 s).
+	var payments []kafka.Message
 	for i := 0; i < 10; i++ {
-		err := w.WriteMessages(context.Background(), kafka.Message{
+		payments = append(payments, kafka.Message{
 			Key: []byte("Alice"), Value: []byte(fmt.Sprintf("Paid $%d to Bob", 200+i)), Time: time.Now(),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := w.WriteMessages(context.Background(), payments...); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -86,10 +88,12 @@ func TestKafkaGoScramOverTLS(t *testing.T) {
 		Addr: kafka.TCP(addr), Topic: "kafka-go-secure", RequiredAcks: kafka.RequireAll,
 		Transport: &kafka.Transport{SASL: mech, TLS: trusting(t, true)},
 	}
+	var msgs []kafka.Message
 	for i := 0; i < 5; i++ {
-		if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte(fmt.Sprint(i))}); err != nil {
-			t.Fatal(err)
-		}
+		msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(fmt.Sprint(i))})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
 	}
 	w.Close()
 	r := kafka.NewReader(kafka.ReaderConfig{
