@@ -184,6 +184,7 @@ fn go_clients_and_librdkafka_on_every_listener() {
     );
 
     let (sasl, ssl, sasl_ssl) = (free_addr(), free_addr(), free_addr());
+    // No initial rebalance delay, as the reference Kafka runs (kref.sh).
     let props = write(
         d,
         "server.properties",
@@ -192,6 +193,7 @@ fn go_clients_and_librdkafka_on_every_listener() {
              SASL_SSL://{sasl_ssl}\n\
              ssl.keystore.type=PEM\nssl.keystore.location={store}\n\
              sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n\
+             group.initial.rebalance.delay.ms=0\n\
              listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS} required \
              user_alice=\"alice-secret\";\n\
              listener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS} required \

@@ -1,6 +1,7 @@
 package clienttests
 
 import (
+	"crypto/tls"
 	"fmt"
 	"sort"
 	"testing"
@@ -101,6 +102,22 @@ func TestFranzTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	outcome("franz tls round trip", "%s", errText(err))
+
+	// TLS 1.2 as well as 1.3.
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := trusting(t, true)
+		cfg.MinVersion, cfg.MaxVersion = version, version
+		cl, err := kgo.NewClient(kgo.SeedBrokers(ssl), kgo.DialTLSConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cl.Ping(bounded(t, 15*time.Second))
+		cl.Close()
+		outcome("franz tls version "+tls.VersionName(version), "%s", errText(err))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// A client that does not trust the broker's CA fails its handshake.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(ssl), kgo.DialTLSConfig(trusting(t, false)))
