@@ -313,4 +313,51 @@ mod tests {
         assert!(server_config(&c).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn an_encrypted_key_needs_its_password() {
+        use pkcs8::der::pem::PemLabel;
+        let dir = std::env::temp_dir().join(format!("myelin-tls-enc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        // PBES2 (PBKDF2-SHA256, AES-256-CBC), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes.
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+            2048,
+            b"saltsalt",
+            b"0123456789abcdef",
+        )
+        .unwrap();
+        let der = key.serialize_der();
+        let encrypted = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+            .unwrap()
+            .encrypt_with_params(params, "key-secret")
+            .unwrap();
+        let pem = encrypted
+            .to_pem(
+                pkcs8::EncryptedPrivateKeyInfo::PEM_LABEL,
+                pkcs8::LineEnding::LF,
+            )
+            .unwrap();
+        let store = dir.join("store.pem");
+        std::fs::write(&store, format!("{}{}", pem.as_str(), cert.pem())).unwrap();
+        let mut c = TlsConfig {
+            keystore: store,
+            key_password: None,
+            truststore: None,
+            client_auth: ClientAuth::None,
+        };
+        assert!(server_config(&c).unwrap_err().contains("ssl.key.password"));
+        c.key_password = Some("wrong".into());
+        assert!(server_config(&c).unwrap_err().contains("does not decrypt"));
+        c.key_password = Some("key-secret".into());
+        assert!(server_config(&c).is_ok());
+        // The decrypted key is the original.
+        let loaded = private_key(&std::fs::read(&c.keystore).unwrap(), Some("key-secret")).unwrap();
+        assert_eq!(loaded.secret_der(), der.as_slice());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
