@@ -155,3 +155,35 @@ async fn fetch_waits_wakes_and_returns_whole_batches() {
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
     assert!(batch_bases(&r).is_empty());
 }
+
+/// As Kafka answers them: a Fetch that names no partitions, and one that asks for at least
+/// 0 bytes, are answered at once whatever their max wait (the Java consumer's close sends
+/// the first kind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_fetches_and_min_bytes_zero_are_answered_at_once() {
+    let b = Broker::start(&[]);
+    kafka::create_topic(&b.bootstrap(), "fs", 1).await;
+    let started = Instant::now();
+    let r = fetch(&b, 0, 5_000, 0, 1 << 20);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "min_bytes 0 waited {:?}",
+        started.elapsed()
+    );
+    assert!(batch_bases(&r).is_empty());
+    let nothing = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(5_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20);
+    let started = Instant::now();
+    let r: FetchResponse =
+        common::wire::call(b.addr, "fetch-semantics", ApiKey::Fetch, VERSION, &nothing);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a fetch of no partitions waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.error_code, 0);
+    assert!(r.responses.is_empty());
+}

@@ -267,7 +267,9 @@ pub async fn handle(ctx: &Ctx, version: i16, req: FetchRequest) -> FetchResponse
     loop {
         let pass = read_once(ctx, &wanted, max_bytes, version, committed_only, reader).await;
         let now = Instant::now();
-        if pass.total >= min_bytes.max(1)
+        // As Kafka: a fetch of no partitions, or of at least 0 bytes, is answered at once.
+        if wanted.is_empty()
+            || pass.total >= min_bytes
             || pass.failed
             || now >= deadline
             || ctx.shard.is_stopping()
