@@ -6,16 +6,11 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
 use common::{kafka, Broker};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const VERSION: i16 = 12;
@@ -38,26 +33,7 @@ fn fetch(
                 .with_partition(0)
                 .with_fetch_offset(offset)
                 .with_partition_max_bytes(max_bytes)])]);
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Fetch as i16)
-        .with_request_api_version(VERSION)
-        .with_correlation_id(9);
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, ApiKey::Fetch.request_header_version(VERSION))
-        .unwrap();
-    req.encode(&mut buf, VERSION).unwrap();
-    let mut s = TcpStream::connect(b.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(&(buf.len() as i32).to_be_bytes()).unwrap();
-    s.write_all(&buf).unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    let mut body = Bytes::from(body);
-    ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(VERSION)).unwrap();
-    FetchResponse::decode(&mut body, VERSION).unwrap()
+    common::wire::call(b.addr, "fetch-semantics", ApiKey::Fetch, VERSION, &req)
 }
 
 /// Base offsets of the whole batches in a fetch answer.

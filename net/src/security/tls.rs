@@ -285,15 +285,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn keystores_load_and_bad_ones_say_why() {
-        let dir = std::env::temp_dir().join(format!("myelin-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// A key and a self-signed certificate for `localhost`.
+    fn self_signed() -> (rcgen::KeyPair, rcgen::Certificate) {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
             .unwrap()
             .self_signed(&key)
             .unwrap();
+        (key, cert)
+    }
+
+    #[test]
+    fn keystores_load_and_bad_ones_say_why() {
+        let dir = std::env::temp_dir().join(format!("myelin-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (key, cert) = self_signed();
         let store = dir.join("store.pem");
         std::fs::write(&store, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
         let mut c = TlsConfig {
@@ -319,11 +325,7 @@ mod tests {
         use pkcs8::der::pem::PemLabel;
         let dir = std::env::temp_dir().join(format!("myelin-tls-enc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let (key, cert) = self_signed();
         // PBES2 (PBKDF2-SHA256, AES-256-CBC), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes.
         let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
             2048,
