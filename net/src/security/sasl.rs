@@ -60,6 +60,9 @@ pub enum Exchange {
     Plain,
     /// OAUTHBEARER: one token carrying a JWT.
     OauthBearer,
+    /// OAUTHBEARER after a refused token: the error challenge went out (RFC 7628 §3.2.2),
+    /// and the client's next message, a lone %x01, ends the exchange in failure.
+    OauthRefused,
     /// SCRAM, before the client-first message.
     ScramStart {
         /// [`scram_mechanism`] code.
@@ -106,7 +109,14 @@ impl Exchange {
     {
         match std::mem::replace(self, Exchange::Finished) {
             Exchange::Plain => plain(token, v.plain_users),
-            Exchange::OauthBearer => oauth_bearer(token, v.oauth, v.now_ms),
+            Exchange::OauthBearer => match oauth_bearer(token, v.oauth, v.now_ms) {
+                Some(done) => done,
+                None => {
+                    *self = Exchange::OauthRefused;
+                    Step::Continue(OAUTH_INVALID_TOKEN.as_bytes().to_vec())
+                }
+            },
+            Exchange::OauthRefused => Step::Failed(OAUTH_INVALID_TOKEN.into()),
             Exchange::ScramStart { mechanism } => {
                 match self.scram_first(mechanism, token, &v.scram) {
                     Ok(step) => step,
@@ -192,19 +202,24 @@ impl Exchange {
     }
 }
 
-fn oauth_bearer(token: &[u8], config: Option<&OauthConfig>, now_ms: i64) -> Step {
+/// The error challenge for a refused OAUTHBEARER token, and then the failure's message, as
+/// Kafka words them.
+const OAUTH_INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
+
+/// The session for a valid token; `None` for one refused.
+fn oauth_bearer(token: &[u8], config: Option<&OauthConfig>, now_ms: i64) -> Option<Step> {
     let checked = config
         .ok_or_else(|| "OAUTHBEARER is not configured".to_string())
         .and_then(|c| oauth::validate(&oauth::bearer_token(token)?, c, now_ms));
     match checked {
-        Ok(valid) => Step::Done {
+        Ok(valid) => Some(Step::Done {
             principal: valid.principal,
             token: Vec::new(),
             expires_ms: Some(valid.expires_ms),
-        },
+        }),
         Err(e) => {
             tracing::debug!("OAUTHBEARER token refused: {e}");
-            invalid_credentials("OAUTHBEARER")
+            None
         }
     }
 }
@@ -512,6 +527,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // A refused OAUTHBEARER token gets the error challenge; the client's %x01 then
+        // ends the exchange with the challenge as the failure's message.
+        let mut o = Exchange::start("OAUTHBEARER").unwrap();
+        let challenge = br#"{"status":"invalid_token"}"#.to_vec();
+        assert_eq!(
+            o.step(b"n,,\x01auth=Bearer x.y.z\x01\x01", &verifier(&users, none)),
+            Step::Continue(challenge)
+        );
+        assert_eq!(
+            o.step(b"\x01", &verifier(&users, none)),
+            Step::Failed(r#"{"status":"invalid_token"}"#.into())
+        );
         assert!(Exchange::start("GSSAPI").is_none());
         assert_eq!(unescape_name("a=2Cb=3Dc").unwrap(), "a,b=c");
     }
