@@ -173,15 +173,16 @@ pub async fn handle(
             entries: to_controller,
             validate_only: req.validate_only,
         };
-        let answers: Vec<Outcome> = match ctx.shard.controller(request).await {
-            Ok(ControllerResponse::AlterClientQuotas(per)) => per
+        let answer = crate::api::controller::results(ctx, request, sent.len(), |r| match r {
+            ControllerResponse::AlterClientQuotas(per) => Ok(per),
+            other => Err(other),
+        });
+        let answers: Vec<Outcome> = match answer.await {
+            Ok(per) => per
                 .into_iter()
                 .map(|r| r.map_err(|e| (codes::controller(&e), e.to_string())))
                 .collect(),
-            Ok(_) => {
-                vec![Err((codes::UNKNOWN_SERVER_ERROR, "unexpected answer".into())); sent.len()]
-            }
-            Err(e) => vec![Err((codes::controller(&e), e.to_string())); sent.len()],
+            Err(refusal) => vec![Err(refusal); sent.len()],
         };
         for (entity, answer) in sent.iter().zip(answers) {
             if let Some((_, r)) = results.iter_mut().find(|(e, _)| e == entity) {

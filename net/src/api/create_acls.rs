@@ -47,7 +47,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: CreateAclsRequest) -> CreateA
         return CreateAclsResponse::default();
     }
     let request = ControllerRequest::CreateAcls { acls };
-    let answer = controller_results(ctx, request, req.creations.len(), |r| match r {
+    let answer = crate::api::controller::results(ctx, request, req.creations.len(), |r| match r {
         ControllerResponse::CreateAcls(r) => Ok(r),
         other => Err(other),
     });
@@ -80,29 +80,6 @@ pub(crate) fn may_change_acls(ctx: &Ctx) -> Result<(), (i16, &'static str)> {
         ));
     }
     Ok(())
-}
-
-/// The active controller's results for `request`, one per item asked (`items`); `take` picks
-/// them out of the answer, or gives back an answer of another kind. Otherwise the error code
-/// and message every item gets.
-pub(crate) async fn controller_results<T>(
-    ctx: &Ctx,
-    request: ControllerRequest,
-    items: usize,
-    take: impl FnOnce(ControllerResponse) -> Result<Vec<T>, ControllerResponse>,
-) -> Result<Vec<T>, (i16, String)> {
-    match ctx.shard.controller(request).await.map(take) {
-        Ok(Ok(results)) if results.len() == items => Ok(results),
-        Ok(Ok(results)) => Err((
-            codes::UNKNOWN_SERVER_ERROR,
-            format!("{} controller results for {items} items", results.len()),
-        )),
-        Ok(Err(other)) => Err((
-            codes::UNKNOWN_SERVER_ERROR,
-            format!("unexpected controller answer {other:?}"),
-        )),
-        Err(e) => Err((codes::controller(&e), e.to_string())),
-    }
 }
 
 /// The text of a controller refusal, without our own prefix where Kafka has none.

@@ -2,7 +2,7 @@
 //! controller, and reported per filter. Needs CLUSTER ALTER; without an authorizer every
 //! filter answers SECURITY_DISABLED, as Kafka does.
 
-use crate::api::create_acls::{controller_results, may_change_acls, message};
+use crate::api::create_acls::{may_change_acls, message};
 use crate::codes;
 use crate::server::Ctx;
 use kafka_protocol::messages::delete_acls_response::{
@@ -47,7 +47,7 @@ pub async fn handle(ctx: &Ctx, _version: i16, req: DeleteAclsRequest) -> DeleteA
         return DeleteAclsResponse::default();
     }
     let request = ControllerRequest::DeleteAcls { filters };
-    let answer = controller_results(ctx, request, req.filters.len(), |r| match r {
+    let answer = crate::api::controller::results(ctx, request, req.filters.len(), |r| match r {
         ControllerResponse::DeleteAcls(r) => Ok(r),
         other => Err(other),
     });

@@ -9,6 +9,7 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub(crate) mod controller;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
