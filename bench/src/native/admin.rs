@@ -240,13 +240,55 @@ pub const LATEST: i64 = -1;
 /// Kafka's ListOffsets timestamp for the earliest offset.
 pub const EARLIEST: i64 = -2;
 
-/// The `LATEST` or `EARLIEST` offset of each of `partitions` of `topic`.
+/// Partition errors a client retries after a pause: NOT_LEADER_OR_FOLLOWER (6),
+/// LEADER_NOT_AVAILABLE (5) and UNKNOWN_TOPIC_OR_PARTITION (3). A broker answers them while
+/// a new topic's leadership is still reaching it (Kafka does, for a moment after creating).
+pub const RETRIABLE: [i16; 3] = [6, 5, 3];
+
+/// Pause between attempts of a call answered with a [`RETRIABLE`] error.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long [`list_offsets`] retries before it gives up.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// The `LATEST` or `EARLIEST` offset of each of `partitions` of `topic`, retrying
+/// [`RETRIABLE`] errors for up to [`RETRY_FOR`].
 pub async fn list_offsets(
     conn: &mut Conn,
     topic: &str,
     partitions: &[i32],
     which: i64,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let deadline = Instant::now() + RETRY_FOR;
+    loop {
+        match list_offsets_once(conn, topic, partitions, which).await? {
+            Ok(offsets) => return Ok(offsets),
+            Err((partition, code)) if RETRIABLE.contains(&code) && Instant::now() < deadline => {
+                note_retry(topic, partition, code);
+                glommio::timer::sleep(RETRY_PAUSE).await;
+            }
+            Err((partition, code)) => bail!("ListOffsets {topic}-{partition}: error {code}"),
+        }
+    }
+}
+
+/// Says once per run that a ListOffsets is being retried.
+fn note_retry(topic: &str, partition: i32, code: i16) {
+    thread_local! {
+        static SHOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if !SHOWN.with(|s| s.replace(true)) {
+        eprintln!("ListOffsets {topic}-{partition}: error {code}, retrying");
+    }
+}
+
+/// One ListOffsets: the offsets, or the first partition's error.
+async fn list_offsets_once(
+    conn: &mut Conn,
+    topic: &str,
+    partitions: &[i32],
+    which: i64,
+) -> anyhow::Result<Result<BTreeMap<i32, i64>, (i32, i16)>> {
     let mut t = ListOffsetsTopic::default();
     t.name = topic_name(topic);
     for &p in partitions {
@@ -265,16 +307,12 @@ pub async fn list_offsets(
     for t in resp.topics {
         for p in t.partitions {
             if p.error_code != 0 {
-                bail!(
-                    "ListOffsets {topic}-{}: error {}",
-                    p.partition_index,
-                    p.error_code
-                );
+                return Ok(Err((p.partition_index, p.error_code)));
             }
             out.insert(p.partition_index, p.offset);
         }
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 #[cfg(test)]
