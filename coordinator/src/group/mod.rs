@@ -5,6 +5,7 @@
 //! ([`state::Group`]) and its committed offsets in memory, and writes every commit to the
 //! partition's log before acknowledging it; on start-up the partition is read back.
 
+pub mod consumer;
 pub mod coordinator;
 pub mod limits;
 pub mod state;
