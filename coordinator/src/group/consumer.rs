@@ -840,4 +840,74 @@ mod tests {
             prev = out;
         }
     }
+
+    /// Seeded random joins, leaves, heartbeats and partition growth with clients that follow
+    /// their replies: no partition is ever owned by two clients at once, and once everyone
+    /// has heartbeated enough the group is Stable with every partition owned.
+    #[test]
+    fn revocation_ordering_seeded() {
+        let cfg = ConsumerConfig::default();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut md = meta(&[("t", 6), ("u", 3)]);
+        let mut g = ConsumerGroup::new("g");
+        let mut clients: BTreeMap<String, (i32, Assignment)> = BTreeMap::new();
+        let check = |clients: &BTreeMap<String, (i32, Assignment)>, step: usize| {
+            let mut seen = BTreeSet::new();
+            for (_, owned) in clients.values() {
+                for (t, ps) in owned {
+                    for p in ps {
+                        assert!(seen.insert((t.clone(), *p)), "step {step}: {t}-{p} twice");
+                    }
+                }
+            }
+        };
+        for step in 0..2_000 {
+            let now = i64::try_from(step).unwrap();
+            let id = format!("c{}", next() % 5);
+            let roll = next() % 20;
+            if roll == 0 {
+                let n = md.get("t").copied().unwrap_or(0);
+                md.insert("t".to_owned(), n + 1);
+            } else if !clients.contains_key(&id) {
+                let r = g.heartbeat(&cfg, &join(&id, &["t", "u"]), &md, now);
+                assert_eq!(r.error, 0);
+                clients.insert(id, (r.member_epoch, r.assignment.unwrap_or_default()));
+            } else if roll < 3 {
+                let (epoch, owned) = clients.remove(&id).unwrap();
+                let r = g.heartbeat(&cfg, &beat(&id, -1, &owned), &md, now);
+                assert_eq!(r.error, 0);
+                let _ = epoch;
+            } else {
+                let (epoch, owned) = clients.get(&id).cloned().unwrap();
+                let r = g.heartbeat(&cfg, &beat(&id, epoch, &owned), &md, now);
+                assert_eq!(r.error, 0, "step {step}");
+                if let Some(a) = r.assignment {
+                    clients.insert(id, (r.member_epoch, a));
+                }
+            }
+            check(&clients, step);
+        }
+        for round in 0..6 {
+            let ids: Vec<String> = clients.keys().cloned().collect();
+            for id in ids {
+                let (epoch, owned) = clients.get(&id).cloned().unwrap();
+                let r = g.heartbeat(&cfg, &beat(&id, epoch, &owned), &md, 3_000 + round);
+                assert_eq!(r.error, 0);
+                if let Some(a) = r.assignment {
+                    clients.insert(id, (r.member_epoch, a));
+                }
+                check(&clients, 9_999);
+            }
+        }
+        assert_eq!(g.state_name(), "Stable");
+        let total: usize = clients.values().map(|(_, a)| count(a)).sum();
+        let expect: i32 = md.values().sum();
+        assert_eq!(total, usize::try_from(expect).unwrap());
+    }
 }
