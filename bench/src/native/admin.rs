@@ -243,7 +243,7 @@ pub const EARLIEST: i64 = -2;
 /// Partition errors a client retries after a pause: NOT_LEADER_OR_FOLLOWER (6),
 /// LEADER_NOT_AVAILABLE (5) and UNKNOWN_TOPIC_OR_PARTITION (3). A broker answers them while
 /// a new topic's leadership is still reaching it (Kafka does, for a moment after creating).
-pub const RETRIABLE: [i16; 3] = [6, 5, 3];
+const RETRIABLE: [i16; 3] = [6, 5, 3];
 
 /// Pause between attempts of a call answered with a [`RETRIABLE`] error.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -272,7 +272,8 @@ pub async fn list_offsets(
     }
 }
 
-/// Says once per run that a ListOffsets is being retried.
+/// Says once per executor thread that a ListOffsets is being retried (no metadata refresh:
+/// the same leader is asked again, which covers a new topic, not a moved leader).
 fn note_retry(topic: &str, partition: i32, code: i16) {
     thread_local! {
         static SHOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
